@@ -1,0 +1,269 @@
+//! The wasm-only layer: implements [`Host`] over standard WASI imports and exports
+//! `orderdesk:mcp/tools`. Everything else in the crate is target-independent.
+
+use std::cell::OnceCell;
+
+use crate::host::{self, Bucket, Host, HttpRequest, HttpResponse, KvError, Level, NetError};
+use crate::tools;
+
+wit_bindgen::generate!({
+    path: "../wit",
+    world: "orderdesk:mcp/plugin",
+    generate_all,
+});
+
+use exports::orderdesk::mcp::tools::Guest;
+use orderdesk::mcp::types::{CallError, Caller, ToolAnnotations, ToolDescriptor, ToolError};
+use wasi::http::types as http;
+
+struct Component;
+
+impl Guest for Component {
+    fn list_tools() -> Vec<ToolDescriptor> {
+        tools::catalog()
+            .into_iter()
+            .map(|t| ToolDescriptor {
+                name: t.name.into(),
+                title: t.title.into(),
+                description: t.description.into(),
+                input_schema: t.input_schema.to_string(),
+                output_schema: t.output_schema.to_string(),
+                annotations: ToolAnnotations {
+                    read_only: t.annotations.read_only,
+                    destructive: t.annotations.destructive,
+                    idempotent: t.annotations.idempotent,
+                    open_world: t.annotations.open_world,
+                },
+            })
+            .collect()
+    }
+
+    fn call_tool(caller: Caller, name: String, arguments_json: String) -> Result<String, CallError> {
+        let caller = tools::Caller {
+            tenant: caller.tenant,
+            session: caller.session,
+            request_id: caller.request_id,
+        };
+        let host = WasiHost::default();
+        match tools::call(&host, &caller, &name, &arguments_json) {
+            Ok(value) => Ok(value.to_string()),
+            Err(tools::CallError::UnknownTool(name)) => Err(CallError::UnknownTool(name)),
+            Err(tools::CallError::Failed(e)) => Err(CallError::Failed(ToolError {
+                code: e.code.as_str().into(),
+                retryable: e.retryable(),
+                message: e.message,
+                details: (!e.details.is_null()).then(|| e.details.to_string()),
+            })),
+        }
+    }
+}
+
+export!(Component);
+
+/// [`Host`] over WASI; buckets are opened on first use and live as long as the instance.
+#[derive(Default)]
+struct WasiHost {
+    state: OnceCell<wasi::keyvalue::store::Bucket>,
+    cache: OnceCell<wasi::keyvalue::store::Bucket>,
+}
+
+impl WasiHost {
+    fn bucket(&self, bucket: Bucket) -> Result<&wasi::keyvalue::store::Bucket, KvError> {
+        let cell = match bucket {
+            Bucket::State => &self.state,
+            Bucket::Cache => &self.cache,
+        };
+        if let Some(b) = cell.get() {
+            return Ok(b);
+        }
+        let opened = wasi::keyvalue::store::open(bucket.name()).map_err(kv_error)?;
+        Ok(cell.get_or_init(|| opened))
+    }
+}
+
+fn kv_error(e: wasi::keyvalue::store::Error) -> KvError {
+    use wasi::keyvalue::store::Error;
+    KvError(match e {
+        Error::NoSuchStore => "no such bucket".into(),
+        Error::AccessDenied => "access denied".into(),
+        Error::Other(msg) => msg,
+    })
+}
+
+impl Host for WasiHost {
+    fn http(&self, request: &HttpRequest) -> Result<HttpResponse, NetError> {
+        send(request)
+    }
+
+    fn kv_get(&self, bucket: Bucket, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.bucket(bucket)?.get(key).map_err(kv_error)
+    }
+
+    fn kv_set(&self, bucket: Bucket, key: &str, value: &[u8]) -> Result<(), KvError> {
+        self.bucket(bucket)?.set(key, value).map_err(kv_error)
+    }
+
+    fn kv_delete(&self, bucket: Bucket, key: &str) -> Result<(), KvError> {
+        self.bucket(bucket)?.delete(key).map_err(kv_error)
+    }
+
+    fn kv_increment(&self, bucket: Bucket, key: &str, delta: u64) -> Result<u64, KvError> {
+        wasi::keyvalue::atomics::increment(self.bucket(bucket)?, key, delta).map_err(kv_error)
+    }
+
+    fn config(&self, key: &str) -> Option<String> {
+        wasi::config::store::get(key).ok().flatten()
+    }
+
+    fn now_ms(&self) -> u64 {
+        let now = wasi::clocks::wall_clock::now();
+        now.seconds * 1000 + u64::from(now.nanoseconds) / 1_000_000
+    }
+
+    fn sleep_ms(&self, ms: u64) {
+        wasi::clocks::monotonic_clock::subscribe_duration(ms.saturating_mul(1_000_000)).block();
+    }
+
+    fn random_u64(&self) -> u64 {
+        wasi::random::random::get_random_u64()
+    }
+
+    fn log(&self, level: Level, context: &str, message: &str) {
+        use wasi::logging::logging::Level as L;
+        let level = match level {
+            Level::Trace => L::Trace,
+            Level::Debug => L::Debug,
+            Level::Info => L::Info,
+            Level::Warn => L::Warn,
+            Level::Error => L::Error,
+        };
+        wasi::logging::logging::log(level, context, message);
+    }
+}
+
+const CONNECT_TIMEOUT_NS: u64 = 10_000_000_000;
+const FIRST_BYTE_TIMEOUT_NS: u64 = 15_000_000_000;
+const BETWEEN_BYTES_TIMEOUT_NS: u64 = 15_000_000_000;
+
+/// One request over `wasi:http/outgoing-handler`. A bodyless request never touches the
+/// outgoing body, which avoids a race with servers that answer and close early.
+fn send(request: &HttpRequest) -> Result<HttpResponse, NetError> {
+    let (scheme, authority, path) = split_url(&request.url)
+        .ok_or_else(|| NetError::Connection(format!("not an http(s) URL: {}", request.url)))?;
+    let mut fields: Vec<(String, Vec<u8>)> = request
+        .headers
+        .iter()
+        .map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec()))
+        .collect();
+    if request.body.is_some() {
+        fields.push(("content-type".into(), b"application/json".to_vec()));
+    }
+    let headers = http::Fields::from_list(&fields)
+        .map_err(|e| NetError::Connection(format!("bad header: {e:?}")))?;
+    let outgoing = http::OutgoingRequest::new(headers);
+    let method = match request.method {
+        host::Method::Get => http::Method::Get,
+        host::Method::Post => http::Method::Post,
+        host::Method::Put => http::Method::Put,
+        host::Method::Delete => http::Method::Delete,
+    };
+    let scheme = if scheme == "https" { http::Scheme::Https } else { http::Scheme::Http };
+    let invalid = |what: &str| NetError::Connection(format!("invalid {what}"));
+    outgoing.set_method(&method).map_err(|_| invalid("method"))?;
+    outgoing.set_scheme(Some(&scheme)).map_err(|_| invalid("scheme"))?;
+    outgoing.set_authority(Some(authority)).map_err(|_| invalid("authority"))?;
+    outgoing.set_path_with_query(Some(path)).map_err(|_| invalid("path"))?;
+    let body = match &request.body {
+        Some(_) => Some(outgoing.body().map_err(|_| invalid("body"))?),
+        None => None,
+    };
+
+    let options = http::RequestOptions::new();
+    let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT_NS));
+    let _ = options.set_first_byte_timeout(Some(FIRST_BYTE_TIMEOUT_NS));
+    let _ = options.set_between_bytes_timeout(Some(BETWEEN_BYTES_TIMEOUT_NS));
+    let future = wasi::http::outgoing_handler::handle(outgoing, Some(options)).map_err(net_error)?;
+
+    if let (Some(out), Some(bytes)) = (body, &request.body) {
+        write_body(out, bytes)?;
+    }
+
+    future.subscribe().block();
+    let response = match future.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(code))) => return Err(net_error(code)),
+        Some(Err(())) | None => {
+            return Err(NetError::Connection("response already taken".into()));
+        }
+    };
+    let status = response.status();
+    let headers = response
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+        .collect();
+    let body = read_body(response)?;
+    Ok(HttpResponse { status, headers, body })
+}
+
+fn write_body(out: http::OutgoingBody, bytes: &[u8]) -> Result<(), NetError> {
+    let failed = |e: &dyn std::fmt::Debug| NetError::Connection(format!("sending body: {e:?}"));
+    {
+        let stream = out.write().map_err(|e| failed(&e))?;
+        for chunk in bytes.chunks(4096) {
+            stream.blocking_write_and_flush(chunk).map_err(|e| failed(&e))?;
+        }
+    }
+    http::OutgoingBody::finish(out, None).map_err(net_error)
+}
+
+fn read_body(response: http::IncomingResponse) -> Result<Vec<u8>, NetError> {
+    use wasi::io::streams::StreamError;
+    let incoming = response
+        .consume()
+        .map_err(|_| NetError::Connection("response body already taken".into()))?;
+    let mut body = Vec::new();
+    {
+        let stream = incoming
+            .stream()
+            .map_err(|_| NetError::Connection("response stream already taken".into()))?;
+        loop {
+            match stream.blocking_read(64 * 1024) {
+                Ok(chunk) => body.extend_from_slice(&chunk),
+                Err(StreamError::Closed) => break,
+                Err(StreamError::LastOperationFailed(e)) => {
+                    return Err(NetError::Connection(format!(
+                        "connection dropped mid-answer: {}",
+                        e.to_debug_string()
+                    )));
+                }
+            }
+        }
+    }
+    drop(http::IncomingBody::finish(incoming));
+    Ok(body)
+}
+
+fn net_error(code: http::ErrorCode) -> NetError {
+    use http::ErrorCode as E;
+    match code {
+        E::HttpRequestDenied => NetError::Denied,
+        E::ConnectionTimeout | E::ConnectionReadTimeout | E::ConnectionWriteTimeout => {
+            NetError::Timeout
+        }
+        other => NetError::Connection(format!("{other:?}")),
+    }
+}
+
+/// `scheme://authority/path?query` → its three parts (path defaults to `/`).
+fn split_url(url: &str) -> Option<(&str, &str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    if scheme != "http" && scheme != "https" {
+        return None;
+    }
+    let cut = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(cut);
+    let path = if path.is_empty() { "/" } else { path };
+    (!authority.is_empty()).then_some((scheme, authority, path))
+}

@@ -1,0 +1,92 @@
+//! Tool errors: a stable code callers branch on, a message, structured details.
+
+use serde_json::{Value, json};
+
+/// Stable error codes. The string form (`as_str`) is the contract; never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// Arguments do not match the tool's input schema or its rules.
+    InvalidArgument,
+    /// The component is missing a setting it needs (e.g. store credentials).
+    NotConfigured,
+    OrderNotFound,
+    ProductNotFound,
+    /// OrderDesk refused the store id / API key (401 or 403).
+    OdApi401,
+    /// OrderDesk kept answering 429 or asked for a longer wait than we allow.
+    OdApi429,
+    /// OrderDesk kept failing with 5xx.
+    OdApi5xx,
+    /// Any other OrderDesk refusal (4xx), with its message.
+    OdApiError,
+    /// OrderDesk answered something that is not its JSON envelope.
+    OdApiBadResponse,
+    /// No answer: connect failure, timeout, dropped connection.
+    UpstreamUnreachable,
+    /// The host's egress policy refused the destination.
+    HttpRequestDenied,
+    /// A bug or a host failure; the message says which.
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArgument => "INVALID_ARGUMENT",
+            ErrorCode::NotConfigured => "NOT_CONFIGURED",
+            ErrorCode::OrderNotFound => "ORDER_NOT_FOUND",
+            ErrorCode::ProductNotFound => "PRODUCT_NOT_FOUND",
+            ErrorCode::OdApi401 => "OD_API_401",
+            ErrorCode::OdApi429 => "OD_API_429",
+            ErrorCode::OdApi5xx => "OD_API_5XX",
+            ErrorCode::OdApiError => "OD_API_ERROR",
+            ErrorCode::OdApiBadResponse => "OD_API_BAD_RESPONSE",
+            ErrorCode::UpstreamUnreachable => "UPSTREAM_UNREACHABLE",
+            ErrorCode::HttpRequestDenied => "HTTP_REQUEST_DENIED",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+
+    /// Whether the same call may succeed later without changing anything.
+    pub fn retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::OdApi429 | ErrorCode::OdApi5xx | ErrorCode::UpstreamUnreachable
+        )
+    }
+}
+
+/// A failed tool call.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{}: {message}", code.as_str())]
+pub struct ToolError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// A JSON object with extra facts, or `Null`.
+    pub details: Value,
+}
+
+impl ToolError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            details: Value::Null,
+        }
+    }
+
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    pub fn invalid_argument(field: &str, reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Self::new(ErrorCode::InvalidArgument, format!("{field}: {reason}"))
+            .with_details(json!({ "field": field, "reason": reason }))
+    }
+
+    pub fn retryable(&self) -> bool {
+        self.code.retryable()
+    }
+}

@@ -1,0 +1,127 @@
+//! The seam between OrderDesk logic and the outside world: one trait the runtime implements.
+
+use std::fmt;
+
+/// HTTP methods OrderDesk accepts (it has no PATCH).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl Method {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Delete => "DELETE",
+        }
+    }
+}
+
+/// An outgoing request. `body` is `None` for bodyless requests, which then carry no
+/// `Content-Type` (OrderDesk rejects GETs that declare one).
+#[derive(Clone, PartialEq, Eq)]
+pub struct HttpRequest {
+    pub method: Method,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for HttpRequest {
+    // Headers carry the API key: never print them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpRequest")
+            .field("method", &self.method)
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A complete response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The first value of a header, matched case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// Why a request got no HTTP response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NetError {
+    /// The host's egress policy refused the destination.
+    #[error("the host refused the destination")]
+    Denied,
+    /// The request timed out.
+    #[error("timed out")]
+    Timeout,
+    /// DNS, connect, TLS or protocol failure, or the connection dropped mid-answer.
+    #[error("{0}")]
+    Connection(String),
+}
+
+/// The two key-value buckets of `wasi:keyvalue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bucket {
+    /// Durable: tenants, stores, sync state, audit.
+    State,
+    /// Evictable: the read-through cache.
+    Cache,
+}
+
+impl Bucket {
+    pub fn name(self) -> &'static str {
+        match self {
+            Bucket::State => "state",
+            Bucket::Cache => "cache",
+        }
+    }
+}
+
+/// A key-value failure; callers treat the cache as optional and the state as required.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("key-value store: {0}")]
+pub struct KvError(pub String);
+
+/// Log levels, as in `wasi:logging`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+/// Everything the component needs from its runtime.
+pub trait Host {
+    /// Send one request and read the whole answer.
+    fn http(&self, request: &HttpRequest) -> Result<HttpResponse, NetError>;
+    fn kv_get(&self, bucket: Bucket, key: &str) -> Result<Option<Vec<u8>>, KvError>;
+    fn kv_set(&self, bucket: Bucket, key: &str, value: &[u8]) -> Result<(), KvError>;
+    fn kv_delete(&self, bucket: Bucket, key: &str) -> Result<(), KvError>;
+    /// Atomically add `delta` and return the new value (a missing key counts as 0).
+    fn kv_increment(&self, bucket: Bucket, key: &str, delta: u64) -> Result<u64, KvError>;
+    /// A configuration value, `None` when unset.
+    fn config(&self, key: &str) -> Option<String>;
+    /// Wall-clock time in milliseconds since the Unix epoch.
+    fn now_ms(&self) -> u64;
+    /// Block for `ms` milliseconds (retry back-off).
+    fn sleep_ms(&self, ms: u64);
+    fn random_u64(&self) -> u64;
+    fn log(&self, level: Level, context: &str, message: &str);
+}

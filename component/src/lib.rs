@@ -1,0 +1,23 @@
+//! The OrderDesk component: every piece of OrderDesk logic an MCP server needs (HTTP client,
+//! retries, read-through cache, tool catalog and dispatch), written once and run sandboxed.
+//!
+//! The logic is plain Rust over one trait, [`host::Host`], which is everything the component
+//! needs from outside: HTTP, key-value buckets, configuration, clocks, randomness and logs.
+//!
+//! 1. Inside WebAssembly (`wasm32-wasip2`), the `bindings` module implements [`host::Host`]
+//!    over standard WASI imports and exports `orderdesk:mcp/tools` (see `wit/orderdesk.wit`).
+//! 2. Natively, tests implement [`host::Host`] with scripted responses and call
+//!    [`tools::call`] directly, so `cargo test` covers the logic without a wasm runtime.
+//!
+//! Data flows one way: `tools` → `client` / `cache` → `host`; nothing below `tools` knows MCP.
+
+pub mod cache;
+pub mod client;
+pub mod config;
+pub mod error;
+pub mod host;
+pub mod retry;
+pub mod tools;
+
+#[cfg(target_arch = "wasm32")]
+mod bindings;
