@@ -1,1 +1,125 @@
-fn main(){}
+//! `orderdesk-mcp`: a small wasmtime host that runs the OrderDesk component and serves it
+//! as an MCP server.
+//!
+//! The host gives the component exactly four capabilities, one module each:
+//! [`http_egress`] (outbound HTTP to the OrderDesk origin only), [`kv`] (state and cache
+//! buckets), `wasi:config` (settings, from [`config`]) and [`logging`]. [`runtime`] owns the
+//! sandbox; [`mcp`] maps MCP onto the component's tools; [`stdio`] is the transport.
+
+mod bindings;
+mod config;
+mod http_egress;
+mod kv;
+mod logging;
+mod mcp;
+mod runtime;
+mod stdio;
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+use config::{FileConfig, LogFormat, ServeArgs, Settings};
+use http_egress::{EgressPolicy, Origin};
+use runtime::{Runtime, RuntimeOptions};
+
+/// MCP server for OrderDesk: lets AI agents read and manage an OrderDesk store.
+#[derive(Debug, Parser)]
+#[command(name = "orderdesk-mcp", version, about, long_about = None)]
+struct Cli {
+    /// TOML file with settings; keys are the long flag names in snake_case
+    /// (store_id, api_key, api_url, state, …). Flags and env vars override it.
+    #[arg(long, env = "ORDERDESK_MCP_CONFIG", global = true)]
+    config: Option<std::path::PathBuf>,
+
+    /// Log filter, e.g. `info` or `orderdesk_mcp=debug,component=debug`.
+    /// [default: info,rmcp=warn]
+    #[arg(long, env = "ORDERDESK_MCP_LOG", global = true)]
+    log: Option<String>,
+
+    /// Log line format (logs always go to stderr). [default: json]
+    #[arg(long, value_enum, env = "ORDERDESK_MCP_LOG_FORMAT", global = true)]
+    log_format: Option<LogFormat>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve MCP over stdin/stdout for one client (Claude Desktop, Claude Code, Cursor…).
+    Stdio(ServeArgs),
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let file = match &cli.config {
+        Some(path) => FileConfig::load(path)?,
+        None => FileConfig::default(),
+    };
+    init_logging(
+        cli.log.as_deref().or(file.log.as_deref()),
+        cli.log_format.or(file.log_format).unwrap_or(LogFormat::Json),
+    );
+    match cli.command {
+        Command::Stdio(args) => {
+            let settings = Settings::resolve(args, file)?;
+            let handler = build(&settings).await?;
+            stdio::serve(handler).await
+        }
+    }
+}
+
+fn init_logging(filter: Option<&str>, format: LogFormat) {
+    let filter = EnvFilter::try_new(filter.unwrap_or("info,rmcp=warn")).unwrap_or_else(|e| {
+        eprintln!("invalid log filter ({e}); using info");
+        EnvFilter::new("info")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+/// Open state, start the sandbox, read the tool catalog.
+async fn build(settings: &Settings) -> anyhow::Result<mcp::OrderDeskMcp> {
+    tracing::debug!(?settings, "starting");
+    let component = match &settings.component {
+        Some(path) => std::fs::read(path)
+            .with_context(|| format!("reading component {}", path.display()))?,
+        None => runtime::EMBEDDED_COMPONENT.to_vec(),
+    };
+    let kv = kv::open(&settings.state)
+        .with_context(|| format!("opening state {}", settings.state))?;
+    let origin = Origin::of(&settings.api_url).context("invalid --api-url")?;
+    let runtime = Runtime::new(RuntimeOptions {
+        component,
+        precompile_cache: settings.precompile_cache.clone(),
+        memory_limit_bytes: settings.memory_limit_bytes,
+        call_timeout: settings.call_timeout,
+        max_instances: settings.max_instances,
+        kv,
+        config: settings.component_config(),
+        egress: EgressPolicy::allow(vec![origin]),
+    })?;
+    tracing::info!(
+        compile = ?runtime.compile_source,
+        state = %settings.state,
+        api_url = %settings.api_url,
+        store_configured = settings.store_id.is_some() && settings.api_key.is_some(),
+        "component loaded"
+    );
+    let runtime = Arc::new(runtime);
+    let catalog = runtime
+        .list_tools()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the component's tool catalog: {e}"))?;
+    mcp::OrderDeskMcp::new(runtime, &catalog)
+}

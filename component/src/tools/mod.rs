@@ -76,8 +76,8 @@ impl Tool {
             title,
             description,
             annotations,
-            input_schema: schemars::schema_for!(A).to_value(),
-            output_schema: schemars::schema_for!(O).to_value(),
+            input_schema: portable(schemars::schema_for!(A).to_value()),
+            output_schema: portable(schemars::schema_for!(O).to_value()),
             run: Box::new(move |ctx, raw| {
                 let parsed: A = args::parse(raw)?;
                 parsed.validate()?;
@@ -88,6 +88,16 @@ impl Tool {
             }),
         }
     }
+}
+
+/// Drop the root `$schema` and `title` (the Rust type name): some MCP clients and LLM APIs
+/// reject a `$schema` they do not know, and the type name means nothing to a model.
+fn portable(mut schema: Value) -> Value {
+    if let Value::Object(map) = &mut schema {
+        map.remove("$schema");
+        map.remove("title");
+    }
+    schema
 }
 
 /// Every tool, in the order `tools/list` shows them.

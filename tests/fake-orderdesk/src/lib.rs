@@ -1,1 +1,255 @@
+//! A faithful fake of the [OrderDesk REST API v2](https://apidocs.orderdesk.com/), for
+//! end-to-end tests, benchmarks and demos.
+//!
+//! # Starting one
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use fake_orderdesk::{FakeConfig, FakeOrderDesk};
+//!
+//! let fake = FakeOrderDesk::start(FakeConfig::default()).await?;
+//! // Point the client under test at the fake.
+//! println!("{} {} {}", fake.base_url(), fake.store_id(), fake.api_key());
+//! # Ok(()) }
+//! ```
+//!
+//! The server listens on `127.0.0.1` (an ephemeral port with [`FakeOrderDesk::start`]) and
+//! stops when the [`FakeOrderDesk`] is dropped. The `fake-orderdesk` binary runs the same
+//! server standalone and prints the `ORDERDESK_*` variables a client needs.
+//!
+//! # What it imitates
+//!
+//! * Every route lives under `/api/v2` and needs the `ORDERDESK-STORE-ID` and
+//!   `ORDERDESK-API-KEY` headers (401 otherwise).
+//! * A `GET` or `DELETE` that sends a `Content-Type` header or a body is refused with 400,
+//!   as OrderDesk does.
+//! * A leaky bucket per store (20 tokens, refilled at 3 per second by default) answers 429
+//!   with `X-Retry-After` when empty; every answer carries `X-Tokens-Remaining`.
+//! * Reads: `/test`, `/store`, `/orders` (paging, ordering and OrderDesk's filters),
+//!   `/orders/{id}`, `/orders/{id}/shipments`, `/inventory-items`, `/inventory-items/{id}`.
+//! * Writes: creating, replacing and deleting orders and inventory items, history notes,
+//!   shipments, `/move-orders` and `/batch-inventory-items`.
+//! * Answers use OrderDesk's envelopes: `{"status":"success",...}` with the records under
+//!   `order`, `orders`, `inventory_item`..., or `{"status":"error","message":"..."}`.
+//!
+//! The store is seeded deterministically from [`FakeConfig`]: orders `100001..`, inventory
+//! items `5001..`, dates from 2026-01-01 on. Only writes read the system clock.
+//!
+//! # Faults and counters
+//!
+//! [`FakeOrderDesk::faults`] switches faults on for the next requests: error statuses,
+//! 429s, connections closed without an answer, and added latency. [`FakeOrderDesk::stats`]
+//! counts requests by route template (`"GET /orders/{id}"`) and by outcome, so a test can
+//! assert how many calls a client made and how it retried.
 
+mod clock;
+mod data;
+mod faults;
+mod inventory;
+mod orders;
+mod routes;
+mod server;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use serde_json::Value;
+use tokio::task::JoinHandle;
+
+pub use faults::{Faults, Stats};
+
+use data::StoreData;
+use faults::Bucket;
+
+/// How the fake store is set up.
+#[derive(Clone, Debug)]
+pub struct FakeConfig {
+    /// The store id clients must send in `ORDERDESK-STORE-ID`.
+    pub store_id: String,
+    /// The key clients must send in `ORDERDESK-API-KEY`.
+    pub api_key: String,
+    /// How many orders to seed (ids from 100001).
+    pub orders: usize,
+    /// How many inventory items to seed (ids from 5001).
+    pub products: usize,
+    /// Tokens in a full rate-limit bucket.
+    pub bucket_capacity: u32,
+    /// Tokens the bucket regains per second.
+    pub refill_per_sec: f64,
+    /// Whether the bucket is enforced; when false every answer reports a full bucket.
+    pub rate_limit: bool,
+}
+
+impl Default for FakeConfig {
+    fn default() -> Self {
+        Self {
+            store_id: "10001".into(),
+            api_key: "fake-api-key-0123456789".into(),
+            orders: 200,
+            products: 50,
+            bucket_capacity: 20,
+            refill_per_sec: 3.0,
+            rate_limit: true,
+        }
+    }
+}
+
+/// State shared by the server's connections and the [`FakeOrderDesk`] handle.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    config: FakeConfig,
+    faults: Faults,
+    stats: Mutex<Stats>,
+    bucket: Mutex<Bucket>,
+    store: Mutex<StoreData>,
+}
+
+impl Shared {
+    fn new(config: FakeConfig) -> Self {
+        Self {
+            bucket: Mutex::new(Bucket::new(
+                config.rate_limit,
+                config.bucket_capacity,
+                config.refill_per_sec,
+            )),
+            store: Mutex::new(StoreData::seeded(config.orders, config.products)),
+            stats: Mutex::new(Stats::default()),
+            faults: Faults::default(),
+            config,
+        }
+    }
+
+    pub(crate) fn stats(&self) -> MutexGuard<'_, Stats> {
+        lock(&self.stats)
+    }
+
+    pub(crate) fn bucket(&self) -> MutexGuard<'_, Bucket> {
+        lock(&self.bucket)
+    }
+
+    pub(crate) fn store(&self) -> MutexGuard<'_, StoreData> {
+        lock(&self.store)
+    }
+}
+
+/// Locks a mutex, ignoring poisoning: a panicking test must not wedge the fake for others.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A running fake OrderDesk server; dropping it shuts the server down.
+#[derive(Debug)]
+pub struct FakeOrderDesk {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+impl FakeOrderDesk {
+    /// Starts a server on an ephemeral port of `127.0.0.1`.
+    pub async fn start(config: FakeConfig) -> anyhow::Result<FakeOrderDesk> {
+        Self::start_on(config, 0).await
+    }
+
+    /// Starts a server on `127.0.0.1:port` (0 picks a free port).
+    pub async fn start_on(config: FakeConfig, port: u16) -> anyhow::Result<FakeOrderDesk> {
+        let listener = server::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(config));
+        let task = tokio::spawn(server::run(listener, Arc::clone(&shared)));
+        tracing::info!(%addr, "fake OrderDesk listening");
+        Ok(FakeOrderDesk { shared, addr, task })
+    }
+
+    /// The API's base URL, `http://127.0.0.1:PORT/api/v2`.
+    pub fn base_url(&self) -> String {
+        format!("{}/api/v2", self.origin())
+    }
+
+    /// The server's origin, `http://127.0.0.1:PORT`.
+    pub fn origin(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The address the server listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The store id clients must send.
+    pub fn store_id(&self) -> &str {
+        &self.shared.config.store_id
+    }
+
+    /// The API key clients must send.
+    pub fn api_key(&self) -> &str {
+        &self.shared.config.api_key
+    }
+
+    /// The server's switchable faults.
+    pub fn faults(&self) -> &Faults {
+        &self.shared.faults
+    }
+
+    /// A snapshot of the request counters.
+    pub fn stats(&self) -> Stats {
+        self.shared.stats().clone()
+    }
+
+    /// Sets every request counter back to zero.
+    pub fn reset_stats(&self) {
+        *self.shared.stats() = Stats::default();
+    }
+
+    /// Fills the rate-limit bucket back to capacity.
+    pub fn refill_bucket(&self) {
+        self.shared.bucket().reset();
+    }
+
+    /// The ids of the seeded orders, ascending (whether or not they were deleted since).
+    pub fn order_ids(&self) -> Vec<u64> {
+        self.shared.store().seeded_orders.clone()
+    }
+
+    /// The ids of the seeded inventory items, ascending.
+    pub fn product_ids(&self) -> Vec<u64> {
+        self.shared.store().seeded_products.clone()
+    }
+
+    /// The order with this id as the API would return it, to check what writes did.
+    pub fn order(&self, id: u64) -> Option<Value> {
+        self.shared.store().orders.get(&id).cloned()
+    }
+
+    /// The inventory item with this id as the API would return it.
+    pub fn product(&self, id: u64) -> Option<Value> {
+        self.shared.store().products.get(&id).cloned()
+    }
+
+    /// The history notes added to an order through the API, oldest first.
+    pub fn order_history(&self, id: u64) -> Vec<Value> {
+        self.shared
+            .store()
+            .history
+            .get(&id)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// The shipments added to an order through the API, oldest first.
+    pub fn shipments(&self, id: u64) -> Vec<Value> {
+        self.shared
+            .store()
+            .shipments
+            .get(&id)
+            .cloned()
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for FakeOrderDesk {
+    fn drop(&mut self) {
+        // Aborting the accept loop drops its JoinSet, which aborts every open connection.
+        self.task.abort();
+    }
+}

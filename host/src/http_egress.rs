@@ -1,0 +1,149 @@
+//! Outbound HTTP for the component, through one policy hook: only the configured
+//! OrderDesk origin is reachable; every other destination is refused (`HttpRequestDenied`)
+//! and logged, so even a compromised component cannot reach anything else.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
+
+/// One allowed origin: scheme, host and port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Origin {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl Origin {
+    /// The origin of a URL such as `https://app.orderdesk.me/api/v2`.
+    pub fn of(url: &str) -> anyhow::Result<Self> {
+        let parsed = url::Url::parse(url)?;
+        let scheme = parsed.scheme().to_string();
+        anyhow::ensure!(
+            scheme == "http" || scheme == "https",
+            "the OrderDesk API URL must be http or https, got {scheme}"
+        );
+        let host = parsed
+            .host_str()
+            .ok_or_else(|| anyhow::anyhow!("the OrderDesk API URL has no host"))?
+            .to_ascii_lowercase();
+        let port = parsed
+            .port_or_known_default()
+            .ok_or_else(|| anyhow::anyhow!("the OrderDesk API URL has no port"))?;
+        Ok(Self { scheme, host, port })
+    }
+
+    fn matches(&self, uri: &http::Uri) -> bool {
+        let scheme = uri.scheme_str().unwrap_or("");
+        let default_port = match scheme {
+            "http" => 80,
+            "https" => 443,
+            _ => return false,
+        };
+        scheme == self.scheme
+            && uri.host().is_some_and(|h| h.eq_ignore_ascii_case(&self.host))
+            && uri.port_u16().unwrap_or(default_port) == self.port
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+/// The egress allow-list, installed as the `wasi:http` hooks of every store.
+#[derive(Debug, Clone)]
+pub struct EgressPolicy {
+    allowed: Arc<Vec<Origin>>,
+}
+
+impl EgressPolicy {
+    pub fn allow(origins: Vec<Origin>) -> Self {
+        Self {
+            allowed: Arc::new(origins),
+        }
+    }
+
+    pub fn permits(&self, uri: &http::Uri) -> bool {
+        self.allowed.iter().any(|o| o.matches(uri))
+    }
+}
+
+type Pending = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
+type Sent = Box<
+    dyn Future<Output = Result<(http::Response<WasiBody>, Pending), wasmtime_wasi_http::Error>>
+        + Send,
+>;
+
+impl WasiHttpHooks for EgressPolicy {
+    fn send_request(
+        &mut self,
+        request: http::Request<WasiBody>,
+        options: Option<RequestOptions>,
+        _fut: Pending,
+    ) -> Sent {
+        if !self.permits(request.uri()) {
+            // Log the destination without its path or query: those may carry data.
+            tracing::warn!(
+                target: "egress",
+                scheme = request.uri().scheme_str().unwrap_or(""),
+                host = request.uri().host().unwrap_or(""),
+                port = request.uri().port_u16(),
+                "outbound request denied: not the configured OrderDesk origin"
+            );
+            return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Pending,
+            ))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(url: &str) -> EgressPolicy {
+        EgressPolicy::allow(vec![Origin::of(url).unwrap()])
+    }
+
+    #[test]
+    fn only_the_configured_origin_passes() {
+        let p = policy("https://app.orderdesk.me/api/v2");
+        let ok: http::Uri = "https://app.orderdesk.me/api/v2/orders?limit=1".parse().unwrap();
+        assert!(p.permits(&ok));
+        let explicit_port: http::Uri = "https://APP.orderdesk.me:443/x".parse().unwrap();
+        assert!(p.permits(&explicit_port));
+        for denied in [
+            "http://app.orderdesk.me/api/v2",
+            "https://app.orderdesk.me:8443/api/v2",
+            "https://evil.example/api/v2",
+            "https://app.orderdesk.me.evil.example/",
+            "https://169.254.169.254/latest/meta-data",
+        ] {
+            let uri: http::Uri = denied.parse().unwrap();
+            assert!(!p.permits(&uri), "{denied} must be denied");
+        }
+    }
+
+    #[test]
+    fn loopback_ports_are_distinct() {
+        let p = policy("http://127.0.0.1:4000/api/v2");
+        assert!(p.permits(&"http://127.0.0.1:4000/api/v2/test".parse().unwrap()));
+        assert!(!p.permits(&"http://127.0.0.1:4001/api/v2/test".parse().unwrap()));
+        assert!(!p.permits(&"http://localhost:4000/api/v2/test".parse().unwrap()));
+    }
+
+    #[test]
+    fn non_http_urls_are_refused() {
+        assert!(Origin::of("ftp://app.orderdesk.me/").is_err());
+        assert!(Origin::of("not a url").is_err());
+    }
+}

@@ -1,0 +1,334 @@
+//! The sandbox: one wasmtime engine, the component compiled once (and cached on disk),
+//! a pre-linked `InstancePre`, and a fresh pooled instance per tool call with a memory cap
+//! and an epoch deadline. A trap or timeout fails that call only.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
+    StoreLimitsBuilder,
+};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use crate::bindings::orderdesk::mcp::types::{CallError, Caller, ToolDescriptor};
+use crate::bindings::{PluginCore, PluginCorePre};
+use crate::http_egress::EgressPolicy;
+use crate::kv::KvBackend;
+
+/// The component built by `build.rs`, embedded in the binary.
+pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("ORDERDESK_COMPONENT_WASM"));
+
+/// How often the epoch ticks; deadlines are counted in ticks.
+const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Everything needed to build the sandbox.
+pub struct RuntimeOptions {
+    /// Component bytes (the embedded build unless `--component` names another).
+    pub component: Vec<u8>,
+    /// Where compiled artifacts are cached; `None` compiles on every start.
+    pub precompile_cache: Option<PathBuf>,
+    /// Linear-memory cap per instance.
+    pub memory_limit_bytes: usize,
+    /// Wall-clock limit per tool call.
+    pub call_timeout: Duration,
+    /// Instances that may run at once (the pool size).
+    pub max_instances: u32,
+    pub kv: Arc<dyn KvBackend>,
+    /// Values the component reads through `wasi:config`.
+    pub config: Vec<(String, String)>,
+    pub egress: EgressPolicy,
+}
+
+/// Why a call produced neither a result nor a tool error.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("the component exceeded its {0:?} deadline and was stopped")]
+    Deadline(Duration),
+    #[error("the component trapped: {0}")]
+    Trap(String),
+    #[error("no sandbox instance is free right now: {0}")]
+    Busy(String),
+}
+
+impl SandboxError {
+    /// The stable code tool results carry.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SandboxError::Deadline(_) => "DEADLINE_EXCEEDED",
+            SandboxError::Trap(_) => "COMPONENT_TRAPPED",
+            SandboxError::Busy(_) => "BUSY",
+        }
+    }
+}
+
+/// How the compiled component was obtained at start-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompileSource {
+    /// Deserialized from the on-disk cache.
+    Cache,
+    /// Compiled now (and written to the cache if one is configured).
+    Compiled,
+}
+
+/// The per-store state: WASI contexts, the shared kv backend and this call's limits.
+pub struct HostState {
+    pub(crate) table: ResourceTable,
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    egress: EgressPolicy,
+    pub(crate) kv: Arc<dyn KvBackend>,
+    config: Arc<WasiConfigVariables>,
+    limits: StoreLimits,
+    pub(crate) request_id: String,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HostState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.egress,
+        }
+    }
+}
+
+impl crate::bindings::orderdesk::mcp::types::Host for HostState {}
+
+pub struct Runtime {
+    engine: Engine,
+    pre: PluginCorePre<HostState>,
+    kv: Arc<dyn KvBackend>,
+    config: Arc<WasiConfigVariables>,
+    egress: EgressPolicy,
+    memory_limit_bytes: usize,
+    call_timeout: Duration,
+    pub compile_source: CompileSource,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    pub fn new(options: RuntimeOptions) -> anyhow::Result<Self> {
+        let engine = engine(&options)?;
+        let started = Instant::now();
+        let (component, compile_source) =
+            load_component(&engine, &options.component, options.precompile_cache.as_deref())?;
+        tracing::debug!(?compile_source, elapsed = ?started.elapsed(), "component ready");
+
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        wasmtime_wasi_config::add_to_linker(&mut linker, |s: &mut HostState| {
+            WasiConfig::from(&*s.config)
+        })?;
+        PluginCore::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
+        let pre = PluginCorePre::new(
+            linker.instantiate_pre(&component).map_err(|e| {
+                anyhow::anyhow!("the component needs an import this host does not provide: {e:#}")
+            })?,
+        )?;
+
+        Ok(Self {
+            _ticker: EpochTicker::start(engine.clone()),
+            engine,
+            pre,
+            kv: options.kv,
+            config: Arc::new(options.config.into_iter().collect()),
+            egress: options.egress,
+            memory_limit_bytes: options.memory_limit_bytes,
+            call_timeout: options.call_timeout,
+            compile_source,
+        })
+    }
+
+    fn store(&self, request_id: &str) -> Store<HostState> {
+        let state = HostState {
+            table: ResourceTable::new(),
+            // No args, env, files or sockets: the component's only way out is wasi:http.
+            wasi: WasiCtxBuilder::new().inherit_stderr().build(),
+            http: WasiHttpCtx::new(),
+            egress: self.egress.clone(),
+            kv: self.kv.clone(),
+            config: self.config.clone(),
+            limits: StoreLimitsBuilder::new()
+                .memory_size(self.memory_limit_bytes)
+                .instances(64)
+                .trap_on_grow_failure(true)
+                .build(),
+            request_id: request_id.to_string(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limits);
+        let ticks = (self.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        store
+    }
+
+    /// The component's tool catalog.
+    pub async fn list_tools(&self) -> Result<Vec<ToolDescriptor>, SandboxError> {
+        self.run("list-tools", |instance, store| {
+            Box::pin(async move { instance.orderdesk_mcp_tools().call_list_tools(store).await })
+        })
+        .await
+    }
+
+    /// Run one tool call in a fresh instance.
+    pub async fn call_tool(
+        &self,
+        caller: Caller,
+        name: &str,
+        arguments_json: &str,
+    ) -> Result<Result<String, CallError>, SandboxError> {
+        let request_id = caller.request_id.clone();
+        let name = name.to_string();
+        let args = arguments_json.to_string();
+        self.run(&request_id, move |instance, store| {
+            Box::pin(async move {
+                instance
+                    .orderdesk_mcp_tools()
+                    .call_call_tool(store, &caller, &name, &args)
+                    .await
+            })
+        })
+        .await
+    }
+
+    async fn run<T>(
+        &self,
+        request_id: &str,
+        f: impl for<'a> FnOnce(
+            &'a PluginCore,
+            &'a mut Store<HostState>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
+        >,
+    ) -> Result<T, SandboxError> {
+        let mut store = self.store(request_id);
+        let work = async {
+            let instance = self
+                .pre
+                .instantiate_async(&mut store)
+                .await
+                .map_err(|e| SandboxError::Busy(format!("{e:#}")))?;
+            f(&instance, &mut store).await.map_err(|e| classify_trap(e, self.call_timeout))
+        };
+        // The epoch stops running wasm; the timeout also covers time blocked in host I/O.
+        match tokio::time::timeout(self.call_timeout + EPOCH_TICK * 10, work).await {
+            Ok(result) => result,
+            Err(_) => Err(SandboxError::Deadline(self.call_timeout)),
+        }
+    }
+}
+
+fn classify_trap(e: wasmtime::Error, timeout: Duration) -> SandboxError {
+    match e.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => SandboxError::Deadline(timeout),
+        Some(trap) => SandboxError::Trap(trap.to_string()),
+        None => SandboxError::Trap(format!("{e:#}")),
+    }
+}
+
+fn engine(options: &RuntimeOptions) -> anyhow::Result<Engine> {
+    let mut config = Config::new();
+    config.epoch_interruption(true);
+    let mut pool = PoolingAllocationConfig::default();
+    let n = options.max_instances.max(1);
+    pool.total_component_instances(n)
+        .total_core_instances(n * 8)
+        .total_memories(n * 2)
+        .total_tables(n * 8)
+        .max_memory_size(options.memory_limit_bytes);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Ok(Engine::new(&config)?)
+}
+
+/// Compile the component, or reuse an artifact cached under `cache_dir`. The file name
+/// hashes the component bytes and the engine's compatibility hash, so a new build of
+/// either never loads a stale artifact.
+fn load_component(
+    engine: &Engine,
+    bytes: &[u8],
+    cache_dir: Option<&Path>,
+) -> anyhow::Result<(Component, CompileSource)> {
+    let Some(dir) = cache_dir else {
+        return Ok((Component::new(engine, bytes)?, CompileSource::Compiled));
+    };
+    let path = dir.join(format!("orderdesk-{}.cwasm", artifact_key(engine, bytes)));
+    if path.exists() {
+        // SAFETY: the artifact was written by this program (same engine config, checked by
+        // the key) into the user's own cache directory.
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => return Ok((component, CompileSource::Cache)),
+            Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable cached artifact: {e:#}"),
+        }
+    }
+    let artifact = engine.precompile_component(bytes)?;
+    if let Err(e) = write_atomically(dir, &path, &artifact) {
+        tracing::warn!(dir = %dir.display(), "could not cache the compiled component: {e:#}");
+    }
+    // SAFETY: produced just now by `precompile_component` on this engine.
+    let component = unsafe { Component::deserialize(engine, &artifact)? };
+    Ok((component, CompileSource::Compiled))
+}
+
+fn artifact_key(engine: &Engine, bytes: &[u8]) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    let mut h = Sha256::new();
+    h.update(bytes);
+    h.update(engine_hash.finish().to_le_bytes());
+    h.update(env!("CARGO_PKG_VERSION").as_bytes());
+    hex::encode(&h.finalize()[..12])
+}
+
+fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), uuid::Uuid::new_v4()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// Advances the engine's epoch on a background thread until dropped.
+struct EpochTicker {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl EpochTicker {
+    fn start(engine: Engine) -> Self {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("epoch-ticker".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })
+            .expect("spawning the epoch thread");
+        Self { stop }
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,242 @@
+//! The listener, the connection loop and the gate every API request passes: counters,
+//! latency, injected faults, authentication, the rate limiter and OrderDesk's GET rules.
+//!
+//! Connections are served with hyper directly rather than `axum::serve`, because a dropped
+//! connection fault needs the service to fail: hyper then closes the connection without
+//! writing a response, which is exactly what a client sees when a server dies mid-request.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use axum::response::IntoResponse;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::task::JoinSet;
+use tower::ServiceExt;
+
+use crate::Shared;
+use crate::faults::Fault;
+use crate::routes::{self, error};
+
+/// Where the API lives on the server.
+pub const API_PREFIX: &str = "/api/v2";
+/// Pending connections the listener queues, so benchmarks can open many at once.
+const BACKLOG: u32 = 1024;
+/// The largest request body read; OrderDesk's own limit is in the same range.
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// Binds a listener with a deep backlog.
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    // Lets a fixed port be reused right after a previous fake on it stopped.
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(BACKLOG)
+}
+
+/// Accepts and serves connections until the task is aborted.
+pub async fn run(listener: TcpListener, shared: Arc<Shared>) {
+    let router = routes::router(Arc::clone(&shared));
+    // Owning the connection tasks means aborting this task aborts them all.
+    let mut connections = JoinSet::new();
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(err) => {
+                // Usually EMFILE under heavy load: back off instead of spinning.
+                tracing::warn!(%err, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        while connections.try_join_next().is_some() {}
+        let _ = stream.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        let router = router.clone();
+        connections.spawn(async move {
+            let service = service_fn(move |req| handle(Arc::clone(&shared), router.clone(), req));
+            let served = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+            if let Err(err) = served {
+                tracing::debug!(%peer, %err, "connection closed");
+            }
+        });
+    }
+}
+
+/// The error a request's service returns to make hyper close the connection unanswered.
+#[derive(Debug)]
+pub struct DropConnection;
+
+impl fmt::Display for DropConnection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("connection dropped by an injected fault")
+    }
+}
+
+impl std::error::Error for DropConnection {}
+
+/// Answers one request, or fails it to drop the connection.
+async fn handle(
+    shared: Arc<Shared>,
+    router: Router,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, DropConnection> {
+    let Some(route) = route_key(req.method(), req.uri().path()) else {
+        // Outside the API: not counted and never faulted.
+        return Ok(error(StatusCode::NOT_FOUND, "Not found"));
+    };
+    shared.stats().record_request(&route);
+    let latency = shared.faults.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    let response = match shared.faults.take() {
+        Some(Fault::Drop) => {
+            shared.stats().record_outcome(None);
+            tracing::debug!(%route, "dropping connection (fault)");
+            return Err(DropConnection);
+        }
+        Some(Fault::Status(status)) => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let reason = status.canonical_reason().unwrap_or("Server Error");
+            let tokens = shared.bucket().remaining();
+            with_tokens(error(status, &format!("{reason} (injected fault)")), tokens)
+        }
+        Some(Fault::RateLimited(secs)) => rate_limited(secs),
+        None => serve(&shared, router, req).await,
+    };
+    let status = response.status().as_u16();
+    shared.stats().record_outcome(Some(status));
+    tracing::debug!(%route, status, "answered");
+    Ok(response)
+}
+
+/// Applies OrderDesk's checks, then routes the request.
+async fn serve(shared: &Shared, router: Router, req: Request<Incoming>) -> Response<Body> {
+    if !authorized(shared, req.headers()) {
+        let tokens = shared.bucket().remaining();
+        return with_tokens(
+            error(StatusCode::UNAUTHORIZED, "Invalid Store ID or API Key"),
+            tokens,
+        );
+    }
+    // Bind the result first so the bucket's lock is released before any await.
+    let taken = shared.bucket().take();
+    let tokens = match taken {
+        Ok(tokens) => tokens,
+        Err(wait) => return rate_limited(wait),
+    };
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(Body::new(body), MAX_BODY).await else {
+        let response = error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Request body too large or unreadable",
+        );
+        return with_tokens(response, tokens);
+    };
+    let bodiless = parts.method == Method::GET || parts.method == Method::DELETE;
+    if bodiless && (parts.headers.contains_key(CONTENT_TYPE) || !bytes.is_empty()) {
+        let message = format!(
+            "{} requests must not include a Content-Type header or a body",
+            parts.method
+        );
+        return with_tokens(error(StatusCode::BAD_REQUEST, &message), tokens);
+    }
+    let request = Request::from_parts(parts, Body::from(bytes));
+    let response = match router.oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    };
+    with_tokens(response, tokens)
+}
+
+/// Whether the request carries this store's id and key.
+fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    header("ORDERDESK-STORE-ID") == Some(shared.config.store_id.as_str())
+        && header("ORDERDESK-API-KEY") == Some(shared.config.api_key.as_str())
+}
+
+/// OrderDesk's answer when the bucket is empty.
+fn rate_limited(retry_after_secs: u32) -> Response<Body> {
+    let mut response = error(StatusCode::TOO_MANY_REQUESTS, "Rate limit exceeded");
+    response
+        .headers_mut()
+        .insert("X-Retry-After", HeaderValue::from(retry_after_secs));
+    with_tokens(response, 0)
+}
+
+/// Adds the `X-Tokens-Remaining` header OrderDesk sends on every answer.
+fn with_tokens(response: impl IntoResponse, tokens: u32) -> Response<Body> {
+    let mut response = response.into_response();
+    response
+        .headers_mut()
+        .insert("X-Tokens-Remaining", HeaderValue::from(tokens));
+    response
+}
+
+/// The stats key of an API request, such as `"GET /orders/{id}"`; `None` outside the API.
+///
+/// Numeric path segments become `{id}`, so every order counts under one template.
+pub fn route_key(method: &Method, path: &str) -> Option<String> {
+    let rest = path.strip_prefix(API_PREFIX)?;
+    if !(rest.is_empty() || rest.starts_with('/')) {
+        return None;
+    }
+    let template: Vec<&str> = rest
+        .split('/')
+        .skip(1)
+        .map(|seg| {
+            if !seg.is_empty() && seg.bytes().all(|b| b.is_ascii_digit()) {
+                "{id}"
+            } else {
+                seg
+            }
+        })
+        .collect();
+    Some(format!("{method} /{}", template.join("/")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn route_keys_use_templates() {
+        let key = |m: Method, p: &str| route_key(&m, p);
+        assert_eq!(
+            key(Method::GET, "/api/v2/orders").as_deref(),
+            Some("GET /orders")
+        );
+        assert_eq!(
+            key(Method::GET, "/api/v2/orders/100001").as_deref(),
+            Some("GET /orders/{id}")
+        );
+        assert_eq!(
+            key(Method::POST, "/api/v2/orders/7/shipments").as_deref(),
+            Some("POST /orders/{id}/shipments")
+        );
+        assert_eq!(key(Method::GET, "/api/v2").as_deref(), Some("GET /"));
+        assert_eq!(key(Method::GET, "/api/v20/orders"), None);
+        assert_eq!(key(Method::GET, "/health"), None);
+    }
+}

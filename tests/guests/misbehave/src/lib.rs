@@ -1,0 +1,92 @@
+//! A guest that misbehaves on purpose, one tool per negative behaviour the host must
+//! contain: `trap` panics, `spin` never returns, `fetch` requests any URL it is given,
+//! `grow` allocates until the memory cap stops it, and `ok` proves the next call works.
+
+wit_bindgen::generate!({
+    path: "../../../wit",
+    world: "orderdesk:mcp/plugin",
+    generate_all,
+});
+
+use exports::orderdesk::mcp::tools::Guest;
+use orderdesk::mcp::types::{CallError, Caller, ToolAnnotations, ToolDescriptor, ToolError};
+use wasi::http::types as http;
+
+struct Misbehave;
+
+const OBJECT: &str = r#"{"type":"object"}"#;
+
+impl Guest for Misbehave {
+    fn list_tools() -> Vec<ToolDescriptor> {
+        ["ok", "trap", "spin", "fetch", "grow"]
+            .into_iter()
+            .map(|name| ToolDescriptor {
+                name: name.into(),
+                title: name.into(),
+                description: format!("test-only tool {name}"),
+                input_schema: OBJECT.into(),
+                output_schema: OBJECT.into(),
+                annotations: ToolAnnotations {
+                    read_only: true,
+                    destructive: false,
+                    idempotent: true,
+                    open_world: false,
+                },
+            })
+            .collect()
+    }
+
+    fn call_tool(_caller: Caller, name: String, arguments: String) -> Result<String, CallError> {
+        match name.as_str() {
+            "ok" => Ok(r#"{"ok":true}"#.into()),
+            "trap" => panic!("trapping on purpose"),
+            "spin" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "grow" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
+                }
+            }
+            "fetch" => fetch(&arguments),
+            other => Err(CallError::UnknownTool(other.into())),
+        }
+    }
+}
+
+export!(Misbehave);
+
+/// GET the `url` argument (a plain `http://host:port/path`); report the status or error.
+fn fetch(arguments: &str) -> Result<String, CallError> {
+    let url = arguments
+        .split("\"url\":\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_default();
+    let rest = url.strip_prefix("http://").unwrap_or(url);
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let request = http::OutgoingRequest::new(http::Fields::new());
+    let _ = request.set_scheme(Some(&http::Scheme::Http));
+    let _ = request.set_authority(Some(authority));
+    let _ = request.set_path_with_query(Some(if path.is_empty() { "/" } else { path }));
+    let failed = |code: String| {
+        CallError::Failed(ToolError {
+            code,
+            message: "fetch failed".into(),
+            details: None,
+            retryable: false,
+        })
+    };
+    let future = wasi::http::outgoing_handler::handle(request, None)
+        .map_err(|e| failed(format!("{e:?}")))?;
+    future.subscribe().block();
+    match future.get() {
+        Some(Ok(Ok(response))) => Ok(format!(r#"{{"status":{}}}"#, response.status())),
+        Some(Ok(Err(e))) => Err(failed(format!("{e:?}"))),
+        _ => Err(failed("no response".into())),
+    }
+}
