@@ -16,7 +16,10 @@ fn main() {
     for watched in ["component/src", "component/Cargo.toml", "wit", "Cargo.lock"] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
-    for watched in ["tests/guests/misbehave/src", "tests/guests/misbehave/Cargo.toml"] {
+    for watched in [
+        "tests/guests/misbehave/src",
+        "tests/guests/misbehave/Cargo.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(watched).display());
     }
     println!("cargo:rerun-if-env-changed=ORDERDESK_SKIP_TARGET_INSTALL");
@@ -30,7 +33,10 @@ fn main() {
         &target_dir,
     )
     .join("orderdesk_component.wasm");
-    println!("cargo:rustc-env=ORDERDESK_COMPONENT_WASM={}", component.display());
+    println!(
+        "cargo:rustc-env=ORDERDESK_COMPONENT_WASM={}",
+        component.display()
+    );
 
     let guests = target_dir.join("guests");
     let misbehave = build(
@@ -40,7 +46,10 @@ fn main() {
         &guests,
     )
     .join("misbehave.wasm");
-    println!("cargo:rustc-env=ORDERDESK_MISBEHAVE_WASM={}", misbehave.display());
+    println!(
+        "cargo:rustc-env=ORDERDESK_MISBEHAVE_WASM={}",
+        misbehave.display()
+    );
 }
 
 /// `cargo build --profile component --target wasm32-wasip2`; returns the artifact dir.
@@ -48,7 +57,15 @@ fn build(root: &Path, manifest: &Path, package: &str, target_dir: &Path) -> Path
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut cmd = Command::new(cargo);
     cmd.current_dir(root)
-        .args(["build", "--profile", "component", "--target", TARGET, "-p", package])
+        .args([
+            "build",
+            "--profile",
+            "component",
+            "--target",
+            TARGET,
+            "-p",
+            package,
+        ])
         .arg("--manifest-path")
         .arg(manifest)
         .arg("--target-dir")
@@ -79,14 +96,19 @@ fn ensure_target_installed() {
     if env::var_os("ORDERDESK_SKIP_TARGET_INSTALL").is_some() {
         return;
     }
-    let Ok(out) = Command::new("rustup").args(["target", "list", "--installed"]).output() else {
+    let Ok(out) = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+    else {
         return; // No rustup: the toolchain is managed some other way.
     };
     let installed = String::from_utf8_lossy(&out.stdout);
     if installed.lines().any(|l| l.trim() == TARGET) {
         return;
     }
-    let status = Command::new("rustup").args(["target", "add", TARGET]).status();
+    let status = Command::new("rustup")
+        .args(["target", "add", TARGET])
+        .status();
     assert!(
         matches!(status, Ok(s) if s.success()),
         "could not install the {TARGET} target; run `rustup target add {TARGET}`"

@@ -38,7 +38,11 @@ impl Guest for Component {
             .collect()
     }
 
-    fn call_tool(caller: Caller, name: String, arguments_json: String) -> Result<String, CallError> {
+    fn call_tool(
+        caller: Caller,
+        name: String,
+        arguments_json: String,
+    ) -> Result<String, CallError> {
         let caller = tools::Caller {
             tenant: caller.tenant,
             session: caller.session,
@@ -167,12 +171,24 @@ fn send(request: &HttpRequest) -> Result<HttpResponse, NetError> {
         host::Method::Put => http::Method::Put,
         host::Method::Delete => http::Method::Delete,
     };
-    let scheme = if scheme == "https" { http::Scheme::Https } else { http::Scheme::Http };
+    let scheme = if scheme == "https" {
+        http::Scheme::Https
+    } else {
+        http::Scheme::Http
+    };
     let invalid = |what: &str| NetError::Connection(format!("invalid {what}"));
-    outgoing.set_method(&method).map_err(|_| invalid("method"))?;
-    outgoing.set_scheme(Some(&scheme)).map_err(|_| invalid("scheme"))?;
-    outgoing.set_authority(Some(authority)).map_err(|_| invalid("authority"))?;
-    outgoing.set_path_with_query(Some(path)).map_err(|_| invalid("path"))?;
+    outgoing
+        .set_method(&method)
+        .map_err(|_| invalid("method"))?;
+    outgoing
+        .set_scheme(Some(&scheme))
+        .map_err(|_| invalid("scheme"))?;
+    outgoing
+        .set_authority(Some(authority))
+        .map_err(|_| invalid("authority"))?;
+    outgoing
+        .set_path_with_query(Some(path))
+        .map_err(|_| invalid("path"))?;
     let body = match &request.body {
         Some(_) => Some(outgoing.body().map_err(|_| invalid("body"))?),
         None => None,
@@ -182,7 +198,8 @@ fn send(request: &HttpRequest) -> Result<HttpResponse, NetError> {
     let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT_NS));
     let _ = options.set_first_byte_timeout(Some(FIRST_BYTE_TIMEOUT_NS));
     let _ = options.set_between_bytes_timeout(Some(BETWEEN_BYTES_TIMEOUT_NS));
-    let future = wasi::http::outgoing_handler::handle(outgoing, Some(options)).map_err(net_error)?;
+    let future =
+        wasi::http::outgoing_handler::handle(outgoing, Some(options)).map_err(net_error)?;
 
     if let (Some(out), Some(bytes)) = (body, &request.body) {
         write_body(out, bytes)?;
@@ -204,7 +221,11 @@ fn send(request: &HttpRequest) -> Result<HttpResponse, NetError> {
         .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
         .collect();
     let body = read_body(response)?;
-    Ok(HttpResponse { status, headers, body })
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 fn write_body(out: http::OutgoingBody, bytes: &[u8]) -> Result<(), NetError> {
@@ -212,7 +233,9 @@ fn write_body(out: http::OutgoingBody, bytes: &[u8]) -> Result<(), NetError> {
     {
         let stream = out.write().map_err(|e| failed(&e))?;
         for chunk in bytes.chunks(4096) {
-            stream.blocking_write_and_flush(chunk).map_err(|e| failed(&e))?;
+            stream
+                .blocking_write_and_flush(chunk)
+                .map_err(|e| failed(&e))?;
         }
     }
     http::OutgoingBody::finish(out, None).map_err(net_error)

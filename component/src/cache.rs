@@ -82,7 +82,8 @@ impl<'a> Cache<'a> {
         let bytes = match self.host.kv_get(Bucket::Cache, key) {
             Ok(found) => found?,
             Err(e) => {
-                self.host.log(Level::Warn, "cache", &format!("read failed: {e}"));
+                self.host
+                    .log(Level::Warn, "cache", &format!("read failed: {e}"));
                 return None;
             }
         };
@@ -90,7 +91,11 @@ impl<'a> Cache<'a> {
             Ok(entry) if entry.expires_at_ms > now => Some(entry.value),
             Ok(_) => None,
             Err(e) => {
-                self.host.log(Level::Warn, "cache", &format!("unreadable entry dropped: {e}"));
+                self.host.log(
+                    Level::Warn,
+                    "cache",
+                    &format!("unreadable entry dropped: {e}"),
+                );
                 let _ = self.host.kv_delete(Bucket::Cache, key);
                 None
             }
@@ -104,7 +109,8 @@ impl<'a> Cache<'a> {
         };
         let bytes = serde_json::to_vec(&entry).expect("a JSON value always serializes");
         if let Err(e) = self.host.kv_set(Bucket::Cache, key, &bytes) {
-            self.host.log(Level::Warn, "cache", &format!("write failed: {e}"));
+            self.host
+                .log(Level::Warn, "cache", &format!("write failed: {e}"));
         }
     }
 }
@@ -114,7 +120,10 @@ mod tests {
     use super::*;
 
     fn q(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -139,7 +148,10 @@ mod tests {
         assert_ne!(base, key("t", "s", "orders", &q(&[("offset", "11")])));
         assert_ne!(base, key("u", "s", "orders", &q(&[("offset", "10")])));
         assert_ne!(base, key("t", "r", "orders", &q(&[("offset", "10")])));
-        assert_ne!(base, key("t", "s", "inventory-items", &q(&[("offset", "10")])));
+        assert_ne!(
+            base,
+            key("t", "s", "inventory-items", &q(&[("offset", "10")]))
+        );
         // Length-prefixing keeps shifted boundaries apart.
         assert_ne!(
             key("t", "s", "e", &q(&[("a", "bc")])),

@@ -22,7 +22,10 @@ pub enum OdError {
     /// 401/403: bad store id or API key.
     Unauthorized(String),
     /// 429 that we did not (or could no longer) wait out.
-    RateLimited { retry_after_ms: Option<u64>, tries: u32 },
+    RateLimited {
+        retry_after_ms: Option<u64>,
+        tries: u32,
+    },
     /// 5xx after every try.
     Server { status: u16, tries: u32 },
     /// Another 4xx, or an error envelope on a 2xx.
@@ -44,7 +47,10 @@ impl OdError {
                 ErrorCode::OdApi401,
                 format!("OrderDesk refused the store id or API key: {message}"),
             ),
-            OdError::RateLimited { retry_after_ms, tries } => ToolError::new(
+            OdError::RateLimited {
+                retry_after_ms,
+                tries,
+            } => ToolError::new(
                 ErrorCode::OdApi429,
                 "OrderDesk's rate limit is exhausted; try again after the advised wait",
             )
@@ -162,7 +168,10 @@ impl<'a> Client<'a> {
     }
 
     fn log_response(&self, request: &HttpRequest, response: &HttpResponse, tries: u32) {
-        let path = request.url.strip_prefix(self.base_url).unwrap_or(&request.url);
+        let path = request
+            .url
+            .strip_prefix(self.base_url)
+            .unwrap_or(&request.url);
         let path = path.split('?').next().unwrap_or(path);
         self.host.log(
             Level::Debug,

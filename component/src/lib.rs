@@ -19,5 +19,8 @@ pub mod host;
 pub mod retry;
 pub mod tools;
 
+#[cfg(test)]
+mod testing;
+
 #[cfg(target_arch = "wasm32")]
 mod bindings;

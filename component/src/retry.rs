@@ -114,24 +114,36 @@ mod tests {
     #[test]
     fn three_tries_then_give_up() {
         let p = RetryPolicy::default();
-        assert!(matches!(p.decide(1, Attempt::ServerError, 3), Decision::RetryAfter(_)));
-        assert!(matches!(p.decide(2, Attempt::Network, 3), Decision::RetryAfter(_)));
+        assert!(matches!(
+            p.decide(1, Attempt::ServerError, 3),
+            Decision::RetryAfter(_)
+        ));
+        assert!(matches!(
+            p.decide(2, Attempt::Network, 3),
+            Decision::RetryAfter(_)
+        ));
         assert_eq!(p.decide(3, Attempt::ServerError, 3), Decision::GiveUp);
     }
 
     #[test]
     fn rate_limit_waits_what_orderdesk_asks() {
         let p = RetryPolicy::default();
-        let limited = Attempt::RateLimited { retry_after_ms: Some(2_000) };
+        let limited = Attempt::RateLimited {
+            retry_after_ms: Some(2_000),
+        };
         assert_eq!(p.decide(1, limited, 12345), Decision::RetryAfter(2_000));
-        let no_hint = Attempt::RateLimited { retry_after_ms: None };
+        let no_hint = Attempt::RateLimited {
+            retry_after_ms: None,
+        };
         assert_eq!(p.decide(1, no_hint, 0), Decision::RetryAfter(1_000));
     }
 
     #[test]
     fn rate_limit_longer_than_allowed_gives_up() {
         let p = RetryPolicy::default();
-        let long = Attempt::RateLimited { retry_after_ms: Some(60_000) };
+        let long = Attempt::RateLimited {
+            retry_after_ms: Some(60_000),
+        };
         assert_eq!(p.decide(1, long, 0), Decision::GiveUp);
     }
 

@@ -170,7 +170,10 @@ impl Settings {
             (8..=4096).contains(&memory_mb),
             "memory_limit_mb must be 8-4096, got {memory_mb}"
         );
-        let timeout = args.call_timeout_secs.or(file.call_timeout_secs).unwrap_or(30);
+        let timeout = args
+            .call_timeout_secs
+            .or(file.call_timeout_secs)
+            .unwrap_or(30);
         anyhow::ensure!(timeout >= 1, "call_timeout_secs must be at least 1");
         let api_url = args
             .api_url
@@ -185,7 +188,11 @@ impl Settings {
             precompile_cache,
             call_timeout: Duration::from_secs(timeout),
             memory_limit_bytes: (memory_mb * 1024 * 1024) as usize,
-            max_instances: args.max_instances.or(file.max_instances).unwrap_or(32).max(1),
+            max_instances: args
+                .max_instances
+                .or(file.max_instances)
+                .unwrap_or(32)
+                .max(1),
             cache_ttl_orders: args.cache_ttl_orders.or(file.cache_ttl_orders),
             cache_ttl_products: args.cache_ttl_products.or(file.cache_ttl_products),
             cache_ttl_store: args.cache_ttl_store.or(file.cache_ttl_store),
@@ -199,9 +206,18 @@ impl Settings {
         let optional = [
             ("store_id", self.store_id.clone()),
             ("api_key", self.api_key.clone()),
-            ("cache_ttl_orders_s", self.cache_ttl_orders.map(|v| v.to_string())),
-            ("cache_ttl_products_s", self.cache_ttl_products.map(|v| v.to_string())),
-            ("cache_ttl_store_s", self.cache_ttl_store.map(|v| v.to_string())),
+            (
+                "cache_ttl_orders_s",
+                self.cache_ttl_orders.map(|v| v.to_string()),
+            ),
+            (
+                "cache_ttl_products_s",
+                self.cache_ttl_products.map(|v| v.to_string()),
+            ),
+            (
+                "cache_ttl_store_s",
+                self.cache_ttl_store.map(|v| v.to_string()),
+            ),
             ("retry_base_ms", self.retry_base_ms.map(|v| v.to_string())),
         ];
         vars.extend(

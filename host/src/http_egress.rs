@@ -42,7 +42,9 @@ impl Origin {
             _ => return false,
         };
         scheme == self.scheme
-            && uri.host().is_some_and(|h| h.eq_ignore_ascii_case(&self.host))
+            && uri
+                .host()
+                .is_some_and(|h| h.eq_ignore_ascii_case(&self.host))
             && uri.port_u16().unwrap_or(default_port) == self.port
     }
 }
@@ -98,10 +100,7 @@ impl WasiHttpHooks for EgressPolicy {
         Box::new(async move {
             use http_body_util::BodyExt;
             let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Pending,
-            ))
+            Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Pending))
         })
     }
 }
@@ -117,7 +116,9 @@ mod tests {
     #[test]
     fn only_the_configured_origin_passes() {
         let p = policy("https://app.orderdesk.me/api/v2");
-        let ok: http::Uri = "https://app.orderdesk.me/api/v2/orders?limit=1".parse().unwrap();
+        let ok: http::Uri = "https://app.orderdesk.me/api/v2/orders?limit=1"
+            .parse()
+            .unwrap();
         assert!(p.permits(&ok));
         let explicit_port: http::Uri = "https://APP.orderdesk.me:443/x".parse().unwrap();
         assert!(p.permits(&explicit_port));

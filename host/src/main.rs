@@ -62,7 +62,9 @@ async fn main() -> anyhow::Result<()> {
     };
     init_logging(
         cli.log.as_deref().or(file.log.as_deref()),
-        cli.log_format.or(file.log_format).unwrap_or(LogFormat::Json),
+        cli.log_format
+            .or(file.log_format)
+            .unwrap_or(LogFormat::Json),
     );
     match cli.command {
         Command::Stdio(args) => {
@@ -92,12 +94,13 @@ fn init_logging(filter: Option<&str>, format: LogFormat) {
 async fn build(settings: &Settings) -> anyhow::Result<mcp::OrderDeskMcp> {
     tracing::debug!(?settings, "starting");
     let component = match &settings.component {
-        Some(path) => std::fs::read(path)
-            .with_context(|| format!("reading component {}", path.display()))?,
+        Some(path) => {
+            std::fs::read(path).with_context(|| format!("reading component {}", path.display()))?
+        }
         None => runtime::EMBEDDED_COMPONENT.to_vec(),
     };
-    let kv = kv::open(&settings.state)
-        .with_context(|| format!("opening state {}", settings.state))?;
+    let kv =
+        kv::open(&settings.state).with_context(|| format!("opening state {}", settings.state))?;
     let origin = Origin::of(&settings.api_url).context("invalid --api-url")?;
     let runtime = Runtime::new(RuntimeOptions {
         component,

@@ -6,9 +6,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
+    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -32,7 +31,10 @@ pub struct OrderDeskMcp {
 
 impl OrderDeskMcp {
     pub fn new(runtime: Arc<Runtime>, catalog: &[ToolDescriptor]) -> anyhow::Result<Self> {
-        let tools = catalog.iter().map(to_mcp_tool).collect::<anyhow::Result<_>>()?;
+        let tools = catalog
+            .iter()
+            .map(to_mcp_tool)
+            .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             runtime,
             tools: Arc::new(tools),
@@ -40,7 +42,11 @@ impl OrderDeskMcp {
         })
     }
 
-    async fn call(&self, name: &str, arguments: Option<Map<String, Value>>) -> Result<CallToolResult, McpError> {
+    async fn call(
+        &self,
+        name: &str,
+        arguments: Option<Map<String, Value>>,
+    ) -> Result<CallToolResult, McpError> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let args = Value::Object(arguments.unwrap_or_default()).to_string();
         let caller = Caller {
@@ -53,21 +59,38 @@ impl OrderDeskMcp {
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let result = match outcome {
             Ok(Ok(json)) => {
-                tracing::info!(request_id, tool = name, elapsed_ms, outcome = "ok", "tool call");
+                tracing::info!(
+                    request_id,
+                    tool = name,
+                    elapsed_ms,
+                    outcome = "ok",
+                    "tool call"
+                );
                 let value: Value = serde_json::from_str(&json).map_err(|e| {
                     McpError::internal_error(format!("component returned invalid JSON: {e}"), None)
                 })?;
                 CallToolResult::structured(value)
             }
             Ok(Err(CallError::UnknownTool(unknown))) => {
-                tracing::info!(request_id, tool = name, outcome = "unknown_tool", "tool call");
+                tracing::info!(
+                    request_id,
+                    tool = name,
+                    outcome = "unknown_tool",
+                    "tool call"
+                );
                 return Err(McpError::invalid_params(
                     format!("unknown tool: {unknown}"),
                     Some(json!({ "tool": unknown })),
                 ));
             }
             Ok(Err(CallError::Failed(e))) => {
-                tracing::info!(request_id, tool = name, elapsed_ms, outcome = e.code.as_str(), "tool call");
+                tracing::info!(
+                    request_id,
+                    tool = name,
+                    elapsed_ms,
+                    outcome = e.code.as_str(),
+                    "tool call"
+                );
                 let details = e
                     .details
                     .as_deref()
@@ -76,8 +99,20 @@ impl OrderDeskMcp {
                 error_result(&e.code, &e.message, details, e.retryable, &request_id)
             }
             Err(sandbox) => {
-                tracing::warn!(request_id, tool = name, elapsed_ms, outcome = sandbox.code(), "tool call failed in the sandbox: {sandbox}");
-                error_result(sandbox.code(), &sandbox.to_string(), Value::Null, true, &request_id)
+                tracing::warn!(
+                    request_id,
+                    tool = name,
+                    elapsed_ms,
+                    outcome = sandbox.code(),
+                    "tool call failed in the sandbox: {sandbox}"
+                );
+                error_result(
+                    sandbox.code(),
+                    &sandbox.to_string(),
+                    Value::Null,
+                    true,
+                    &request_id,
+                )
             }
         };
         Ok(result)
@@ -86,7 +121,13 @@ impl OrderDeskMcp {
 
 /// `{"error": {code, message, details, request_id, retryable}}` as structured content and
 /// as text, with `isError: true`.
-fn error_result(code: &str, message: &str, details: Value, retryable: bool, request_id: &str) -> CallToolResult {
+fn error_result(
+    code: &str,
+    message: &str,
+    details: Value,
+    retryable: bool,
+    request_id: &str,
+) -> CallToolResult {
     CallToolResult::structured_error(json!({
         "error": {
             "code": code,
@@ -126,7 +167,10 @@ fn to_mcp_tool(d: &ToolDescriptor) -> anyhow::Result<Tool> {
 impl ServerHandler for OrderDeskMcp {
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("orderdesk-mcp", env!("CARGO_PKG_VERSION")))
+            .with_server_info(Implementation::new(
+                "orderdesk-mcp",
+                env!("CARGO_PKG_VERSION"),
+            ))
             .with_instructions(INSTRUCTIONS)
     }
 
@@ -143,6 +187,8 @@ impl ServerHandler for OrderDeskMcp {
         request: CallToolRequestParams,
         _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        self.call(&request.name, request.arguments).await.map(Into::into)
+        self.call(&request.name, request.arguments)
+            .await
+            .map(Into::into)
     }
 }

@@ -125,8 +125,11 @@ impl Runtime {
     pub fn new(options: RuntimeOptions) -> anyhow::Result<Self> {
         let engine = engine(&options)?;
         let started = Instant::now();
-        let (component, compile_source) =
-            load_component(&engine, &options.component, options.precompile_cache.as_deref())?;
+        let (component, compile_source) = load_component(
+            &engine,
+            &options.component,
+            options.precompile_cache.as_deref(),
+        )?;
         tracing::debug!(?compile_source, elapsed = ?started.elapsed(), "component ready");
 
         let mut linker = Linker::<HostState>::new(&engine);
@@ -136,11 +139,9 @@ impl Runtime {
             WasiConfig::from(&*s.config)
         })?;
         PluginCore::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
-        let pre = PluginCorePre::new(
-            linker.instantiate_pre(&component).map_err(|e| {
-                anyhow::anyhow!("the component needs an import this host does not provide: {e:#}")
-            })?,
-        )?;
+        let pre = PluginCorePre::new(linker.instantiate_pre(&component).map_err(|e| {
+            anyhow::anyhow!("the component needs an import this host does not provide: {e:#}")
+        })?)?;
 
         Ok(Self {
             _ticker: EpochTicker::start(engine.clone()),
@@ -225,7 +226,9 @@ impl Runtime {
                 .instantiate_async(&mut store)
                 .await
                 .map_err(|e| SandboxError::Busy(format!("{e:#}")))?;
-            f(&instance, &mut store).await.map_err(|e| classify_trap(e, self.call_timeout))
+            f(&instance, &mut store)
+                .await
+                .map_err(|e| classify_trap(e, self.call_timeout))
         };
         // The epoch stops running wasm; the timeout also covers time blocked in host I/O.
         match tokio::time::timeout(self.call_timeout + EPOCH_TICK * 10, work).await {
@@ -274,7 +277,9 @@ fn load_component(
         // the key) into the user's own cache directory.
         match unsafe { Component::deserialize_file(engine, &path) } {
             Ok(component) => return Ok((component, CompileSource::Cache)),
-            Err(e) => tracing::warn!(path = %path.display(), "ignoring unusable cached artifact: {e:#}"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), "ignoring unusable cached artifact: {e:#}")
+            }
         }
     }
     let artifact = engine.precompile_component(bytes)?;
@@ -289,7 +294,9 @@ fn load_component(
 fn artifact_key(engine: &Engine, bytes: &[u8]) -> String {
     use std::hash::{Hash, Hasher};
     let mut engine_hash = std::collections::hash_map::DefaultHasher::new();
-    engine.precompile_compatibility_hash().hash(&mut engine_hash);
+    engine
+        .precompile_compatibility_hash()
+        .hash(&mut engine_hash);
     let mut h = Sha256::new();
     h.update(bytes);
     h.update(engine_hash.finish().to_le_bytes());
@@ -299,7 +306,11 @@ fn artifact_key(engine: &Engine, bytes: &[u8]) -> String {
 
 fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), uuid::Uuid::new_v4()));
+    let tmp = dir.join(format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        uuid::Uuid::new_v4()
+    ));
     std::fs::write(&tmp, bytes)?;
     std::fs::rename(&tmp, path)?;
     Ok(())

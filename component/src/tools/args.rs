@@ -34,8 +34,11 @@ pub fn raw_json(text: &str) -> Result<Value, ToolError> {
 /// Deserialize into the tool's argument type; serde's message names the field at fault.
 pub fn parse<A: DeserializeOwned>(raw: Value) -> Result<A, ToolError> {
     serde_json::from_value(raw).map_err(|e| {
-        ToolError::new(ErrorCode::InvalidArgument, format!("invalid arguments: {e}"))
-            .with_details(serde_json::json!({ "reason": e.to_string() }))
+        ToolError::new(
+            ErrorCode::InvalidArgument,
+            format!("invalid arguments: {e}"),
+        )
+        .with_details(serde_json::json!({ "reason": e.to_string() }))
     })
 }
 
@@ -106,7 +109,10 @@ pub fn check_limit(limit: u32) -> Result<(), ToolError> {
     if (1..=100).contains(&limit) {
         Ok(())
     } else {
-        Err(ToolError::invalid_argument("limit", format!("must be 1-100, got {limit}")))
+        Err(ToolError::invalid_argument(
+            "limit",
+            format!("must be 1-100, got {limit}"),
+        ))
     }
 }
 
@@ -122,8 +128,14 @@ mod tests {
 
     #[test]
     fn non_objects_are_refused() {
-        assert_eq!(raw_json("[1]").unwrap_err().code, ErrorCode::InvalidArgument);
-        assert_eq!(raw_json("{oops").unwrap_err().code, ErrorCode::InvalidArgument);
+        assert_eq!(
+            raw_json("[1]").unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
+        assert_eq!(
+            raw_json("{oops").unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
     }
 
     #[test]

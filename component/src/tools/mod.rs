@@ -5,6 +5,8 @@ mod args;
 mod orders;
 mod products;
 mod store;
+#[cfg(test)]
+mod tests;
 
 use schemars::JsonSchema;
 use serde::Serialize;

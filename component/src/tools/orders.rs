@@ -61,9 +61,12 @@ fn orders_get(ctx: &Ctx, args: OrdersGetArgs) -> Result<OrderOut, ToolError> {
     let client = ctx.client(&creds);
     let path = format!("/orders/{}", args.order_id);
     let (body, cache) = Cache::new(ctx.host, ctx.tenant(), &creds.store_id)
-        .read_through("orders", &[("id".into(), args.order_id.clone())], ctx.settings.ttls.orders_ms, || {
-            client.get(&path, &[])
-        })
+        .read_through(
+            "orders",
+            &[("id".into(), args.order_id.clone())],
+            ctx.settings.ttls.orders_ms,
+            || client.get(&path, &[]),
+        )
         .map_err(|e| {
             let err = e.into_tool_error(ErrorCode::OrderNotFound);
             if err.code == ErrorCode::OrderNotFound {
@@ -168,7 +171,10 @@ impl Validate for OrdersListArgs {
         if let Some(FolderIds::Many(ids)) = &self.folder_id
             && ids.is_empty()
         {
-            return Err(ToolError::invalid_argument("folder_id", "must not be an empty list"));
+            return Err(ToolError::invalid_argument(
+                "folder_id",
+                "must not be an empty list",
+            ));
         }
         Ok(())
     }
@@ -303,7 +309,10 @@ pub fn object_list(body: &Value, key: &str) -> Result<Vec<Map<String, Value>>, T
             .filter_map(|v| v.as_object().cloned())
             .collect()),
         // PHP serializes an empty list as an object sometimes; take its values.
-        Some(Value::Object(map)) => Ok(map.values().filter_map(|v| v.as_object().cloned()).collect()),
+        Some(Value::Object(map)) => Ok(map
+            .values()
+            .filter_map(|v| v.as_object().cloned())
+            .collect()),
         Some(_) => Err(ToolError::new(
             ErrorCode::OdApiBadResponse,
             format!("OrderDesk's {key} is not a list"),
@@ -364,6 +373,9 @@ mod tests {
         assert!(serde_json::from_value::<OrdersListArgs>(serde_json::json!({"limt": 5})).is_err());
         let args: OrdersListArgs =
             serde_json::from_value(serde_json::json!({"limit": 101})).unwrap();
-        assert_eq!(args.validate().unwrap_err().code, ErrorCode::InvalidArgument);
+        assert_eq!(
+            args.validate().unwrap_err().code,
+            ErrorCode::InvalidArgument
+        );
     }
 }

@@ -61,13 +61,19 @@ fn products_get(ctx: &Ctx, args: ProductsGetArgs) -> Result<ProductOut, ToolErro
     let path = format!("/inventory-items/{}", args.product_id);
     let key = [("id".to_string(), args.product_id.clone())];
     let (body, cache) = Cache::new(ctx.host, ctx.tenant(), &creds.store_id)
-        .read_through("inventory-items", &key, ctx.settings.ttls.products_ms, || {
-            client.get(&path, &[])
-        })
+        .read_through(
+            "inventory-items",
+            &key,
+            ctx.settings.ttls.products_ms,
+            || client.get(&path, &[]),
+        )
         .map_err(|e| match e.into_tool_error(ErrorCode::ProductNotFound) {
             err if err.code == ErrorCode::ProductNotFound => ToolError::new(
                 ErrorCode::ProductNotFound,
-                format!("no inventory item with id {} in this store", args.product_id),
+                format!(
+                    "no inventory item with id {} in this store",
+                    args.product_id
+                ),
             )
             .with_details(serde_json::json!({ "product_id": args.product_id })),
             err => err,
@@ -128,9 +134,12 @@ fn products_list(ctx: &Ctx, args: ProductsListArgs) -> Result<ProductsListOut, T
         query.push(("name".into(), name.clone()));
     }
     let (body, cache) = Cache::new(ctx.host, ctx.tenant(), &creds.store_id)
-        .read_through("inventory-items", &query, ctx.settings.ttls.products_ms, || {
-            client.get("/inventory-items", &query)
-        })
+        .read_through(
+            "inventory-items",
+            &query,
+            ctx.settings.ttls.products_ms,
+            || client.get("/inventory-items", &query),
+        )
         .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
     let products = object_list(&body, "inventory_items")?;
     let total = body.get("total_records").and_then(as_u64);

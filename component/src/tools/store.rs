@@ -88,7 +88,9 @@ fn store_info(ctx: &Ctx, _: NoArgs) -> Result<StoreInfoOut, ToolError> {
     let client = ctx.client(&creds);
     let cache = Cache::new(ctx.host, ctx.tenant(), &creds.store_id);
     let (body, status) = cache
-        .read_through("store", &[], ctx.settings.ttls.store_ms, || client.get("/store", &[]))
+        .read_through("store", &[], ctx.settings.ttls.store_ms, || {
+            client.get("/store", &[])
+        })
         .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
     let mut store = match body.get("store") {
         Some(Value::Object(map)) => map.clone(),
@@ -148,10 +150,14 @@ mod tests {
     fn folders_from_object_or_array() {
         let a = parse_folders(Some(json!({"2": "Prepared", "1": "New", "x": "bad"})));
         assert_eq!(
-            a.iter().map(|f| (f.id, f.name.as_str())).collect::<Vec<_>>(),
+            a.iter()
+                .map(|f| (f.id, f.name.as_str()))
+                .collect::<Vec<_>>(),
             vec![(1, "New"), (2, "Prepared")]
         );
-        let b = parse_folders(Some(json!([{"id": "7", "name": "Shipped"}, {"id": 3, "name": "Hold"}])));
+        let b = parse_folders(Some(
+            json!([{"id": "7", "name": "Shipped"}, {"id": 3, "name": "Hold"}]),
+        ));
         assert_eq!(b.iter().map(|f| f.id).collect::<Vec<_>>(), vec![3, 7]);
         assert!(parse_folders(None).is_empty());
     }

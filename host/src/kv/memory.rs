@@ -23,7 +23,8 @@ impl KvBackend for MemoryKv {
     }
 
     fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<(), KvError> {
-        self.lock().insert((bucket.into(), key.into()), value.to_vec());
+        self.lock()
+            .insert((bucket.into(), key.into()), value.to_vec());
         Ok(())
     }
 

@@ -56,7 +56,9 @@ impl std::str::FromStr for StateSpec {
                 Ok(StateSpec::Sqlite(path.into()))
             }
         } else {
-            Err(format!("unknown state backend {s:?}: use memory or sqlite:PATH"))
+            Err(format!(
+                "unknown state backend {s:?}: use memory or sqlite:PATH"
+            ))
         }
     }
 }
@@ -114,7 +116,8 @@ pub(crate) mod contract {
         assert_eq!(kv.increment("state", "n", 41).unwrap(), 42);
         kv.set("state", "text", b"hello").unwrap();
         assert!(kv.increment("state", "text", 1).is_err());
-        kv.set("state", "max", u64::MAX.to_string().as_bytes()).unwrap();
+        kv.set("state", "max", u64::MAX.to_string().as_bytes())
+            .unwrap();
         assert!(kv.increment("state", "max", 1).is_err());
 
         for i in 0..5 {

@@ -124,7 +124,10 @@ mod tests {
     fn survives_reopening() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("nested/dir/state.db");
-        SqliteKv::open(&path).unwrap().set("state", "k", b"v").unwrap();
+        SqliteKv::open(&path)
+            .unwrap()
+            .set("state", "k", b"v")
+            .unwrap();
         let again = SqliteKv::open(&path).unwrap();
         assert_eq!(again.get("state", "k").unwrap().as_deref(), Some(&b"v"[..]));
     }
@@ -135,12 +138,16 @@ mod tests {
         let path = dir.path().join("shared.db");
         let a = std::sync::Arc::new(SqliteKv::open(&path).unwrap());
         let b = std::sync::Arc::new(SqliteKv::open(&path).unwrap());
-        let ta = std::thread::spawn(move || (0..100).for_each(|_| {
-            a.increment("state", "c", 1).unwrap();
-        }));
-        let tb = std::thread::spawn(move || (0..100).for_each(|_| {
-            b.increment("state", "c", 1).unwrap();
-        }));
+        let ta = std::thread::spawn(move || {
+            (0..100).for_each(|_| {
+                a.increment("state", "c", 1).unwrap();
+            })
+        });
+        let tb = std::thread::spawn(move || {
+            (0..100).for_each(|_| {
+                b.increment("state", "c", 1).unwrap();
+            })
+        });
         ta.join().unwrap();
         tb.join().unwrap();
         let c = SqliteKv::open(&path).unwrap();

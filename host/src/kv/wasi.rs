@@ -41,12 +41,21 @@ impl store::Host for HostState {
 }
 
 impl store::HostBucket for HostState {
-    fn get(&mut self, bucket: Resource<BucketHandle>, key: String) -> Result<Option<Vec<u8>>, KvError> {
+    fn get(
+        &mut self,
+        bucket: Resource<BucketHandle>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, KvError> {
         let name = self.bucket_name(&bucket)?;
         self.kv.get(name, &key)
     }
 
-    fn set(&mut self, bucket: Resource<BucketHandle>, key: String, value: Vec<u8>) -> Result<(), KvError> {
+    fn set(
+        &mut self,
+        bucket: Resource<BucketHandle>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), KvError> {
         let name = self.bucket_name(&bucket)?;
         self.kv.set(name, &key, &value)
     }
@@ -81,7 +90,12 @@ impl store::HostBucket for HostState {
 }
 
 impl atomics::Host for HostState {
-    fn increment(&mut self, bucket: Resource<BucketHandle>, key: String, delta: u64) -> Result<u64, KvError> {
+    fn increment(
+        &mut self,
+        bucket: Resource<BucketHandle>,
+        key: String,
+        delta: u64,
+    ) -> Result<u64, KvError> {
         let name = self.bucket_name(&bucket)?;
         self.kv.increment(name, &key, delta)
     }

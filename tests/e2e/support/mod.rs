@@ -1,0 +1,196 @@
+//! Shared end-to-end harness: the real `orderdesk-mcp` binary, spawned over stdio and
+//! driven by rmcp's client, against the in-process fake OrderDesk.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::service::{RunningService, ServiceError};
+use rmcp::transport::TokioChildProcess;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+pub use fake_orderdesk::{FakeConfig, FakeOrderDesk};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_orderdesk-mcp");
+
+/// Compiled-component cache shared by the tests, so only the first spawn compiles.
+pub fn shared_precompile_cache() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("precompile-cache")
+}
+
+/// How to start the server under test.
+#[derive(Clone, Debug)]
+pub struct Launch {
+    pub api_url: String,
+    pub store_id: Option<String>,
+    pub api_key: Option<String>,
+    pub state: String,
+    pub args: Vec<String>,
+}
+
+impl Launch {
+    /// Credentials and URL of `fake`, in-memory state.
+    pub fn against(fake: &FakeOrderDesk) -> Self {
+        Self {
+            api_url: fake.base_url(),
+            store_id: Some(fake.store_id().to_string()),
+            api_key: Some(fake.api_key().to_string()),
+            state: "memory".into(),
+            args: Vec::new(),
+        }
+    }
+
+    pub fn state(mut self, state: impl Into<String>) -> Self {
+        self.state = state.into();
+        self
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn api_key(mut self, key: &str) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+}
+
+/// A running server and an initialized MCP client session with it.
+pub struct Server {
+    pub client: RunningService<RoleClient, ()>,
+    stderr: Arc<Mutex<String>>,
+}
+
+pub async fn spawn(launch: Launch) -> Server {
+    let mut cmd = Command::new(BIN);
+    // A clean environment: nothing from the developer's shell leaks into the test.
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("ORDERDESK_MCP_LOG", "info,component=debug")
+        .env("ORDERDESK_RETRY_BASE_MS", "40")
+        .arg("stdio")
+        .arg("--api-url")
+        .arg(&launch.api_url)
+        .arg("--state")
+        .arg(&launch.state);
+    if !launch
+        .args
+        .iter()
+        .any(|a| a.starts_with("--precompile-cache") || a == "--no-precompile-cache")
+    {
+        cmd.arg("--precompile-cache").arg(shared_precompile_cache());
+    }
+    if let Some(id) = &launch.store_id {
+        cmd.env("ORDERDESK_STORE_ID", id);
+    }
+    if let Some(key) = &launch.api_key {
+        cmd.env("ORDERDESK_API_KEY", key);
+    }
+    cmd.args(&launch.args);
+    let (transport, stderr) = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawning orderdesk-mcp");
+    let captured = Arc::new(Mutex::new(String::new()));
+    if let Some(mut stderr) = stderr {
+        let sink = captured.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+    }
+    let client = match ().serve(transport).await {
+        Ok(client) => client,
+        Err(e) => panic!(
+            "initialize failed: {e}\nstderr:\n{}",
+            captured.lock().unwrap()
+        ),
+    };
+    Server {
+        client,
+        stderr: captured,
+    }
+}
+
+impl Server {
+    /// Call a tool; protocol errors panic (use `try_call` to see them).
+    pub async fn call(&self, name: &str, args: Value) -> CallToolResult {
+        match self.try_call(name, args).await {
+            Ok(r) => r,
+            Err(e) => panic!("tools/call {name} failed: {e}\nstderr:\n{}", self.stderr()),
+        }
+    }
+
+    pub async fn try_call(&self, name: &str, args: Value) -> Result<CallToolResult, ServiceError> {
+        let Value::Object(args) = args else {
+            panic!("arguments must be an object")
+        };
+        self.client
+            .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(args))
+            .await
+    }
+
+    /// Call and expect success; returns the structured content.
+    pub async fn ok(&self, name: &str, args: Value) -> Value {
+        let r = self.call(name, args).await;
+        assert_ne!(
+            r.is_error,
+            Some(true),
+            "{name} failed: {:?}\nstderr:\n{}",
+            r.structured_content,
+            self.stderr()
+        );
+        r.structured_content.expect("structuredContent")
+    }
+
+    /// Call and expect a tool error; returns `error` of the structured content, after
+    /// checking that the text content carries the same JSON.
+    pub async fn err(&self, name: &str, args: Value) -> Value {
+        let r = self.call(name, args).await;
+        assert_eq!(
+            r.is_error,
+            Some(true),
+            "{name} should fail: {:?}",
+            r.structured_content
+        );
+        let structured = r.structured_content.clone().expect("structuredContent");
+        let text = r.content[0].as_text().expect("text content").text.clone();
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap(), structured);
+        let error = structured["error"].clone();
+        assert!(error["request_id"].as_str().is_some_and(|s| !s.is_empty()));
+        error
+    }
+
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    pub async fn stop(self) {
+        let _ = self.client.cancel().await;
+    }
+}
+
+pub async fn fake() -> FakeOrderDesk {
+    FakeOrderDesk::start(FakeConfig::default())
+        .await
+        .expect("starting the fake")
+}
+
+pub async fn fake_with(config: FakeConfig) -> FakeOrderDesk {
+    FakeOrderDesk::start(config)
+        .await
+        .expect("starting the fake")
+}
