@@ -1,0 +1,33 @@
+# orderdesk-mcp tasks. Everything here is plain cargo underneath; `just` is optional.
+
+default: test
+
+# Release build of the host (builds and embeds the component).
+build:
+    cargo build --release -p orderdesk-mcp
+
+# Serve MCP over stdio (pass --store-id/--api-key or set ORDERDESK_* env vars).
+run *ARGS:
+    cargo run --release -p orderdesk-mcp -- stdio {{ARGS}}
+
+# A fake OrderDesk with 200 orders; prints ORDERDESK_* lines to use with `run`.
+fake *ARGS:
+    cargo run -p fake-orderdesk -- --port 0 --orders 200 {{ARGS}}
+
+# Every test: unit, fake OrderDesk, end-to-end over the real binary.
+test:
+    cargo test --workspace
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy --workspace --all-targets -- -D warnings
+    cargo clippy -p orderdesk-component --target wasm32-wasip2 -- -D warnings
+
+# Start-up and call latency over stdio (release build).
+bench:
+    cargo bench -p orderdesk-mcp --bench stdio_latency
+
+# What CI runs.
+ci:
+    bash .ci/run
