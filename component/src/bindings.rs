@@ -4,7 +4,7 @@
 use std::cell::OnceCell;
 
 use crate::host::{self, Bucket, Host, HttpRequest, HttpResponse, KvError, Level, NetError};
-use crate::tools;
+use crate::{kvutil, tenancy, tools};
 
 wit_bindgen::generate!({
     path: "../wit",
@@ -12,8 +12,10 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::orderdesk::mcp::tools::Guest;
-use orderdesk::mcp::types::{CallError, Caller, ToolAnnotations, ToolDescriptor, ToolError};
+use exports::orderdesk::mcp::{admin, tools::Guest};
+use orderdesk::mcp::types::{
+    CallError, Caller, TenantInfo, ToolAnnotations, ToolDescriptor, ToolError, ToolOutput,
+};
 use wasi::http::types as http;
 
 struct Component;
@@ -38,27 +40,66 @@ impl Guest for Component {
             .collect()
     }
 
-    fn call_tool(
-        caller: Caller,
-        name: String,
-        arguments_json: String,
-    ) -> Result<String, CallError> {
+    fn call_tool(caller: Caller, name: String, arguments_json: String) -> Result<ToolOutput, CallError> {
         let caller = tools::Caller {
-            tenant: caller.tenant,
+            credential: caller.credential,
             session: caller.session,
             request_id: caller.request_id,
         };
         let host = WasiHost::default();
         match tools::call(&host, &caller, &name, &arguments_json) {
-            Ok(value) => Ok(value.to_string()),
+            Ok(out) => Ok(ToolOutput {
+                structured: out.value.to_string(),
+                bind_credential: out.bind_credential,
+            }),
             Err(tools::CallError::UnknownTool(name)) => Err(CallError::UnknownTool(name)),
-            Err(tools::CallError::Failed(e)) => Err(CallError::Failed(ToolError {
-                code: e.code.as_str().into(),
-                retryable: e.retryable(),
-                message: e.message,
-                details: (!e.details.is_null()).then(|| e.details.to_string()),
-            })),
+            Err(tools::CallError::Failed(e)) => Err(CallError::Failed(wit_error(e))),
         }
+    }
+}
+
+fn wit_error(e: crate::error::ToolError) -> ToolError {
+    ToolError {
+        code: e.code.as_str().into(),
+        retryable: e.retryable(),
+        message: e.message,
+        details: (!e.details.is_null()).then(|| e.details.to_string()),
+    }
+}
+
+fn tenant_info(host: &WasiHost, r: &tenancy::TenantRecord) -> TenantInfo {
+    let stores = kvutil::AppendList::new(host, format!("stores/{}", r.id))
+        .items()
+        .map_or(0, |s| s.len() as u32);
+    TenantInfo {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        created_at_ms: r.created_at_ms,
+        stores,
+    }
+}
+
+impl admin::Guest for Component {
+    fn tenant_create(name: String) -> Result<(TenantInfo, String), ToolError> {
+        let host = WasiHost::default();
+        let (record, key) = tenancy::create_tenant(&host, &name).map_err(wit_error)?;
+        Ok((tenant_info(&host, &record), key))
+    }
+
+    fn tenant_list() -> Result<Vec<TenantInfo>, ToolError> {
+        let host = WasiHost::default();
+        let tenants = tenancy::list_tenants(&host).map_err(wit_error)?;
+        Ok(tenants.iter().map(|r| tenant_info(&host, r)).collect())
+    }
+
+    fn tenant_delete(id: String) -> Result<(), ToolError> {
+        let host = WasiHost::default();
+        tenancy::delete_tenant(&host, &id).map_err(wit_error)?;
+        crate::audit::clear(&host, &id).map_err(wit_error)
+    }
+
+    fn tenant_rotate_key(id: String, current_master_key: String) -> Result<String, ToolError> {
+        tenancy::rotate_key(&WasiHost::default(), &id, &current_master_key).map_err(wit_error)
     }
 }
 
@@ -130,6 +171,10 @@ impl Host for WasiHost {
 
     fn random_u64(&self) -> u64 {
         wasi::random::random::get_random_u64()
+    }
+
+    fn random_bytes(&self, n: usize) -> Vec<u8> {
+        wasi::random::random::get_random_bytes(n as u64)
     }
 
     fn log(&self, level: Level, context: &str, message: &str) {

@@ -55,6 +55,29 @@ impl<'a> Cache<'a> {
         }
     }
 
+    /// The generation counter of an endpoint family; every key embeds it, so bumping it
+    /// invalidates all of that store's entries at once. Kept in `state`: if an evictable
+    /// bucket dropped it, old entries would come back.
+    fn generation_key(&self, endpoint: &str) -> String {
+        format!("gen/{}/{}/{endpoint}", self.tenant, self.store)
+    }
+
+    fn generation(&self, endpoint: &str) -> u64 {
+        self.host
+            .kv_increment(Bucket::State, &self.generation_key(endpoint), 0)
+            .unwrap_or_else(|e| {
+                self.host.log(Level::Warn, "cache", &format!("generation unreadable: {e}"));
+                0
+            })
+    }
+
+    /// Invalidate every cached read of `endpoint` for this tenant and store, in O(1).
+    pub fn invalidate(&self, endpoint: &str) {
+        if let Err(e) = self.host.kv_increment(Bucket::State, &self.generation_key(endpoint), 1) {
+            self.host.log(Level::Error, "cache", &format!("invalidation failed: {e}"));
+        }
+    }
+
     /// Return the cached value for `endpoint` + `query` if fresh, else call `fetch` and
     /// keep its result for `ttl_ms`. Cache failures are logged and never fail the read.
     pub fn read_through<E>(
@@ -64,7 +87,9 @@ impl<'a> Cache<'a> {
         ttl_ms: u64,
         fetch: impl FnOnce() -> Result<Value, E>,
     ) -> Result<(Value, CacheStatus), E> {
-        let key = key(self.tenant, self.store, endpoint, query);
+        let mut versioned = query.to_vec();
+        versioned.push(("\u{0}generation".into(), self.generation(endpoint).to_string()));
+        let key = key(self.tenant, self.store, endpoint, &versioned);
         let now = self.host.now_ms();
         if ttl_ms > 0
             && let Some(value) = self.lookup(&key, now)

@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use crate::config::Secret;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::{Host, HttpRequest, HttpResponse, Level, Method, NetError};
+use crate::ratelimit::{Shape, Upstream};
 use crate::retry::{Attempt, Decision, RetryPolicy, parse_retry_after};
 
 /// One OrderDesk store's credentials.
@@ -36,9 +37,16 @@ pub enum OdError {
     Unreachable { reason: String, tries: u32 },
     /// The host refused the destination.
     Denied,
+    /// 409: OrderDesk saw a conflicting change (not documented, handled if it comes).
+    Conflict(String),
 }
 
 impl OdError {
+    /// A write that failed this way may or may not have been applied.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, OdError::Server { .. } | OdError::Unreachable { .. })
+    }
+
     /// The tool error for this failure; `not_found` names what was missing.
     pub fn into_tool_error(self, not_found: ErrorCode) -> ToolError {
         match self {
@@ -74,6 +82,10 @@ impl OdError {
                 format!("OrderDesk could not be reached after {tries} tries: {reason}"),
             )
             .with_details(json!({ "tries": tries })),
+            OdError::Conflict(message) => ToolError::new(
+                ErrorCode::ConcurrentUpdate,
+                format!("OrderDesk reported a conflicting change: {message}"),
+            ),
             OdError::Denied => ToolError::new(
                 ErrorCode::HttpRequestDenied,
                 "the host's egress policy refused the OrderDesk URL; check api_url",
@@ -88,6 +100,7 @@ pub struct Client<'a> {
     base_url: &'a str,
     creds: &'a Credentials,
     retry: RetryPolicy,
+    upstream: Shape,
 }
 
 impl<'a> Client<'a> {
@@ -96,12 +109,14 @@ impl<'a> Client<'a> {
         base_url: &'a str,
         creds: &'a Credentials,
         retry: RetryPolicy,
+        upstream: Shape,
     ) -> Self {
         Self {
             host,
             base_url,
             creds,
             retry,
+            upstream,
         }
     }
 
@@ -117,12 +132,36 @@ impl<'a> Client<'a> {
             headers: self.auth_headers(),
             body: None,
         };
+        self.send(&request, self.retry)
+    }
+
+    /// A write. Only 429s are retried (OrderDesk refused those unprocessed); after a 5xx
+    /// or a lost connection the write may have happened, so the caller decides
+    /// ([`OdError::is_ambiguous`]).
+    pub fn write(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, OdError> {
+        let request = HttpRequest {
+            method,
+            url: self.url(path, &[]),
+            headers: self.auth_headers(),
+            body: body.map(|b| b.to_string().into_bytes()),
+        };
+        self.send(&request, RetryPolicy { max_tries: 1, ..self.retry }.with_rate_limit_retries(self.retry.max_tries))
+    }
+
+    fn send(&self, request: &HttpRequest, retry: RetryPolicy) -> Result<Value, OdError> {
+        let path = request.url.strip_prefix(self.base_url).unwrap_or(&request.url).to_string();
+        let path = path.split('?').next().unwrap_or_default().to_string();
+        let limiter = Upstream::new(self.host, &self.creds.store_id, self.upstream);
         let mut tries = 0;
         let mut last_status = 0;
         loop {
             tries += 1;
+            if let Err(e) = limiter.acquire() {
+                self.host.log(Level::Warn, "ratelimit", &format!("limiter unavailable: {e}"));
+            }
             let attempt = match self.host.http(&request) {
                 Ok(response) => {
+                    limiter.observe(&response);
                     self.log_response(&request, &response, tries);
                     last_status = response.status;
                     match classify(&response) {
@@ -135,12 +174,12 @@ impl<'a> Client<'a> {
                     self.host.log(
                         Level::Warn,
                         "client",
-                        &format!("GET {path} try {tries}: no response: {err}"),
+                        &format!("{} {path} try {tries}: no response: {err}", request.method.as_str()),
                     );
                     Attempt::Network
                 }
             };
-            match self.retry.decide(tries, attempt, self.host.random_u64()) {
+            match retry.decide(tries, attempt, self.host.random_u64()) {
                 Decision::RetryAfter(ms) => self.host.sleep_ms(ms),
                 Decision::GiveUp => return Err(give_up(attempt, tries, last_status)),
             }
@@ -199,6 +238,7 @@ fn classify(response: &HttpResponse) -> Result<Result<Value, OdError>, Attempt> 
         500..=599 => Err(Attempt::ServerError),
         200..=299 => Ok(parse_success(response)),
         401 | 403 => Ok(Err(OdError::Unauthorized(error_message(response)))),
+        409 => Ok(Err(OdError::Conflict(error_message(response)))),
         404 => Ok(Err(OdError::NotFound(error_message(response)))),
         _ => Ok(Err(OdError::Rejected {
             status,

@@ -18,6 +18,10 @@ pub mod keys {
     pub const TTL_STORE_S: &str = "cache_ttl_store_s";
     pub const RETRY_BASE_MS: &str = "retry_base_ms";
     pub const RETRY_MAX_WAIT_MS: &str = "retry_max_wait_ms";
+    pub const TOOL_CALLS_PER_MINUTE: &str = "tool_calls_per_minute";
+    pub const TOOL_CALL_BURST: &str = "tool_call_burst";
+    pub const UPSTREAM_BURST: &str = "upstream_burst";
+    pub const UPSTREAM_PER_SECOND: &str = "upstream_per_second";
 }
 
 /// Cache lifetimes per endpoint family, in milliseconds.
@@ -47,6 +51,12 @@ pub struct Settings {
     pub api_key: Option<Secret>,
     pub ttls: Ttls,
     pub retry: RetryPolicy,
+    /// Per-tenant tool-call refill (0 disables the limit).
+    pub tool_calls_per_minute: u64,
+    /// Per-tenant tool-call burst.
+    pub tool_call_burst: u64,
+    /// The store's OrderDesk bucket, which the client-side limiter mirrors.
+    pub upstream: crate::ratelimit::Shape,
 }
 
 /// A string that never appears in Debug output.
@@ -77,6 +87,12 @@ impl Settings {
                 store_ms: number(host, keys::TTL_STORE_S, defaults.store_ms / 1000)? * 1000,
             },
             retry,
+            tool_calls_per_minute: number(host, keys::TOOL_CALLS_PER_MINUTE, 120)?,
+            tool_call_burst: number(host, keys::TOOL_CALL_BURST, 240)?,
+            upstream: crate::ratelimit::Shape::orderdesk(
+                number(host, keys::UPSTREAM_BURST, 20)?,
+                number(host, keys::UPSTREAM_PER_SECOND, 3)?,
+            ),
         })
     }
 }

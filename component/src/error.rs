@@ -25,6 +25,19 @@ pub enum ErrorCode {
     UpstreamUnreachable,
     /// The host's egress policy refused the destination.
     HttpRequestDenied,
+    /// The call needs a tenant: bind one with `tenant_use_master_key` (or a bearer key).
+    AuthRequired,
+    TenantNotFound,
+    /// No store matches, or none was given and there is no default.
+    StoreNotFound,
+    /// A JSON Patch operation failed; details name the operation index.
+    InvalidMutation,
+    /// Someone else kept changing the record; every retry met a newer version.
+    ConcurrentUpdate,
+    /// The tenant's tool-call budget is spent; details say when to retry.
+    RateLimited,
+    /// A write failed in a way that leaves its outcome unknown (timeout or 5xx).
+    WriteOutcomeUnknown,
     /// A bug or a host failure; the message says which.
     Internal,
 }
@@ -43,6 +56,13 @@ impl ErrorCode {
             ErrorCode::OdApiBadResponse => "OD_API_BAD_RESPONSE",
             ErrorCode::UpstreamUnreachable => "UPSTREAM_UNREACHABLE",
             ErrorCode::HttpRequestDenied => "HTTP_REQUEST_DENIED",
+            ErrorCode::AuthRequired => "AUTH_REQUIRED",
+            ErrorCode::TenantNotFound => "TENANT_NOT_FOUND",
+            ErrorCode::StoreNotFound => "STORE_NOT_FOUND",
+            ErrorCode::InvalidMutation => "INVALID_MUTATION",
+            ErrorCode::ConcurrentUpdate => "CONCURRENT_UPDATE",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::WriteOutcomeUnknown => "WRITE_OUTCOME_UNKNOWN",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -51,7 +71,11 @@ impl ErrorCode {
     pub fn retryable(self) -> bool {
         matches!(
             self,
-            ErrorCode::OdApi429 | ErrorCode::OdApi5xx | ErrorCode::UpstreamUnreachable
+            ErrorCode::OdApi429
+                | ErrorCode::OdApi5xx
+                | ErrorCode::UpstreamUnreachable
+                | ErrorCode::ConcurrentUpdate
+                | ErrorCode::RateLimited
         )
     }
 }

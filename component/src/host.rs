@@ -123,5 +123,7 @@ pub trait Host {
     /// Block for `ms` milliseconds (retry back-off).
     fn sleep_ms(&self, ms: u64);
     fn random_u64(&self) -> u64;
+    /// `n` bytes from a cryptographically secure source.
+    fn random_bytes(&self, n: usize) -> Vec<u8>;
     fn log(&self, level: Level, context: &str, message: &str);
 }

@@ -11,13 +11,20 @@
 //!
 //! Data flows one way: `tools` → `client` / `cache` → `host`; nothing below `tools` knows MCP.
 
+pub mod audit;
 pub mod cache;
 pub mod client;
 pub mod config;
+pub mod crypto;
 pub mod error;
 pub mod host;
+pub mod kvutil;
+pub mod merge;
+pub mod ratelimit;
 pub mod retry;
+pub mod tenancy;
 pub mod tools;
+pub mod update;
 
 #[cfg(test)]
 mod testing;

@@ -32,6 +32,9 @@ pub struct RetryPolicy {
     /// The longest `X-Retry-After` we are willing to sleep through inside one tool call;
     /// beyond it the call fails with `OD_API_429` and the caller decides.
     pub max_retry_after_ms: u64,
+    /// Attempts in all when every failure is a 429 (which OrderDesk answers before doing
+    /// anything, so even writes may repeat); `None` means `max_tries`.
+    pub rate_limit_tries: Option<u32>,
 }
 
 impl Default for RetryPolicy {
@@ -41,6 +44,7 @@ impl Default for RetryPolicy {
             base_ms: 250,
             max_backoff_ms: 4_000,
             max_retry_after_ms: 10_000,
+            rate_limit_tries: None,
         }
     }
 }
@@ -49,7 +53,11 @@ impl RetryPolicy {
     /// Decide after attempt number `tries_done` (1-based) failed with `attempt`.
     /// `entropy` is any random number; it only spreads the back-off.
     pub fn decide(&self, tries_done: u32, attempt: Attempt, entropy: u64) -> Decision {
-        if tries_done >= self.max_tries {
+        let limit = match attempt {
+            Attempt::RateLimited { .. } => self.rate_limit_tries.unwrap_or(self.max_tries),
+            _ => self.max_tries,
+        };
+        if tries_done >= limit {
             return Decision::GiveUp;
         }
         match attempt {
@@ -66,6 +74,11 @@ impl RetryPolicy {
                 Decision::RetryAfter(self.backoff(tries_done, entropy))
             }
         }
+    }
+
+    /// The same policy, allowing `tries` attempts for 429s.
+    pub fn with_rate_limit_retries(self, tries: u32) -> Self {
+        Self { rate_limit_tries: Some(tries), ..self }
     }
 
     /// "Equal jitter": half the exponential step is fixed, the other half random, so waits
@@ -145,6 +158,16 @@ mod tests {
             retry_after_ms: Some(60_000),
         };
         assert_eq!(p.decide(1, long, 0), Decision::GiveUp);
+    }
+
+    #[test]
+    fn writes_retry_only_rate_limits() {
+        let p = RetryPolicy { max_tries: 1, ..RetryPolicy::default() }.with_rate_limit_retries(3);
+        assert_eq!(p.decide(1, Attempt::ServerError, 0), Decision::GiveUp);
+        assert_eq!(p.decide(1, Attempt::Network, 0), Decision::GiveUp);
+        let limited = Attempt::RateLimited { retry_after_ms: Some(500) };
+        assert_eq!(p.decide(1, limited, 0), Decision::RetryAfter(500));
+        assert_eq!(p.decide(3, limited, 0), Decision::GiveUp);
     }
 
     #[test]

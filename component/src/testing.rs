@@ -108,6 +108,13 @@ impl Host for ScriptedHost {
         0
     }
 
+    fn random_bytes(&self, n: usize) -> Vec<u8> {
+        // Distinct per call so nonces and salts differ, deterministic per test.
+        let seed = self.now.get() as u8 ^ (self.requests.borrow().len() as u8);
+        let counter = self.kv_increment(Bucket::Cache, "__random", 1).unwrap_or(0) as u8;
+        (0..n).map(|i| seed.wrapping_add(counter.wrapping_mul(31)).wrapping_add(i as u8)).collect()
+    }
+
     fn log(&self, _level: Level, context: &str, message: &str) {
         self.logs.borrow_mut().push(format!("{context}: {message}"));
     }

@@ -2,9 +2,14 @@
 //! annotations, argument validation, and the call entry point. One file per tool group.
 
 mod args;
+mod items;
+mod ops;
 mod orders;
+mod orders_write;
 mod products;
+mod products_write;
 mod store;
+mod tenant;
 #[cfg(test)]
 mod tests;
 
@@ -13,19 +18,36 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use std::cell::RefCell;
+
+use crate::audit::{self, AuditEntry};
+use crate::cache::Cache;
 use crate::client::{Client, Credentials};
 use crate::config::Settings;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::Host;
+use crate::ratelimit;
+use crate::tenancy::{self, Tenant};
 
 pub use args::Validate;
 
 /// Who is calling (mirrors `orderdesk:mcp/types.caller`).
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct Caller {
-    pub tenant: Option<String>,
+    /// The tenant master key the connection presents, if any.
+    pub credential: Option<String>,
     pub session: Option<String>,
     pub request_id: String,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Caller")
+            .field("credential", &self.credential.as_ref().map(|_| "***"))
+            .field("session", &self.session)
+            .field("request_id", &self.request_id)
+            .finish()
+    }
 }
 
 /// MCP behaviour hints (mirrors `tool-annotations`).
@@ -44,6 +66,30 @@ impl Annotations {
         destructive: false,
         idempotent: true,
         open_world: true,
+    };
+    /// A change that adds or edits, never destroys.
+    pub const WRITE: Annotations = Annotations {
+        read_only: false,
+        destructive: false,
+        idempotent: false,
+        open_world: true,
+    };
+    /// A change that can be repeated with no further effect (e.g. set a field).
+    pub const IDEMPOTENT_WRITE: Annotations = Annotations {
+        idempotent: true,
+        ..Annotations::WRITE
+    };
+    /// Deletes or moves: data is lost or rules run.
+    pub const DESTRUCTIVE: Annotations = Annotations {
+        destructive: true,
+        ..Annotations::WRITE
+    };
+    /// Local to this server (its state), not OrderDesk.
+    pub const LOCAL: Annotations = Annotations {
+        read_only: false,
+        destructive: false,
+        idempotent: true,
+        open_world: false,
     };
 }
 
@@ -104,10 +150,23 @@ fn portable(mut schema: Value) -> Value {
 
 /// Every tool, in the order `tools/list` shows them.
 pub fn catalog() -> Vec<Tool> {
-    let mut tools = store::tools();
+    let mut tools = tenant::tools();
+    tools.extend(store::tools());
     tools.extend(orders::tools());
+    tools.extend(orders_write::tools());
+    tools.extend(items::tools());
     tools.extend(products::tools());
+    tools.extend(products_write::tools());
+    tools.extend(ops::tools());
     tools
+}
+
+/// A successful call (mirrors `orderdesk:mcp/types.tool-output`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Output {
+    pub value: Value,
+    /// For the host to present as the connection's credential from now on.
+    pub bind_credential: Option<String>,
 }
 
 /// Why a call produced no result (mirrors `orderdesk:mcp/types.call-error`).
@@ -129,7 +188,7 @@ pub fn call(
     caller: &Caller,
     name: &str,
     arguments_json: &str,
-) -> Result<Value, CallError> {
+) -> Result<Output, CallError> {
     let wanted = canonical_name(name);
     let tools = catalog();
     let tool = tools
@@ -138,12 +197,60 @@ pub fn call(
         .ok_or_else(|| CallError::UnknownTool(name.to_string()))?;
     let raw = args::raw_json(arguments_json).map_err(CallError::Failed)?;
     let settings = Settings::load(host).map_err(CallError::Failed)?;
+    // A bad credential fails every call but the one that binds a new one.
+    let principal = match &caller.credential {
+        Some(key) if tool.name != "tenant_use_master_key" => {
+            Principal::Tenant(tenancy::authenticate(host, key).map_err(CallError::Failed)?)
+        }
+        _ => Principal::SingleStore,
+    };
     let ctx = Ctx {
         host,
         caller,
         settings,
+        principal,
+        audit: RefCell::new(AuditNote::default()),
+        bind: RefCell::new(None),
     };
-    (tool.run)(&ctx, raw).map_err(CallError::Failed)
+    let cost = if tool.annotations.read_only { 1 } else { 2 };
+    ratelimit::admit_tool_call(
+        host,
+        ctx.tenant(),
+        cost,
+        ctx.settings.tool_calls_per_minute,
+        ctx.settings.tool_call_burst,
+    )
+    .map_err(CallError::Failed)?;
+    let result = (tool.run)(&ctx, raw);
+    if !tool.annotations.read_only {
+        ctx.record_audit(tool.name, &result);
+    }
+    let value = result.map_err(CallError::Failed)?;
+    Ok(Output {
+        value,
+        bind_credential: ctx.bind.into_inner(),
+    })
+}
+
+/// Who the call acts for.
+pub enum Principal {
+    /// No master key: the store configured through `wasi:config`.
+    SingleStore,
+    Tenant(Tenant),
+}
+
+/// What a mutation touched, for the audit trail.
+#[derive(Default)]
+struct AuditNote {
+    store: Option<String>,
+    target: Option<String>,
+}
+
+/// The store a call acts on.
+pub struct StoreCtx {
+    pub creds: Credentials,
+    /// Tenant part of cache keys: the tenant id, or `_` in single-store mode.
+    pub tenant: String,
 }
 
 /// What a tool handler may use.
@@ -151,29 +258,76 @@ pub struct Ctx<'a> {
     pub host: &'a dyn Host,
     pub caller: &'a Caller,
     pub settings: Settings,
+    pub principal: Principal,
+    audit: RefCell<AuditNote>,
+    bind: RefCell<Option<String>>,
 }
 
-/// The tenant name used in cache keys when the caller has none (single-store mode).
+/// The tenant name used in cache keys, limits and audit when there is no tenant.
 pub const SINGLE_STORE_TENANT: &str = "_";
+
+const NO_STORE_HINT: &str = "no store given and no default store: pass `store` (id or name), \
+call stores_use to pick a default, or register one with stores_register (after \
+tenant_use_master_key). In single-store mode, start the server with --store-id and --api-key";
 
 impl Ctx<'_> {
     pub fn tenant(&self) -> &str {
-        self.caller.tenant.as_deref().unwrap_or(SINGLE_STORE_TENANT)
+        match &self.principal {
+            Principal::Tenant(t) => &t.id,
+            Principal::SingleStore => SINGLE_STORE_TENANT,
+        }
     }
 
-    /// The credentials of the store this call acts on.
-    pub fn credentials(&self) -> Result<Credentials, ToolError> {
-        match (&self.settings.store_id, &self.settings.api_key) {
-            (Some(store_id), Some(api_key)) => Ok(Credentials {
-                store_id: store_id.clone(),
-                api_key: api_key.clone(),
-            }),
-            _ => Err(ToolError::new(
-                ErrorCode::NotConfigured,
-                "no OrderDesk store is configured: start the server with --store-id and \
-                 --api-key (or ORDERDESK_STORE_ID and ORDERDESK_API_KEY)",
+    /// The bound tenant, or `AUTH_REQUIRED`.
+    pub fn require_tenant(&self) -> Result<&Tenant, ToolError> {
+        match &self.principal {
+            Principal::Tenant(t) => Ok(t),
+            Principal::SingleStore => Err(ToolError::new(
+                ErrorCode::AuthRequired,
+                "this tool needs a tenant: call tenant_use_master_key first (or send the \
+                 master key as a bearer token over HTTP)",
             )),
         }
+    }
+
+    /// Resolve the store a call acts on: `wanted` (id or name), else the default.
+    pub fn store(&self, wanted: Option<&str>) -> Result<StoreCtx, ToolError> {
+        let creds = match &self.principal {
+            Principal::SingleStore => {
+                let configured = match (&self.settings.store_id, &self.settings.api_key) {
+                    (Some(id), Some(key)) => Credentials {
+                        store_id: id.clone(),
+                        api_key: key.clone(),
+                    },
+                    _ => return Err(ToolError::new(ErrorCode::StoreNotFound, NO_STORE_HINT)),
+                };
+                if let Some(w) = wanted.filter(|w| *w != configured.store_id) {
+                    return Err(ToolError::new(
+                        ErrorCode::StoreNotFound,
+                        format!(
+                            "store {w:?} is not available: this server is configured for store {}",
+                            configured.store_id
+                        ),
+                    ));
+                }
+                configured
+            }
+            Principal::Tenant(tenant) => {
+                let id = match wanted {
+                    Some(w) => w.to_string(),
+                    None => tenant
+                        .default_store(self.host, self.caller.session.as_deref())?
+                        .ok_or_else(|| ToolError::new(ErrorCode::StoreNotFound, NO_STORE_HINT))?,
+                };
+                let record = tenant.resolve(self.host, &id)?;
+                tenant.credentials(&record)?
+            }
+        };
+        self.audit.borrow_mut().store = Some(creds.store_id.clone());
+        Ok(StoreCtx {
+            creds,
+            tenant: self.tenant().to_string(),
+        })
     }
 
     pub fn client<'c>(&'c self, creds: &'c Credentials) -> Client<'c> {
@@ -182,6 +336,45 @@ impl Ctx<'_> {
             &self.settings.api_url,
             creds,
             self.settings.retry,
+            self.settings.upstream,
         )
+    }
+
+    pub fn cache<'c>(&'c self, store: &'c StoreCtx) -> Cache<'c> {
+        Cache::new(self.host, &store.tenant, &store.creds.store_id)
+    }
+
+    /// Name what a mutation acted on, for the audit trail.
+    pub fn audit_target(&self, store: Option<&str>, target: impl Into<String>) {
+        let mut note = self.audit.borrow_mut();
+        if let Some(s) = store {
+            note.store = Some(s.to_string());
+        }
+        note.target = Some(target.into());
+    }
+
+    /// Ask the host to present `credential` on this connection's later calls.
+    pub fn bind_credential(&self, credential: String) {
+        *self.bind.borrow_mut() = Some(credential);
+    }
+
+    fn record_audit(&self, tool: &str, result: &Result<Value, ToolError>) {
+        let note = self.audit.borrow();
+        audit::record(
+            self.host,
+            AuditEntry {
+                seq: 0,
+                at_ms: self.host.now_ms(),
+                tenant: self.tenant().to_string(),
+                store: note.store.clone(),
+                tool: tool.to_string(),
+                target: note.target.clone(),
+                outcome: match result {
+                    Ok(_) => "ok".into(),
+                    Err(e) => e.code.as_str().into(),
+                },
+                request_id: self.caller.request_id.clone(),
+            },
+        );
     }
 }

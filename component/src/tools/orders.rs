@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::args::{check_date, check_id, check_limit};
 use super::{Annotations, Ctx, Tool, Validate};
-use crate::cache::{Cache, CacheStatus};
+use crate::cache::CacheStatus;
 use crate::error::{ErrorCode, ToolError};
 
 pub fn tools() -> Vec<Tool> {
@@ -40,6 +40,8 @@ pub fn tools() -> Vec<Tool> {
 pub struct OrdersGetArgs {
     /// OrderDesk's order id (digits), as in an order's `id` field.
     pub order_id: String,
+    /// Store id or name (after tenant_use_master_key); default: the default store.
+    pub store: Option<String>,
 }
 
 impl Validate for OrdersGetArgs {
@@ -57,10 +59,11 @@ pub struct OrderOut {
 }
 
 fn orders_get(ctx: &Ctx, args: OrdersGetArgs) -> Result<OrderOut, ToolError> {
-    let creds = ctx.credentials()?;
-    let client = ctx.client(&creds);
+    let sc = ctx.store(args.store.as_deref())?;
+    let creds = &sc.creds;
+    let client = ctx.client(creds);
     let path = format!("/orders/{}", args.order_id);
-    let (body, cache) = Cache::new(ctx.host, ctx.tenant(), &creds.store_id)
+    let (body, cache) = ctx.cache(&sc)
         .read_through(
             "orders",
             &[("id".into(), args.order_id.clone())],
@@ -149,6 +152,8 @@ pub struct OrdersListArgs {
     pub order_by: Option<OrderBy>,
     /// Sort direction (default desc).
     pub order: Option<SortOrder>,
+    /// Store id or name (after tenant_use_master_key); default: the default store.
+    pub store: Option<String>,
 }
 
 fn default_limit() -> u32 {
@@ -272,10 +277,11 @@ pub struct OrdersListOut {
 }
 
 fn orders_list(ctx: &Ctx, args: OrdersListArgs) -> Result<OrdersListOut, ToolError> {
-    let creds = ctx.credentials()?;
-    let client = ctx.client(&creds);
+    let sc = ctx.store(args.store.as_deref())?;
+    let creds = &sc.creds;
+    let client = ctx.client(creds);
     let query = args.query();
-    let (body, cache) = Cache::new(ctx.host, ctx.tenant(), &creds.store_id)
+    let (body, cache) = ctx.cache(&sc)
         .read_through("orders", &query, ctx.settings.ttls.orders_ms, || {
             client.get("/orders", &query)
         })

@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::args::{check_id, check_limit};
 use super::orders::{Page, as_u64, object_field, object_list};
 use super::{Annotations, Ctx, Tool, Validate};
-use crate::cache::{Cache, CacheStatus};
+use crate::cache::CacheStatus;
 use crate::error::{ErrorCode, ToolError};
 
 pub fn tools() -> Vec<Tool> {
@@ -39,6 +39,8 @@ pub fn tools() -> Vec<Tool> {
 pub struct ProductsGetArgs {
     /// OrderDesk's inventory item id.
     pub product_id: String,
+    /// Store id or name (after tenant_use_master_key); default: the default store.
+    pub store: Option<String>,
 }
 
 impl Validate for ProductsGetArgs {
@@ -56,11 +58,12 @@ pub struct ProductOut {
 }
 
 fn products_get(ctx: &Ctx, args: ProductsGetArgs) -> Result<ProductOut, ToolError> {
-    let creds = ctx.credentials()?;
-    let client = ctx.client(&creds);
+    let sc = ctx.store(args.store.as_deref())?;
+    let creds = &sc.creds;
+    let client = ctx.client(creds);
     let path = format!("/inventory-items/{}", args.product_id);
     let key = [("id".to_string(), args.product_id.clone())];
-    let (body, cache) = Cache::new(ctx.host, ctx.tenant(), &creds.store_id)
+    let (body, cache) = ctx.cache(&sc)
         .read_through(
             "inventory-items",
             &key,
@@ -98,6 +101,8 @@ pub struct ProductsListArgs {
     pub code: Option<String>,
     /// Only items with exactly this name.
     pub name: Option<String>,
+    /// Store id or name (after tenant_use_master_key); default: the default store.
+    pub store: Option<String>,
 }
 
 fn default_limit() -> u32 {
@@ -121,8 +126,9 @@ pub struct ProductsListOut {
 }
 
 fn products_list(ctx: &Ctx, args: ProductsListArgs) -> Result<ProductsListOut, ToolError> {
-    let creds = ctx.credentials()?;
-    let client = ctx.client(&creds);
+    let sc = ctx.store(args.store.as_deref())?;
+    let creds = &sc.creds;
+    let client = ctx.client(creds);
     let mut query = vec![
         ("limit".to_string(), args.limit.to_string()),
         ("offset".to_string(), args.offset.to_string()),
@@ -133,7 +139,7 @@ fn products_list(ctx: &Ctx, args: ProductsListArgs) -> Result<ProductsListOut, T
     if let Some(name) = &args.name {
         query.push(("name".into(), name.clone()));
     }
-    let (body, cache) = Cache::new(ctx.host, ctx.tenant(), &creds.store_id)
+    let (body, cache) = ctx.cache(&sc)
         .read_through(
             "inventory-items",
             &query,

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::{Annotations, Ctx, Tool, Validate};
-use crate::cache::{Cache, CacheStatus};
+use crate::cache::CacheStatus;
 use crate::error::{ErrorCode, ToolError};
 
 pub fn tools() -> Vec<Tool> {
@@ -31,12 +31,15 @@ pub fn tools() -> Vec<Tool> {
     ]
 }
 
-/// No arguments.
+/// Only the store to act on.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct NoArgs {}
+pub struct StoreArgs {
+    /// Store id or name (after tenant_use_master_key); default: the default store.
+    pub store: Option<String>,
+}
 
-impl Validate for NoArgs {}
+impl Validate for StoreArgs {}
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct StoreTestOut {
@@ -51,8 +54,9 @@ pub struct StoreTestOut {
     pub server_time: Option<String>,
 }
 
-fn store_test(ctx: &Ctx, _: NoArgs) -> Result<StoreTestOut, ToolError> {
-    let creds = ctx.credentials()?;
+fn store_test(ctx: &Ctx, args: StoreArgs) -> Result<StoreTestOut, ToolError> {
+    let sc = ctx.store(args.store.as_deref())?;
+    let creds = &sc.creds;
     let body = ctx
         .client(&creds)
         .get("/test", &[])
@@ -83,10 +87,11 @@ pub struct StoreInfoOut {
     pub cache: CacheStatus,
 }
 
-fn store_info(ctx: &Ctx, _: NoArgs) -> Result<StoreInfoOut, ToolError> {
-    let creds = ctx.credentials()?;
-    let client = ctx.client(&creds);
-    let cache = Cache::new(ctx.host, ctx.tenant(), &creds.store_id);
+fn store_info(ctx: &Ctx, args: StoreArgs) -> Result<StoreInfoOut, ToolError> {
+    let sc = ctx.store(args.store.as_deref())?;
+    let creds = &sc.creds;
+    let client = ctx.client(creds);
+    let cache = ctx.cache(&sc);
     let (body, status) = cache
         .read_through("store", &[], ctx.settings.ttls.store_ms, || {
             client.get("/store", &[])
@@ -111,7 +116,7 @@ fn store_info(ctx: &Ctx, _: NoArgs) -> Result<StoreInfoOut, ToolError> {
 
 /// OrderDesk lists folders as an object `{ "id": "name" }`; some clients see an array of
 /// `{id, name}`. Accept both and sort by id.
-fn parse_folders(raw: Option<Value>) -> Vec<Folder> {
+pub fn parse_folders(raw: Option<Value>) -> Vec<Folder> {
     let mut folders: Vec<Folder> = match raw {
         Some(Value::Object(map)) => map
             .into_iter()

@@ -23,6 +23,9 @@ pub const FIRST_ORDER_ID: u64 = 100_001;
 pub const FIRST_PRODUCT_ID: u64 = 5001;
 /// The id of the first shipment created through the API.
 const FIRST_SHIPMENT_ID: u64 = 900_001;
+/// The id of the first order item created through the API (seeded items have ids
+/// `{order id}{line:02}`, far below this).
+const FIRST_ITEM_ID: u64 = 800_000_001;
 /// 2026-01-01 00:00:00 UTC: seeded orders are added from then on.
 const SEED_EPOCH: i64 = 1_767_225_600;
 /// Seeded orders are this far apart, plus up to an hour of jitter, so ids and dates agree.
@@ -125,25 +128,34 @@ pub struct StoreData {
     pub next_product_id: u64,
     /// The id the next created shipment gets.
     pub next_shipment_id: u64,
+    /// The id the next order item created through the API gets.
+    pub next_item_id: u64,
 }
 
 impl StoreData {
-    /// A store seeded with `orders` orders and `products` inventory items.
+    /// The default store, seeded with `orders` orders and `products` inventory items.
     pub fn seeded(orders: usize, products: usize) -> Self {
+        Self::seeded_for(None, orders, products)
+    }
+
+    /// A store seeded like the default one; with a `tag` (an added store's id) its order
+    /// emails and source ids and its product codes include the tag, so stores differ.
+    pub fn seeded_for(tag: Option<&str>, orders: usize, products: usize) -> Self {
         let product_ids: Vec<u64> = (FIRST_PRODUCT_ID..).take(products).collect();
         let order_ids: Vec<u64> = (FIRST_ORDER_ID..).take(orders).collect();
         Self {
             products: product_ids
                 .iter()
-                .map(|&id| (id, seed_product(id)))
+                .map(|&id| (id, seed_product(id, tag)))
                 .collect(),
             orders: order_ids
                 .iter()
-                .map(|&id| (id, seed_order(id, products as u64)))
+                .map(|&id| (id, seed_order(id, products as u64, tag)))
                 .collect(),
             next_order_id: FIRST_ORDER_ID + orders as u64,
             next_product_id: FIRST_PRODUCT_ID + products as u64,
             next_shipment_id: FIRST_SHIPMENT_ID,
+            next_item_id: FIRST_ITEM_ID,
             seeded_orders: order_ids,
             seeded_products: product_ids,
             ..Self::default()
@@ -151,21 +163,45 @@ impl StoreData {
     }
 }
 
+/// `{prefix}-{id}`, or `{prefix}-{tag}-{id}` in a tagged store.
+fn tagged(prefix: &str, tag: Option<&str>, id: u64) -> String {
+    match tag {
+        None => format!("{prefix}-{id}"),
+        Some(tag) => format!("{prefix}-{tag}-{id}"),
+    }
+}
+
+impl StoreData {
+    /// A fresh order item id.
+    pub fn take_item_id(&mut self) -> u64 {
+        let id = self.next_item_id;
+        self.next_item_id += 1;
+        id
+    }
+
+    /// A fresh shipment id.
+    pub fn take_shipment_id(&mut self) -> u64 {
+        let id = self.next_shipment_id;
+        self.next_shipment_id += 1;
+        id
+    }
+}
+
 /// The seeded inventory item with this id.
-fn seed_product(id: u64) -> Value {
+fn seed_product(id: u64, tag: Option<&str>) -> Value {
     let mut rng = XorShift::new(id);
     let price = 500 + rng.below(9500) as i64;
     let added = SEED_EPOCH - 30 * 86_400 + (id - FIRST_PRODUCT_ID) as i64 * 3600;
     json!({
         "id": id.to_string(),
         "name": format!("{} {}", rng.pick(&ADJECTIVES), rng.pick(&NOUNS)),
-        "code": format!("SKU-{id}"),
+        "code": tagged("SKU", tag, id),
         "price": money(price),
         "cost": money(price * 2 / 5),
         "weight": money(10 + rng.below(490) as i64),
         "stock": rng.below(200),
         "location": *rng.pick(&LOCATIONS),
-        "manufacturer_sku": format!("MFR-{id}"),
+        "manufacturer_sku": tagged("MFR", tag, id),
         "date_added": format_unix(added),
         "date_updated": format_unix(added + rng.below(86_400) as i64),
         "variation_list": {},
@@ -174,16 +210,17 @@ fn seed_product(id: u64) -> Value {
 }
 
 /// The seeded order with this id, its items drawn from the first `products` inventory items.
-fn seed_order(id: u64, products: u64) -> Value {
+fn seed_order(id: u64, products: u64, tag: Option<&str>) -> Value {
     let index = id - FIRST_ORDER_ID;
     let mut rng = XorShift::new(id.wrapping_add(0x5EED));
     let customer = rng.below(CUSTOMERS);
     let first = FIRST_NAMES[(customer % FIRST_NAMES.len() as u64) as usize];
     let last = LAST_NAMES[(customer % LAST_NAMES.len() as u64) as usize];
     let email = format!(
-        "{}.{}@example.com",
+        "{}.{}{}@example.com",
         first.to_lowercase(),
-        last.to_lowercase()
+        last.to_lowercase(),
+        tag.map(|t| format!(".{t}")).unwrap_or_default()
     );
     // One order in five ships to someone else, so shipping and customer names can differ.
     let (ship_first, ship_last) = if rng.below(5) == 0 {
@@ -209,7 +246,7 @@ fn seed_order(id: u64, products: u64) -> Value {
             let (name, code, price) = if products == 0 {
                 ("Gift Card".to_string(), "GIFT-CARD".to_string(), 2500)
             } else {
-                let product = seed_product(FIRST_PRODUCT_ID + rng.below(products));
+                let product = seed_product(FIRST_PRODUCT_ID + rng.below(products), tag);
                 let price = (product["price"].as_f64().unwrap_or(0.0) * 100.0).round() as i64;
                 let text = |key: &str| product[key].as_str().unwrap_or_default().to_string();
                 (text("name"), text("code"), price)
@@ -246,7 +283,7 @@ fn seed_order(id: u64, products: u64) -> Value {
         "order_tax": money(tax),
         "payment_type": "Credit Card",
         "payment_status": "Approved",
-        "source_id": format!("SRC-{id}"),
+        "source_id": tagged("SRC", tag, id),
         "source_name": SOURCES[(index % SOURCES.len() as u64) as usize],
         "folder_id": index % FOLDERS.len() as u64 + 1,
         "date_added": format_unix(added),
@@ -315,6 +352,23 @@ mod tests {
                 .starts_with("2026-01-01 0")
         );
         assert_eq!(large.products[&5001]["code"], "SKU-5001");
+    }
+
+    #[test]
+    fn tagged_stores_differ_only_where_tagged() {
+        let plain = StoreData::seeded(3, 5);
+        let tagged = StoreData::seeded_for(Some("777"), 3, 5);
+        let (a, b) = (&plain.orders[&100_001], &tagged.orders[&100_001]);
+        assert_eq!(b["source_id"], "SRC-777-100001");
+        assert!(b["email"].as_str().unwrap().ends_with(".777@example.com"));
+        assert_eq!(a["order_total"], b["order_total"]);
+        assert_eq!(tagged.products[&5002]["code"], "SKU-777-5002");
+        assert!(
+            b["order_items"][0]["code"]
+                .as_str()
+                .unwrap()
+                .starts_with("SKU-777-")
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 /// Faults to inject into the next API requests, shared between a test and the server.
 ///
 /// Cloning gives another handle on the same faults. Each API request consumes at most one
-/// fault, checked in the order: dropped connection, then 5xx, then 429.
+/// fault, checked in the order: dropped connection, then 5xx, then 429, then (for writes
+/// only: `POST`, `PUT`, `DELETE`) dropped after applying, then failed after applying.
+/// [`Faults::set_latency`] and [`Faults::concurrent_edits`] stay on until changed or cleared.
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     inner: Arc<Mutex<FaultState>>,
@@ -20,7 +22,12 @@ struct FaultState {
     server_error_status: u16,
     rate_limited: u32,
     retry_after_secs: u32,
+    drop_after_apply: u32,
+    fail_after_apply: u32,
+    fail_after_apply_status: u16,
     latency: Duration,
+    edit_every: u32,
+    gets_since_edit: u32,
 }
 
 /// The fault one request has been picked to suffer.
@@ -32,6 +39,19 @@ pub(crate) enum Fault {
     Status(u16),
     /// Answer 429 with this `X-Retry-After`.
     RateLimited(u32),
+    /// Process the write, then close the connection without answering.
+    DropAfterApply,
+    /// Process the write, then answer this status with an error envelope instead.
+    FailAfterApply(u16),
+}
+
+/// The status to inject: `status` when it is one, 500 otherwise.
+fn valid_status(status: u16) -> u16 {
+    if (100..=999).contains(&status) {
+        status
+    } else {
+        500
+    }
 }
 
 impl Faults {
@@ -40,11 +60,35 @@ impl Faults {
     pub fn fail_next_5xx(&self, n: u32, status: u16) {
         let mut state = self.lock();
         state.server_error = n;
-        state.server_error_status = if (100..=999).contains(&status) {
-            status
-        } else {
-            500
-        };
+        state.server_error_status = valid_status(status);
+    }
+
+    /// The next `n` write requests (`POST`, `PUT`, `DELETE`) are processed normally (an
+    /// order really is created or changed) and then answered `status` (for example 500, 502
+    /// or 504) with an error envelope instead of the real answer, as when a gateway times
+    /// out after the backend committed. A status outside 100..=999 is sent as 500. Reads
+    /// are not affected and do not consume it.
+    pub fn fail_after_apply_next(&self, n: u32, status: u16) {
+        let mut state = self.lock();
+        state.fail_after_apply = n;
+        state.fail_after_apply_status = valid_status(status);
+    }
+
+    /// The next `n` write requests are processed normally and then their connection is
+    /// closed without any HTTP response.
+    pub fn drop_after_apply_next(&self, n: u32) {
+        self.lock().drop_after_apply = n;
+    }
+
+    /// Simulates someone else editing orders: after every `every`-th successfully served
+    /// `GET /orders/{id}` (in any store; 0 turns this off), once its answer has been
+    /// produced, the fake edits that order: `order_metadata.external_edits` goes up by one
+    /// (starting at 1) and `date_updated` becomes now, so the client's copy is stale.
+    /// [`Stats::external_edits`] counts these edits. Stays on until changed or cleared.
+    pub fn concurrent_edits(&self, every: u32) {
+        let mut state = self.lock();
+        state.edit_every = every;
+        state.gets_since_edit = 0;
     }
 
     /// The next `n` API requests answer 429 with `X-Retry-After: retry_after_secs`.
@@ -74,8 +118,24 @@ impl Faults {
         self.lock().latency
     }
 
-    /// Consumes the fault the current request should suffer, if any.
-    pub(crate) fn take(&self) -> Option<Fault> {
+    /// Counts a served `GET /orders/{id}`: whether an external edit of that order is due.
+    pub(crate) fn external_edit_due(&self) -> bool {
+        let mut state = self.lock();
+        if state.edit_every == 0 {
+            return false;
+        }
+        state.gets_since_edit += 1;
+        if state.gets_since_edit >= state.edit_every {
+            state.gets_since_edit = 0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Consumes the fault the current request should suffer, if any; `write` is whether it
+    /// is a `POST`, `PUT` or `DELETE`.
+    pub(crate) fn take(&self, write: bool) -> Option<Fault> {
         let mut state = self.lock();
         if state.drop > 0 {
             state.drop -= 1;
@@ -86,6 +146,12 @@ impl Faults {
         } else if state.rate_limited > 0 {
             state.rate_limited -= 1;
             Some(Fault::RateLimited(state.retry_after_secs))
+        } else if write && state.drop_after_apply > 0 {
+            state.drop_after_apply -= 1;
+            Some(Fault::DropAfterApply)
+        } else if write && state.fail_after_apply > 0 {
+            state.fail_after_apply -= 1;
+            Some(Fault::FailAfterApply(state.fail_after_apply_status))
         } else {
             None
         }
@@ -112,6 +178,13 @@ pub struct Stats {
     pub status_401: u64,
     /// Connections closed without a response.
     pub dropped: u64,
+    /// Requests by authorized store id (the store whose id and key the request carried),
+    /// faulted ones included.
+    pub by_store: BTreeMap<String, u64>,
+    /// Requests by authorized store id and route template.
+    pub by_store_route: BTreeMap<(String, String), u64>,
+    /// Orders edited behind the client's back by [`Faults::concurrent_edits`].
+    pub external_edits: u64,
 }
 
 impl Stats {
@@ -120,10 +193,25 @@ impl Stats {
         self.by_route.get(route).copied().unwrap_or(0)
     }
 
-    /// Counts a request as it arrives.
-    pub(crate) fn record_request(&mut self, route: &str) {
+    /// Requests counted for `route` in the store `store_id`; 0 when none were.
+    pub fn count_in(&self, store_id: &str, route: &str) -> u64 {
+        self.by_store_route
+            .get(&(store_id.to_string(), route.to_string()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Counts a request as it arrives, under its store when its credentials are valid.
+    pub(crate) fn record_request(&mut self, route: &str, store: Option<&str>) {
         self.total += 1;
         *self.by_route.entry(route.to_string()).or_insert(0) += 1;
+        if let Some(store) = store {
+            *self.by_store.entry(store.to_string()).or_insert(0) += 1;
+            *self
+                .by_store_route
+                .entry((store.to_string(), route.to_string()))
+                .or_insert(0) += 1;
+        }
     }
 
     /// Counts the outcome of a request: `None` for a dropped connection.
@@ -220,13 +308,37 @@ mod tests {
         faults.fail_next_429(1, 7);
         faults.fail_next_5xx(1, 503);
         faults.drop_next(1);
-        assert_eq!(faults.take(), Some(Fault::Drop));
-        assert_eq!(faults.take(), Some(Fault::Status(503)));
-        assert_eq!(faults.take(), Some(Fault::RateLimited(7)));
-        assert_eq!(faults.take(), None);
+        assert_eq!(faults.take(false), Some(Fault::Drop));
+        assert_eq!(faults.take(false), Some(Fault::Status(503)));
+        assert_eq!(faults.take(false), Some(Fault::RateLimited(7)));
+        assert_eq!(faults.take(false), None);
         faults.drop_next(3);
         faults.clear();
-        assert_eq!(faults.take(), None);
+        assert_eq!(faults.take(false), None);
+    }
+
+    #[test]
+    fn write_faults_wait_for_a_write() {
+        let faults = Faults::default();
+        faults.fail_after_apply_next(1, 1000);
+        faults.drop_after_apply_next(1);
+        faults.fail_next_429(1, 2);
+        assert_eq!(faults.take(true), Some(Fault::RateLimited(2)));
+        assert_eq!(faults.take(false), None);
+        assert_eq!(faults.take(true), Some(Fault::DropAfterApply));
+        assert_eq!(faults.take(true), Some(Fault::FailAfterApply(500)));
+        assert_eq!(faults.take(true), None);
+    }
+
+    #[test]
+    fn external_edits_every_nth_get() {
+        let faults = Faults::default();
+        assert!(!faults.external_edit_due());
+        faults.concurrent_edits(3);
+        let due: Vec<bool> = (0..6).map(|_| faults.external_edit_due()).collect();
+        assert_eq!(due, [false, false, true, false, false, true]);
+        faults.clear();
+        assert!(!faults.external_edit_due());
     }
 
     #[test]

@@ -3,21 +3,21 @@
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path};
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use crate::clock;
 use crate::data::StoreData;
 use crate::routes::{
-    ApiError, ApiResult, AppState, Page, QueryParams, json_body, json_id, json_object, path_id,
+    ApiError, ApiResult, Page, QueryParams, StoreCtx, json_body, json_id, json_object, path_id,
     query_params, success,
 };
 
 const NOT_FOUND: &str = "Inventory item not found";
 
 /// `GET /inventory-items`: paged by id, filtered by exact `code` and `name`.
-pub async fn list(State(shared): AppState, query: QueryParams) -> ApiResult {
+pub async fn list(Extension(tenant): StoreCtx, query: QueryParams) -> ApiResult {
     let started = Instant::now();
     let query = query_params(query)?;
     let page = Page::from_query(&query)?;
@@ -35,8 +35,8 @@ pub async fn list(State(shared): AppState, query: QueryParams) -> ApiResult {
                 .is_some_and(|have| have.to_lowercase() == *w)
         })
     };
-    let matching: Vec<Value> = shared
-        .store()
+    let matching: Vec<Value> = tenant
+        .data()
         .products
         .values()
         .filter(|item| field_is(item, "code", &code) && field_is(item, "name", &name))
@@ -46,10 +46,10 @@ pub async fn list(State(shared): AppState, query: QueryParams) -> ApiResult {
 }
 
 /// `GET /inventory-items/{id}`.
-pub async fn show(State(shared): AppState, Path(id): Path<String>) -> ApiResult {
+pub async fn show(Extension(tenant): StoreCtx, Path(id): Path<String>) -> ApiResult {
     let started = Instant::now();
     let id = path_id(&id, NOT_FOUND)?;
-    let item = shared.store().products.get(&id).cloned();
+    let item = tenant.data().products.get(&id).cloned();
     let item = item.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
     Ok(success(
         StatusCode::OK,
@@ -59,12 +59,12 @@ pub async fn show(State(shared): AppState, Path(id): Path<String>) -> ApiResult 
 }
 
 /// `POST /inventory-items`: a new item; `name` and a unique `code` are required.
-pub async fn create(State(shared): AppState, body: Bytes) -> ApiResult {
+pub async fn create(Extension(tenant): StoreCtx, body: Bytes) -> ApiResult {
     let started = Instant::now();
     let fields = json_object(&body)?;
     let now = clock::now_string();
     let item = {
-        let mut store = shared.store();
+        let mut store = tenant.data();
         let id = store.next_product_id;
         let item = complete_item(&store, fields, id, &now, &now)?;
         store.next_product_id += 1;
@@ -76,12 +76,16 @@ pub async fn create(State(shared): AppState, body: Bytes) -> ApiResult {
 }
 
 /// `PUT /inventory-items/{id}`: replaces the whole item but its id and `date_added`.
-pub async fn replace(State(shared): AppState, Path(id): Path<String>, body: Bytes) -> ApiResult {
+pub async fn replace(
+    Extension(tenant): StoreCtx,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let started = Instant::now();
     let id = path_id(&id, NOT_FOUND)?;
     let fields = json_object(&body)?;
     let item = {
-        let mut store = shared.store();
+        let mut store = tenant.data();
         let old = store
             .products
             .get(&id)
@@ -96,10 +100,10 @@ pub async fn replace(State(shared): AppState, Path(id): Path<String>, body: Byte
 }
 
 /// `DELETE /inventory-items/{id}`.
-pub async fn delete(State(shared): AppState, Path(id): Path<String>) -> ApiResult {
+pub async fn delete(Extension(tenant): StoreCtx, Path(id): Path<String>) -> ApiResult {
     let started = Instant::now();
     let id = path_id(&id, NOT_FOUND)?;
-    let removed = shared.store().products.remove(&id);
+    let removed = tenant.data().products.remove(&id);
     removed.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
     Ok(success(
         StatusCode::OK,
@@ -110,7 +114,7 @@ pub async fn delete(State(shared): AppState, Path(id): Path<String>) -> ApiResul
 
 /// `PUT /batch-inventory-items`: a list of partial items, each with its `id`; the given
 /// fields are merged into the stored items. One unknown id fails the whole batch.
-pub async fn batch_update(State(shared): AppState, body: Bytes) -> ApiResult {
+pub async fn batch_update(Extension(tenant): StoreCtx, body: Bytes) -> ApiResult {
     let started = Instant::now();
     let updates = match json_body(&body)? {
         Value::Array(items) if !items.is_empty() => items,
@@ -135,7 +139,7 @@ pub async fn batch_update(State(shared): AppState, body: Bytes) -> ApiResult {
     }
     let now = clock::now_string();
     let updated: Vec<Value> = {
-        let mut store = shared.store();
+        let mut store = tenant.data();
         // Check every id first so a bad one changes nothing.
         if let Some((missing, _)) = changes
             .iter()

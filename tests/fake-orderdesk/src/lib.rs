@@ -20,15 +20,18 @@
 //! # What it imitates
 //!
 //! * Every route lives under `/api/v2` and needs the `ORDERDESK-STORE-ID` and
-//!   `ORDERDESK-API-KEY` headers (401 otherwise).
+//!   `ORDERDESK-API-KEY` headers of a known store (401 otherwise). One server can hold
+//!   several stores ([`FakeOrderDesk::add_store`]), each with its own data and bucket.
 //! * A `GET` or `DELETE` that sends a `Content-Type` header or a body is refused with 400,
 //!   as OrderDesk does.
 //! * A leaky bucket per store (20 tokens, refilled at 3 per second by default) answers 429
 //!   with `X-Retry-After` when empty; every answer carries `X-Tokens-Remaining`.
 //! * Reads: `/test`, `/store`, `/orders` (paging, ordering and OrderDesk's filters),
-//!   `/orders/{id}`, `/orders/{id}/shipments`, `/inventory-items`, `/inventory-items/{id}`.
-//! * Writes: creating, replacing and deleting orders and inventory items, history notes,
-//!   shipments, `/move-orders` and `/batch-inventory-items`.
+//!   `/orders/{id}`, `/orders/{id}/order-items[/{item}]`, `/orders/{id}/shipments[/{id}]`,
+//!   `/inventory-items`, `/inventory-items/{id}`.
+//! * Writes: creating (validated), replacing and deleting orders and inventory items, order
+//!   items, history notes, shipments, `/batch-shipments`, `/move-orders` (the only way to
+//!   change an order's folder) and `/batch-inventory-items`.
 //! * Answers use OrderDesk's envelopes: `{"status":"success",...}` with the records under
 //!   `order`, `orders`, `inventory_item`..., or `{"status":"error","message":"..."}`.
 //!
@@ -38,7 +41,8 @@
 //! # Faults and counters
 //!
 //! [`FakeOrderDesk::faults`] switches faults on for the next requests: error statuses,
-//! 429s, connections closed without an answer, and added latency. [`FakeOrderDesk::stats`]
+//! 429s, connections closed without an answer, writes that are applied but answered with an
+//! error or not at all, orders edited behind the client's back, and added latency. [`FakeOrderDesk::stats`]
 //! counts requests by route template (`"GET /orders/{id}"`) and by outcome, so a test can
 //! assert how many calls a client made and how it retried.
 
@@ -46,9 +50,12 @@ mod clock;
 mod data;
 mod faults;
 mod inventory;
+mod order_items;
 mod orders;
 mod routes;
 mod server;
+mod shipments;
+mod tenant;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -59,7 +66,7 @@ use tokio::task::JoinHandle;
 pub use faults::{Faults, Stats};
 
 use data::StoreData;
-use faults::Bucket;
+use tenant::{Tenant, Tenants};
 
 /// How the fake store is set up.
 #[derive(Clone, Debug)]
@@ -100,19 +107,23 @@ pub(crate) struct Shared {
     config: FakeConfig,
     faults: Faults,
     stats: Mutex<Stats>,
-    bucket: Mutex<Bucket>,
-    store: Mutex<StoreData>,
+    tenants: Tenants,
 }
 
 impl Shared {
     fn new(config: FakeConfig) -> Self {
+        let tenants = Tenants::default();
+        let data = StoreData::seeded(config.orders, config.products);
+        let name = "Fake Store".to_string();
+        tenants.insert(Tenant::new(
+            &config.store_id,
+            &config.api_key,
+            name,
+            &config,
+            data,
+        ));
         Self {
-            bucket: Mutex::new(Bucket::new(
-                config.rate_limit,
-                config.bucket_capacity,
-                config.refill_per_sec,
-            )),
-            store: Mutex::new(StoreData::seeded(config.orders, config.products)),
+            tenants,
             stats: Mutex::new(Stats::default()),
             faults: Faults::default(),
             config,
@@ -123,12 +134,11 @@ impl Shared {
         lock(&self.stats)
     }
 
-    pub(crate) fn bucket(&self) -> MutexGuard<'_, Bucket> {
-        lock(&self.bucket)
-    }
-
-    pub(crate) fn store(&self) -> MutexGuard<'_, StoreData> {
-        lock(&self.store)
+    /// The store configured in [`FakeConfig`], which always exists.
+    pub(crate) fn default_tenant(&self) -> Arc<Tenant> {
+        self.tenants
+            .get(&self.config.store_id)
+            .expect("the default store is never removed")
     }
 }
 
@@ -201,49 +211,148 @@ impl FakeOrderDesk {
         *self.shared.stats() = Stats::default();
     }
 
-    /// Fills the rate-limit bucket back to capacity.
+    /// Fills every store's rate-limit bucket back to capacity.
     pub fn refill_bucket(&self) {
-        self.shared.bucket().reset();
+        for tenant in self.shared.tenants.all() {
+            tenant.bucket().reset();
+        }
+    }
+
+    /// Adds another store to the running server, reachable with `store_id` and `api_key`
+    /// on the same origin; it gets its own orders, inventory, shipments, history, folders
+    /// (the same four as every store) and leaky bucket (set up like the default store's).
+    ///
+    /// It is seeded like the default store (orders from 100001, items from 5001, same
+    /// dates and totals) but tagged with its id so its records are told apart: source ids
+    /// `SRC-{store_id}-{order id}`, emails `first.last.{store_id}@example.com`, product
+    /// codes `SKU-{store_id}-{item id}`. Adding an id again re-seeds that store.
+    ///
+    /// # Panics
+    ///
+    /// If `store_id` is the default store's id.
+    pub fn add_store(&self, store_id: &str, api_key: &str, orders: usize, products: usize) {
+        assert_ne!(
+            store_id, self.shared.config.store_id,
+            "add_store: {store_id} is the default store"
+        );
+        let data = StoreData::seeded_for(Some(store_id), orders, products);
+        let name = format!("Fake Store {store_id}");
+        let tenant = Tenant::new(store_id, api_key, name, &self.shared.config, data);
+        self.shared.tenants.insert(tenant);
+    }
+
+    /// The ids of every store on the server, the default one included, ascending.
+    pub fn store_ids(&self) -> Vec<String> {
+        self.shared
+            .tenants
+            .all()
+            .iter()
+            .map(|t| t.id.clone())
+            .collect()
+    }
+
+    /// Runs `f` on the store's data; `None` for an unknown store.
+    fn with_store<T>(&self, store_id: &str, f: impl FnOnce(&StoreData) -> T) -> Option<T> {
+        let tenant = self.shared.tenants.get(store_id)?;
+        let data = tenant.data();
+        Some(f(&data))
+    }
+
+    /// Runs `f` on the default store's data.
+    fn with_default<T>(&self, f: impl FnOnce(&StoreData) -> T) -> T {
+        f(&self.shared.default_tenant().data())
     }
 
     /// The ids of the seeded orders, ascending (whether or not they were deleted since).
     pub fn order_ids(&self) -> Vec<u64> {
-        self.shared.store().seeded_orders.clone()
+        self.with_default(|s| s.seeded_orders.clone())
     }
 
     /// The ids of the seeded inventory items, ascending.
     pub fn product_ids(&self) -> Vec<u64> {
-        self.shared.store().seeded_products.clone()
+        self.with_default(|s| s.seeded_products.clone())
     }
 
     /// The order with this id as the API would return it, to check what writes did.
     pub fn order(&self, id: u64) -> Option<Value> {
-        self.shared.store().orders.get(&id).cloned()
+        self.with_default(|s| s.orders.get(&id).cloned())
     }
 
     /// The inventory item with this id as the API would return it.
     pub fn product(&self, id: u64) -> Option<Value> {
-        self.shared.store().products.get(&id).cloned()
+        self.with_default(|s| s.products.get(&id).cloned())
     }
 
     /// The history notes added to an order through the API, oldest first.
     pub fn order_history(&self, id: u64) -> Vec<Value> {
-        self.shared
-            .store()
-            .history
-            .get(&id)
-            .cloned()
-            .unwrap_or_default()
+        self.with_default(|s| s.history.get(&id).cloned().unwrap_or_default())
     }
 
     /// The shipments added to an order through the API, oldest first.
     pub fn shipments(&self, id: u64) -> Vec<Value> {
-        self.shared
-            .store()
-            .shipments
-            .get(&id)
-            .cloned()
+        self.with_default(|s| s.shipments.get(&id).cloned().unwrap_or_default())
+    }
+
+    /// The order with this id in the store `store_id` (`None` for an unknown store).
+    pub fn order_in(&self, store_id: &str, id: u64) -> Option<Value> {
+        self.with_store(store_id, |s| s.orders.get(&id).cloned())
+            .flatten()
+    }
+
+    /// The ids the store `store_id` was seeded with, ascending, like
+    /// [`FakeOrderDesk::order_ids`] (empty for an unknown store).
+    pub fn order_ids_in(&self, store_id: &str) -> Vec<u64> {
+        self.with_store(store_id, |s| s.seeded_orders.clone())
             .unwrap_or_default()
+    }
+
+    /// Every order the store `store_id` holds now, created ones included, by id.
+    pub fn orders_in(&self, store_id: &str) -> Vec<Value> {
+        self.with_store(store_id, |s| s.orders.values().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// The ids of the inventory items the store `store_id` was seeded with, ascending.
+    pub fn product_ids_in(&self, store_id: &str) -> Vec<u64> {
+        self.with_store(store_id, |s| s.seeded_products.clone())
+            .unwrap_or_default()
+    }
+
+    /// The inventory item with this id in the store `store_id`.
+    pub fn product_in(&self, store_id: &str, id: u64) -> Option<Value> {
+        self.with_store(store_id, |s| s.products.get(&id).cloned())
+            .flatten()
+    }
+
+    /// The shipments of an order in the store `store_id`, oldest first.
+    pub fn shipments_in(&self, store_id: &str, id: u64) -> Vec<Value> {
+        self.with_store(store_id, |s| s.shipments.get(&id).cloned())
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// The history notes added to an order in the store `store_id`, oldest first.
+    pub fn order_history_in(&self, store_id: &str, id: u64) -> Vec<Value> {
+        self.with_store(store_id, |s| s.history.get(&id).cloned())
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    /// How many orders of the store `store_id` have exactly this `source_id`: more than one
+    /// means a client created a duplicate (OrderDesk accepts duplicates, and so does this
+    /// fake). 0 for an unknown store.
+    pub fn orders_with_source_id(&self, store_id: &str, source_id: &str) -> usize {
+        self.with_store(store_id, |s| {
+            s.orders
+                .values()
+                .filter(|o| match &o["source_id"] {
+                    Value::String(s) => s == source_id,
+                    Value::Number(n) => n.to_string() == source_id,
+                    _ => false,
+                })
+                .count()
+        })
+        .unwrap_or(0)
     }
 }
 

@@ -1,22 +1,23 @@
-//! Order routes: searching, reading, writing, history notes, shipments and moving folders.
+//! Order routes: searching, reading, writing, history notes and moving folders.
 
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::time::Instant;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Extension, Path, State};
 use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use crate::clock::{self, parse_bound, parse_datetime};
-use crate::data::{folder_by_name, folder_exists, money};
+use crate::data::{StoreData, folder_by_name, folder_exists, money};
 use crate::routes::{
-    ApiError, ApiResult, AppState, Page, QueryParams, json_id, json_object, path_id, query_params,
-    success,
+    ApiError, ApiResult, AppState, Page, QueryParams, StoreCtx, json_id, json_object, path_id,
+    query_params, success,
 };
 
-const NOT_FOUND: &str = "Order not found";
+/// The message of a 404 for an order.
+pub const NOT_FOUND: &str = "Order not found";
 /// OrderDesk's limit on one history note.
 const MAX_NOTE_CHARS: usize = 1800;
 /// The fields `order_by` accepts.
@@ -40,14 +41,14 @@ const TEXT_FILTERS: [(&str, &str); 7] = [
 ];
 
 /// `GET /orders`: filtered, sorted, paged.
-pub async fn list(State(shared): AppState, query: QueryParams) -> ApiResult {
+pub async fn list(Extension(tenant): StoreCtx, query: QueryParams) -> ApiResult {
     let started = Instant::now();
     let query = query_params(query)?;
     let page = Page::from_query(&query)?;
     let filter = OrderFilter::from_query(&query)?;
     let sort = Sort::from_query(&query)?;
     let mut matching: Vec<Value> = {
-        let store = shared.store();
+        let store = tenant.data();
         store
             .orders
             .values()
@@ -59,24 +60,56 @@ pub async fn list(State(shared): AppState, query: QueryParams) -> ApiResult {
     Ok(page.respond(started, "orders", matching))
 }
 
-/// `GET /orders/{id}`.
-pub async fn show(State(shared): AppState, Path(id): Path<String>) -> ApiResult {
+/// `GET /orders/{id}`; may edit the order right after answering (see
+/// [`crate::Faults::concurrent_edits`]).
+pub async fn show(
+    State(shared): AppState,
+    Extension(tenant): StoreCtx,
+    Path(id): Path<String>,
+) -> ApiResult {
     let started = Instant::now();
     let id = path_id(&id, NOT_FOUND)?;
-    let order = shared.store().orders.get(&id).cloned();
-    let order = order.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    let order = {
+        let mut store = tenant.data();
+        let order = store.orders.get(&id).cloned();
+        let order = order.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+        // The answer is already produced: the edit below makes the client's copy stale.
+        if shared.faults.external_edit_due() {
+            if let Some(stored) = store.orders.get_mut(&id) {
+                edit_externally(stored, &clock::now_string());
+            }
+            drop(store);
+            shared.stats().external_edits += 1;
+        }
+        order
+    };
     Ok(success(StatusCode::OK, started, json!({ "order": order })))
 }
 
-/// `POST /orders`: stores the body as a new order.
-pub async fn create(State(shared): AppState, body: Bytes) -> ApiResult {
+/// What someone else's edit does: bumps `order_metadata.external_edits` and `date_updated`.
+fn edit_externally(order: &mut Value, now: &str) {
+    if !order["order_metadata"].is_object() {
+        order["order_metadata"] = json!({});
+    }
+    let edits = order["order_metadata"]["external_edits"]
+        .as_u64()
+        .unwrap_or(0);
+    order["order_metadata"]["external_edits"] = (edits + 1).into();
+    order["date_updated"] = now.into();
+}
+
+/// `POST /orders`: stores the body as a new order. Like OrderDesk, a `source_id` that
+/// another order already has does not stop it: the order is created again.
+pub async fn create(Extension(tenant): StoreCtx, body: Bytes) -> ApiResult {
     let started = Instant::now();
     let fields = json_object(&body)?;
+    validate_new_order(&fields)?;
     let now = clock::now_string();
     let order = {
-        let mut store = shared.store();
+        let mut store = tenant.data();
         let id = store.next_order_id;
-        let order = complete_order(fields, id, &now, &now, 1)?;
+        let mut order = complete_order(fields, id, &now, &now, 1)?;
+        assign_item_ids(&mut order, &mut store, true);
         store.next_order_id += 1;
         store.orders.insert(id, order.clone());
         order
@@ -85,20 +118,55 @@ pub async fn create(State(shared): AppState, body: Bytes) -> ApiResult {
     Ok(success(StatusCode::CREATED, started, body))
 }
 
-/// `PUT /orders/{id}`: replaces the whole order but its id and `date_added`.
-pub async fn replace(State(shared): AppState, Path(id): Path<String>, body: Bytes) -> ApiResult {
+/// OrderDesk's checks on a new order: at least one item, and someone to ship to.
+fn validate_new_order(fields: &Map<String, Value>) -> Result<(), ApiError> {
+    let has_items = fields
+        .get("order_items")
+        .and_then(Value::as_array)
+        .is_some_and(|items| !items.is_empty());
+    if !has_items {
+        return Err(ApiError::bad_request(
+            "An order needs at least one item in order_items",
+        ));
+    }
+    let named = ["shipping", "customer"].iter().any(|part| {
+        ["first_name", "last_name", "company"].iter().any(|key| {
+            fields
+                .get(*part)
+                .and_then(|p| p.get(*key))
+                .and_then(Value::as_str)
+                .is_some_and(|v| !v.trim().is_empty())
+        })
+    });
+    if !named {
+        return Err(ApiError::bad_request(
+            "An order needs a first name, last name or company in shipping or customer",
+        ));
+    }
+    Ok(())
+}
+
+/// `PUT /orders/{id}`: replaces the whole order but its id, `date_added` and folder (only
+/// `/move-orders` moves an order, whatever `folder_id` the body holds).
+pub async fn replace(
+    Extension(tenant): StoreCtx,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult {
     let started = Instant::now();
     let id = path_id(&id, NOT_FOUND)?;
-    let fields = json_object(&body)?;
+    let mut fields = json_object(&body)?;
+    fields.remove("folder_id");
     let order = {
-        let mut store = shared.store();
+        let mut store = tenant.data();
         let old = store
             .orders
             .get(&id)
             .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
         let added = old["date_added"].as_str().unwrap_or_default().to_string();
         let folder = json_id(&old["folder_id"]).unwrap_or(1);
-        let order = complete_order(fields, id, &added, &clock::now_string(), folder)?;
+        let mut order = complete_order(fields, id, &added, &clock::now_string(), folder)?;
+        assign_item_ids(&mut order, &mut store, false);
         store.orders.insert(id, order.clone());
         order
     };
@@ -106,12 +174,25 @@ pub async fn replace(State(shared): AppState, Path(id): Path<String>, body: Byte
     Ok(success(StatusCode::OK, started, body))
 }
 
+/// Gives order items their ids: every item when `fresh` (OrderDesk owns item ids), else
+/// only the items without one.
+pub fn assign_item_ids(order: &mut Value, store: &mut StoreData, fresh: bool) {
+    let Some(items) = order["order_items"].as_array_mut() else {
+        return;
+    };
+    for item in items.iter_mut().filter_map(Value::as_object_mut) {
+        if fresh || item.get("id").and_then(json_id).is_none() {
+            item.insert("id".into(), store.take_item_id().to_string().into());
+        }
+    }
+}
+
 /// `DELETE /orders/{id}`.
-pub async fn delete(State(shared): AppState, Path(id): Path<String>) -> ApiResult {
+pub async fn delete(Extension(tenant): StoreCtx, Path(id): Path<String>) -> ApiResult {
     let started = Instant::now();
     let id = path_id(&id, NOT_FOUND)?;
     {
-        let mut store = shared.store();
+        let mut store = tenant.data();
         store
             .orders
             .remove(&id)
@@ -128,7 +209,7 @@ pub async fn delete(State(shared): AppState, Path(id): Path<String>) -> ApiResul
 
 /// `POST /orders/{id}/order-history`: appends `{"note": ...}` to the order's history.
 pub async fn add_history(
-    State(shared): AppState,
+    Extension(tenant): StoreCtx,
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
@@ -154,7 +235,7 @@ pub async fn add_history(
         .unwrap_or("API");
     let entry = json!({ "date_added": clock::now_string(), "source_name": source, "note": note });
     {
-        let mut store = shared.store();
+        let mut store = tenant.data();
         if !store.orders.contains_key(&id) {
             return Err(ApiError::not_found(NOT_FOUND));
         }
@@ -164,79 +245,8 @@ pub async fn add_history(
     Ok(success(StatusCode::CREATED, started, body))
 }
 
-/// `GET /orders/{id}/shipments`.
-pub async fn list_shipments(State(shared): AppState, Path(id): Path<String>) -> ApiResult {
-    let started = Instant::now();
-    let id = path_id(&id, NOT_FOUND)?;
-    let shipments = {
-        let store = shared.store();
-        if !store.orders.contains_key(&id) {
-            return Err(ApiError::not_found(NOT_FOUND));
-        }
-        store.shipments.get(&id).cloned().unwrap_or_default()
-    };
-    Ok(success(
-        StatusCode::OK,
-        started,
-        json!({ "shipments": shipments }),
-    ))
-}
-
-/// `POST /orders/{id}/shipments`: records a shipment (a `tracking_number` is required).
-pub async fn add_shipment(
-    State(shared): AppState,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> ApiResult {
-    let started = Instant::now();
-    let id = path_id(&id, NOT_FOUND)?;
-    let fields = json_object(&body)?;
-    let tracking = fields
-        .get("tracking_number")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
-    if tracking.trim().is_empty() {
-        return Err(ApiError::bad_request("A tracking_number is required"));
-    }
-    let now = clock::now_string();
-    let shipment = {
-        let mut store = shared.store();
-        let order = store
-            .orders
-            .get_mut(&id)
-            .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-        order["date_updated"] = now.clone().into();
-        let shipment_id = store.next_shipment_id;
-        store.next_shipment_id += 1;
-        let mut shipment = json!({
-            "carrier_code": "",
-            "shipment_method": "",
-            "weight": 0,
-            "cost": 0,
-            "status": "",
-            "tracking_url": "",
-            "cart_shipment_id": "",
-            "date_shipped": &now[..10],
-        });
-        let map = shipment.as_object_mut().expect("a json! object literal");
-        map.extend(fields);
-        map.insert("id".into(), shipment_id.to_string().into());
-        map.insert("order_id".into(), id.to_string().into());
-        map.insert("store_id".into(), shared.config.store_id.clone().into());
-        map.insert("date_added".into(), now.into());
-        store
-            .shipments
-            .entry(id)
-            .or_default()
-            .push(shipment.clone());
-        shipment
-    };
-    let body = json!({ "message": "Shipment added", "shipment": shipment });
-    Ok(success(StatusCode::CREATED, started, body))
-}
-
 /// `POST /move-orders`: `{"destination_folder_id": X, "orders": [ids]}`.
-pub async fn move_orders(State(shared): AppState, body: Bytes) -> ApiResult {
+pub async fn move_orders(Extension(tenant): StoreCtx, body: Bytes) -> ApiResult {
     let started = Instant::now();
     let fields = json_object(&body)?;
     let folder = match (
@@ -264,7 +274,7 @@ pub async fn move_orders(State(shared): AppState, body: Bytes) -> ApiResult {
     };
     let now = clock::now_string();
     {
-        let mut store = shared.store();
+        let mut store = tenant.data();
         // Check every id first so a bad one moves nothing.
         if let Some(missing) = ids.iter().find(|id| !store.orders.contains_key(id)) {
             return Err(ApiError::not_found(format!("Order {missing} not found")));

@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -14,10 +14,13 @@ use axum::{Json, Router};
 use serde_json::{Map, Value, json};
 
 use crate::data::folders_json;
-use crate::{Shared, clock, inventory, orders};
+use crate::tenant::Tenant;
+use crate::{Shared, clock, inventory, order_items, orders, shipments};
 
 /// Handlers' shared state.
 pub type AppState = State<Arc<Shared>>;
+/// The store the request's credentials chose, put there by the gate in `server`.
+pub type StoreCtx = Extension<Arc<Tenant>>;
 /// Query parameters, or the reason they could not be parsed.
 pub type QueryParams = Result<Query<HashMap<String, String>>, QueryRejection>;
 
@@ -43,9 +46,26 @@ pub fn router(shared: Arc<Shared>) -> Router {
             post(orders::add_history),
         )
         .route(
-            "/api/v2/orders/{id}/shipments",
-            get(orders::list_shipments).post(orders::add_shipment),
+            "/api/v2/orders/{id}/order-items",
+            get(order_items::list).post(order_items::add),
         )
+        .route(
+            "/api/v2/orders/{id}/order-items/{item_id}",
+            get(order_items::show)
+                .put(order_items::replace)
+                .delete(order_items::delete),
+        )
+        .route(
+            "/api/v2/orders/{id}/shipments",
+            get(shipments::list).post(shipments::add),
+        )
+        .route(
+            "/api/v2/orders/{id}/shipments/{shipment_id}",
+            get(shipments::show)
+                .put(shipments::update)
+                .delete(shipments::delete),
+        )
+        .route("/api/v2/batch-shipments", post(shipments::batch))
         .route("/api/v2/move-orders", post(orders::move_orders))
         .route(
             "/api/v2/inventory-items",
@@ -90,6 +110,11 @@ impl ApiError {
     /// A 404 Not Found.
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, message)
+    }
+
+    /// The message the error envelope carries.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 }
 
@@ -224,17 +249,17 @@ async fn test() -> Response {
 }
 
 /// `GET /store`: the store's settings and folders.
-async fn store(State(shared): AppState) -> Response {
+async fn store(Extension(tenant): StoreCtx) -> Response {
     // OrderDesk store ids are numbers; a non-numeric configured id is echoed as a string.
-    let id = match shared.config.store_id.parse::<u64>() {
+    let id = match tenant.id.parse::<u64>() {
         Ok(n) => Value::from(n),
-        Err(_) => Value::from(shared.config.store_id.as_str()),
+        Err(_) => Value::from(tenant.id.as_str()),
     };
     Json(json!({
         "status": "success",
         "store": {
             "id": id,
-            "name": "Fake Store",
+            "name": tenant.name,
             "email": "owner@fake-store.test",
             "timezone": "UTC",
             "currency": "USD",

@@ -1,5 +1,6 @@
 //! The listener, the connection loop and the gate every API request passes: counters,
-//! latency, injected faults, authentication, the rate limiter and OrderDesk's GET rules.
+//! latency, injected faults, authentication (which picks the store), the store's rate
+//! limiter and OrderDesk's GET rules.
 //!
 //! Connections are served with hyper directly rather than `axum::serve`, because a dropped
 //! connection fault needs the service to fail: hyper then closes the connection without
@@ -12,7 +13,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use axum::http::{HeaderValue, Method, Request, Response, StatusCode};
 use axum::response::IntoResponse;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -24,6 +25,7 @@ use tower::ServiceExt;
 use crate::Shared;
 use crate::faults::Fault;
 use crate::routes::{self, error};
+use crate::tenant::Tenant;
 
 /// Where the API lives on the server.
 pub const API_PREFIX: &str = "/api/v2";
@@ -31,6 +33,8 @@ pub const API_PREFIX: &str = "/api/v2";
 const BACKLOG: u32 = 1024;
 /// The largest request body read; OrderDesk's own limit is in the same range.
 const MAX_BODY: usize = 16 * 1024 * 1024;
+/// The header reporting the tokens left in the store's bucket.
+const TOKENS: &str = "X-Tokens-Remaining";
 
 /// Binds a listener with a deep backlog.
 pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
@@ -99,25 +103,42 @@ async fn handle(
         // Outside the API: not counted and never faulted.
         return Ok(error(StatusCode::NOT_FOUND, "Not found"));
     };
-    shared.stats().record_request(&route);
+    let tenant = shared.tenants.authenticate(req.headers());
+    shared
+        .stats()
+        .record_request(&route, tenant.as_ref().map(|t| t.id.as_str()));
     let latency = shared.faults.latency();
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let response = match shared.faults.take() {
+    let write = [Method::POST, Method::PUT, Method::DELETE].contains(req.method());
+    let response = match shared.faults.take(write) {
         Some(Fault::Drop) => {
             shared.stats().record_outcome(None);
             tracing::debug!(%route, "dropping connection (fault)");
             return Err(DropConnection);
         }
         Some(Fault::Status(status)) => {
-            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            let reason = status.canonical_reason().unwrap_or("Server Error");
-            let tokens = shared.bucket().remaining();
-            with_tokens(error(status, &format!("{reason} (injected fault)")), tokens)
+            let tokens = store_of(&shared, tenant.as_ref()).bucket().remaining();
+            with_tokens(injected(status, "injected fault"), tokens)
         }
         Some(Fault::RateLimited(secs)) => rate_limited(secs),
-        None => serve(&shared, router, req).await,
+        Some(Fault::DropAfterApply) => {
+            let applied = serve(&shared, tenant, router, req).await;
+            shared.stats().record_outcome(None);
+            tracing::debug!(%route, status = %applied.status(), "dropping connection after applying (fault)");
+            return Err(DropConnection);
+        }
+        Some(Fault::FailAfterApply(status)) => {
+            let applied = serve(&shared, tenant, router, req).await;
+            tracing::debug!(%route, status = %applied.status(), "replacing the answer (fault)");
+            let mut response = injected(status, "injected fault after applying the request");
+            if let Some(tokens) = applied.headers().get(TOKENS) {
+                response.headers_mut().insert(TOKENS, tokens.clone());
+            }
+            response
+        }
+        None => serve(&shared, tenant, router, req).await,
     };
     let status = response.status().as_u16();
     shared.stats().record_outcome(Some(status));
@@ -125,17 +146,34 @@ async fn handle(
     Ok(response)
 }
 
-/// Applies OrderDesk's checks, then routes the request.
-async fn serve(shared: &Shared, router: Router, req: Request<Incoming>) -> Response<Body> {
-    if !authorized(shared, req.headers()) {
-        let tokens = shared.bucket().remaining();
+/// An injected error answer with this status.
+fn injected(status: u16, what: &str) -> Response<Body> {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let reason = status.canonical_reason().unwrap_or("Server Error");
+    error(status, &format!("{reason} ({what})"))
+}
+
+/// The store whose bucket `X-Tokens-Remaining` reports: the request's, else the default.
+fn store_of(shared: &Shared, tenant: Option<&Arc<Tenant>>) -> Arc<Tenant> {
+    tenant.cloned().unwrap_or_else(|| shared.default_tenant())
+}
+
+/// Applies OrderDesk's checks, then routes the request to the store it authenticated as.
+async fn serve(
+    shared: &Shared,
+    tenant: Option<Arc<Tenant>>,
+    router: Router,
+    req: Request<Incoming>,
+) -> Response<Body> {
+    let Some(tenant) = tenant else {
+        let tokens = shared.default_tenant().bucket().remaining();
         return with_tokens(
             error(StatusCode::UNAUTHORIZED, "Invalid Store ID or API Key"),
             tokens,
         );
-    }
+    };
     // Bind the result first so the bucket's lock is released before any await.
-    let taken = shared.bucket().take();
+    let taken = tenant.bucket().take();
     let tokens = match taken {
         Ok(tokens) => tokens,
         Err(wait) => return rate_limited(wait),
@@ -156,24 +194,13 @@ async fn serve(shared: &Shared, router: Router, req: Request<Incoming>) -> Respo
         );
         return with_tokens(error(StatusCode::BAD_REQUEST, &message), tokens);
     }
-    let request = Request::from_parts(parts, Body::from(bytes));
+    let mut request = Request::from_parts(parts, Body::from(bytes));
+    request.extensions_mut().insert(tenant);
     let response = match router.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
     with_tokens(response, tokens)
-}
-
-/// Whether the request carries this store's id and key.
-fn authorized(shared: &Shared, headers: &HeaderMap) -> bool {
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::trim)
-    };
-    header("ORDERDESK-STORE-ID") == Some(shared.config.store_id.as_str())
-        && header("ORDERDESK-API-KEY") == Some(shared.config.api_key.as_str())
 }
 
 /// OrderDesk's answer when the bucket is empty.
@@ -190,7 +217,7 @@ fn with_tokens(response: impl IntoResponse, tokens: u32) -> Response<Body> {
     let mut response = response.into_response();
     response
         .headers_mut()
-        .insert("X-Tokens-Remaining", HeaderValue::from(tokens));
+        .insert(TOKENS, HeaderValue::from(tokens));
     response
 }
 

@@ -61,6 +61,20 @@ impl Client {
         }
     }
 
+    /// A client for another store on the same fake.
+    pub fn for_store(fake: &FakeOrderDesk, store_id: &str, api_key: &str) -> Self {
+        Self {
+            addr: fake.addr(),
+            store_id: store_id.to_string(),
+            api_key: api_key.to_string(),
+        }
+    }
+
+    /// An authenticated DELETE of `path`, without a body.
+    pub async fn delete(&self, path: &str) -> Reply {
+        self.request("DELETE", path, &[], None).await
+    }
+
     /// An authenticated GET of `path` (relative to `/api/v2`).
     pub async fn get(&self, path: &str) -> Reply {
         self.request("GET", path, &[], None).await

@@ -8,8 +8,10 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::orderdesk::mcp::tools::Guest;
-use orderdesk::mcp::types::{CallError, Caller, ToolAnnotations, ToolDescriptor, ToolError};
+use exports::orderdesk::mcp::{admin, tools::Guest};
+use orderdesk::mcp::types::{
+    CallError, Caller, TenantInfo, ToolAnnotations, ToolDescriptor, ToolError, ToolOutput,
+};
 use wasi::http::types as http;
 
 struct Misbehave;
@@ -36,8 +38,8 @@ impl Guest for Misbehave {
             .collect()
     }
 
-    fn call_tool(_caller: Caller, name: String, arguments: String) -> Result<String, CallError> {
-        match name.as_str() {
+    fn call_tool(_caller: Caller, name: String, arguments: String) -> Result<ToolOutput, CallError> {
+        let structured = match name.as_str() {
             "ok" => Ok(r#"{"ok":true}"#.into()),
             "trap" => panic!("trapping on purpose"),
             "spin" => {
@@ -54,7 +56,36 @@ impl Guest for Misbehave {
             }
             "fetch" => fetch(&arguments),
             other => Err(CallError::UnknownTool(other.into())),
-        }
+        }?;
+        Ok(ToolOutput {
+            structured,
+            bind_credential: None,
+        })
+    }
+}
+
+/// No tenants here: the administration interface refuses everything.
+impl admin::Guest for Misbehave {
+    fn tenant_create(_name: String) -> Result<(TenantInfo, String), ToolError> {
+        Err(unsupported())
+    }
+    fn tenant_list() -> Result<Vec<TenantInfo>, ToolError> {
+        Err(unsupported())
+    }
+    fn tenant_delete(_id: String) -> Result<(), ToolError> {
+        Err(unsupported())
+    }
+    fn tenant_rotate_key(_id: String, _key: String) -> Result<String, ToolError> {
+        Err(unsupported())
+    }
+}
+
+fn unsupported() -> ToolError {
+    ToolError {
+        code: "UNSUPPORTED".into(),
+        message: "the test guest has no tenants".into(),
+        details: None,
+        retryable: false,
     }
 }
 

@@ -1,0 +1,235 @@
+//! Rate limits kept in the shared `state` bucket, so every instance and host agrees:
+//! an upstream leaky bucket per OrderDesk store (so agents never push OrderDesk into 429s)
+//! and a tool-call token bucket per tenant.
+//!
+//! Both are GCRA-style: an atomic counter of admitted cost plus a base point
+//! `(admitted, time)`; the bucket level is `admitted since base − rate × elapsed`. When the
+//! level would go negative the base moves forward, which caps the credit idle time buys.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{ErrorCode, ToolError};
+use crate::host::{Bucket, Host, HttpResponse, Level};
+use crate::kvutil::{get_json, kv_err, set_json};
+
+/// A bucket's shape.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shape {
+    /// How much may go at once.
+    pub capacity: f64,
+    /// Refill per millisecond.
+    pub per_ms: f64,
+}
+
+impl Shape {
+    /// A store's bucket of `burst` requests refilling at `per_second` (OrderDesk: 20 and
+    /// 3/s); we keep 10% in reserve for the store's other API users.
+    pub fn orderdesk(burst: u64, per_second: u64) -> Self {
+        let burst = burst.max(1) as f64;
+        Self { capacity: (burst * 0.9).floor().max(1.0), per_ms: per_second.max(1) as f64 / 1000.0 }
+    }
+}
+
+/// OrderDesk's documented bucket.
+pub fn upstream_default() -> Shape {
+    Shape::orderdesk(20, 3)
+}
+
+/// Below this many `X-Tokens-Remaining`, pause new requests until the bucket refills.
+const TOKENS_RESERVE: f64 = 3.0;
+
+/// Never sleep longer than this for the upstream bucket inside one call.
+const MAX_WAIT_MS: u64 = 20_000;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Base {
+    admitted: u64,
+    at_ms: u64,
+}
+
+struct Gcra<'a> {
+    host: &'a dyn Host,
+    prefix: String,
+    shape: Shape,
+}
+
+impl Gcra<'_> {
+    fn counter(&self) -> String {
+        format!("{}/n", self.prefix)
+    }
+
+    fn base_key(&self) -> String {
+        format!("{}/base", self.prefix)
+    }
+
+    /// The level the bucket had just before the caller's `position` (cost units admitted
+    /// before it), rebasing when the bucket has fully drained.
+    fn level_before(&self, position: u64, now: u64) -> Result<f64, ToolError> {
+        let base: Base = match get_json(self.host, Bucket::State, &self.base_key())? {
+            Some(b) => b,
+            None => {
+                let b = Base { admitted: position, at_ms: now };
+                set_json(self.host, Bucket::State, &self.base_key(), &b)?;
+                b
+            }
+        };
+        let admitted = position as f64 - base.admitted as f64;
+        let leaked = now.saturating_sub(base.at_ms) as f64 * self.shape.per_ms;
+        let level = admitted - leaked;
+        if level < 0.0 {
+            let rebased = Base { admitted: position, at_ms: now };
+            set_json(self.host, Bucket::State, &self.base_key(), &rebased)?;
+            return Ok(0.0);
+        }
+        Ok(level)
+    }
+}
+
+/// The upstream bucket of one OrderDesk store.
+pub struct Upstream<'a> {
+    gcra: Gcra<'a>,
+}
+
+impl<'a> Upstream<'a> {
+    pub fn new(host: &'a dyn Host, store_id: &str, shape: Shape) -> Self {
+        Self {
+            gcra: Gcra { host, prefix: format!("rl/upstream/{store_id}"), shape },
+        }
+    }
+
+    fn pause_key(&self) -> String {
+        format!("{}/pause", self.gcra.prefix)
+    }
+
+    /// Take a slot, sleeping until it is due. Returns how long it slept.
+    pub fn acquire(&self) -> Result<u64, ToolError> {
+        let host = self.gcra.host;
+        let position = host
+            .kv_increment(Bucket::State, &self.gcra.counter(), 1)
+            .map_err(kv_err)?
+            - 1;
+        let now = host.now_ms();
+        let level = self.gcra.level_before(position, now)?;
+        let shape = self.gcra.shape;
+        let mut wait = ((level + 1.0 - shape.capacity) / shape.per_ms).max(0.0).ceil() as u64;
+        let pause: Option<u64> = host
+            .kv_get(Bucket::State, &self.pause_key())
+            .map_err(kv_err)?
+            .and_then(|b| String::from_utf8_lossy(&b).parse().ok());
+        if let Some(until) = pause {
+            wait = wait.max(until.saturating_sub(now));
+        }
+        let wait = wait.min(MAX_WAIT_MS);
+        if wait > 0 {
+            host.log(Level::Debug, "ratelimit", &format!("upstream slot due in {wait} ms"));
+            host.sleep_ms(wait);
+        }
+        Ok(wait)
+    }
+
+    /// Learn from OrderDesk's own count: when few tokens remain (other clients of the
+    /// store use them too), hold new requests until the bucket refills.
+    pub fn observe(&self, response: &HttpResponse) {
+        let host = self.gcra.host;
+        let remaining = response
+            .header("X-Tokens-Remaining")
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        if let Some(r) = remaining.filter(|r| *r < TOKENS_RESERVE) {
+            let until = host.now_ms() + ((TOKENS_RESERVE - r) / self.gcra.shape.per_ms) as u64;
+            let _ = host.kv_set(Bucket::State, &self.pause_key(), until.to_string().as_bytes());
+        }
+    }
+}
+
+/// The tool-call bucket of one tenant: `per_minute` refill, `burst` capacity.
+pub fn admit_tool_call(host: &dyn Host, tenant: &str, cost: u64, per_minute: u64, burst: u64) -> Result<(), ToolError> {
+    if per_minute == 0 {
+        return Ok(()); // disabled
+    }
+    let gcra = Gcra {
+        host,
+        prefix: format!("rl/tools/{tenant}"),
+        shape: Shape { capacity: burst as f64, per_ms: per_minute as f64 / 60_000.0 },
+    };
+    let position = host.kv_increment(Bucket::State, &gcra.counter(), 0).map_err(kv_err)?;
+    let level = gcra.level_before(position, host.now_ms())?;
+    let over = level + cost as f64 - gcra.shape.capacity;
+    if over > 0.0 {
+        let retry_after_ms = (over / gcra.shape.per_ms).ceil() as u64;
+        return Err(ToolError::new(
+            ErrorCode::RateLimited,
+            format!("too many tool calls for this tenant; retry in {retry_after_ms} ms"),
+        )
+        .with_details(serde_json::json!({ "retry_after_ms": retry_after_ms })));
+    }
+    host.kv_increment(Bucket::State, &gcra.counter(), cost).map_err(kv_err)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::ScriptedHost;
+
+    #[test]
+    fn upstream_burst_then_three_per_second() {
+        let host = ScriptedHost::configured();
+        let limiter = Upstream::new(&host, "s1", upstream_default());
+        let waits: Vec<u64> = (0..24).map(|_| limiter.acquire().unwrap()).collect();
+        assert!(waits[..18].iter().all(|w| *w == 0), "burst: {waits:?}");
+        // After the burst, each request waits about a third of a second (the clock moves
+        // with each sleep in the scripted host).
+        for w in &waits[18..] {
+            assert!((300..=400).contains(w), "{waits:?}");
+        }
+    }
+
+    #[test]
+    fn idle_time_refills_but_never_beyond_capacity() {
+        let host = ScriptedHost::configured();
+        let limiter = Upstream::new(&host, "s1", upstream_default());
+        for _ in 0..18 {
+            limiter.acquire().unwrap();
+        }
+        host.now.set(host.now.get() + 3_600_000);
+        let waits: Vec<u64> = (0..20).map(|_| limiter.acquire().unwrap()).collect();
+        assert!(waits[..18].iter().all(|w| *w == 0), "{waits:?}");
+        assert!(waits[18] > 0, "an hour idle still buys only one bucket: {waits:?}");
+    }
+
+    #[test]
+    fn low_tokens_remaining_pauses_new_requests() {
+        let host = ScriptedHost::configured();
+        let limiter = Upstream::new(&host, "s1", upstream_default());
+        let response = HttpResponse {
+            status: 200,
+            headers: vec![("X-Tokens-Remaining".into(), "0".into())],
+            body: Vec::new(),
+        };
+        limiter.observe(&response);
+        assert_eq!(limiter.acquire().unwrap(), 1000);
+    }
+
+    #[test]
+    fn stores_have_separate_buckets() {
+        let host = ScriptedHost::configured();
+        for _ in 0..18 {
+            Upstream::new(&host, "a", upstream_default()).acquire().unwrap();
+        }
+        assert_eq!(Upstream::new(&host, "b", upstream_default()).acquire().unwrap(), 0);
+    }
+
+    #[test]
+    fn tool_bucket_refuses_with_a_retry_hint_and_charges_writes_double() {
+        let host = ScriptedHost::configured();
+        for _ in 0..5 {
+            admit_tool_call(&host, "t", 2, 60, 10).unwrap();
+        }
+        let err = admit_tool_call(&host, "t", 1, 60, 10).unwrap_err();
+        assert_eq!(err.code, ErrorCode::RateLimited);
+        assert_eq!(err.details["retry_after_ms"], 1000);
+        admit_tool_call(&host, "other", 1, 60, 10).unwrap();
+        host.now.set(host.now.get() + 1000);
+        admit_tool_call(&host, "t", 1, 60, 10).unwrap();
+    }
+}

@@ -1,0 +1,371 @@
+//! Tenants and their stores: master keys (hash only), the verification cache, the store
+//! registry with AES-GCM-sealed API keys, and default stores.
+//!
+//! State layout (`state` bucket): `tenant/{id}`, `tenants` (list), `auth/{sha256(key)}`,
+//! `store/{tenant}/{store_id}`, `stores/{tenant}` (list), `default/{tenant}/{session|_}`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::client::Credentials;
+use crate::config::Secret;
+use crate::crypto;
+use crate::error::{ErrorCode, ToolError};
+use crate::host::{Bucket, Host};
+use crate::kvutil::{AppendList, get_json, kv_err, set_json};
+
+/// How long a verified master key is trusted before Argon2 runs again.
+const VERIFIED_FOR_MS: u64 = 12 * 3600 * 1000;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TenantRecord {
+    pub id: String,
+    pub name: String,
+    pub created_at_ms: u64,
+    /// Argon2id PHC string of the master key.
+    pub key_hash: String,
+    /// HKDF salt, hex.
+    pub hkdf_salt: String,
+    /// Bumped by every rotation; invalidates cached verifications.
+    pub key_version: u32,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Verified {
+    tenant_id: String,
+    key_version: u32,
+    expires_at_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoreRecord {
+    pub store_id: String,
+    pub name: String,
+    pub label: Option<String>,
+    /// hex(nonce || AES-256-GCM(api key)), bound to tenant and store.
+    pub sealed_api_key: String,
+    pub created_at_ms: u64,
+}
+
+/// A caller whose master key checked out.
+#[derive(Clone)]
+pub struct Tenant {
+    pub id: String,
+    master_key: Secret,
+    record: TenantRecord,
+}
+
+impl std::fmt::Debug for Tenant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tenant").field("id", &self.id).finish_non_exhaustive()
+    }
+}
+
+fn tenant_key(id: &str) -> String {
+    format!("tenant/{id}")
+}
+
+fn store_key(tenant: &str, store_id: &str) -> String {
+    format!("store/{tenant}/{store_id}")
+}
+
+/// `odmk_{tenant id}_{64 hex}`: the tenant id travels in the key, so verifying is one
+/// lookup and one hash, never a scan.
+fn new_master_key(host: &dyn Host, tenant_id: &str) -> String {
+    format!("odmk_{tenant_id}_{}", hex::encode(host.random_bytes(32)))
+}
+
+fn tenant_id_of(master_key: &str) -> Option<&str> {
+    let rest = master_key.strip_prefix("odmk_")?;
+    let (id, secret) = rest.split_once('_')?;
+    (id.len() == 16 && secret.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+}
+
+fn auth_required(message: &str) -> ToolError {
+    ToolError::new(ErrorCode::AuthRequired, message.to_string())
+}
+
+/// Create a tenant; returns the record and its master key (shown once).
+pub fn create_tenant(host: &dyn Host, name: &str) -> Result<(TenantRecord, String), ToolError> {
+    let name = name.trim();
+    if name.is_empty() || name.len() > 100 {
+        return Err(ToolError::invalid_argument("name", "must be 1-100 characters"));
+    }
+    let id = hex::encode(host.random_bytes(8));
+    let master_key = new_master_key(host, &id);
+    let record = TenantRecord {
+        id: id.clone(),
+        name: name.to_string(),
+        created_at_ms: host.now_ms(),
+        key_hash: hash(host, &master_key)?,
+        hkdf_salt: hex::encode(host.random_bytes(32)),
+        key_version: 1,
+    };
+    set_json(host, Bucket::State, &tenant_key(&id), &record)?;
+    AppendList::new(host, "tenants").push(&id)?;
+    Ok((record, master_key))
+}
+
+fn hash(host: &dyn Host, master_key: &str) -> Result<String, ToolError> {
+    let salt: [u8; 16] = host.random_bytes(16).try_into().expect("16 bytes asked");
+    crypto::hash_master_key(master_key, &salt).map_err(|e| ToolError::new(ErrorCode::Internal, e.to_string()))
+}
+
+pub fn list_tenants(host: &dyn Host) -> Result<Vec<TenantRecord>, ToolError> {
+    let mut out = Vec::new();
+    for id in AppendList::new(host, "tenants").items()? {
+        if let Some(record) = get_json::<TenantRecord>(host, Bucket::State, &tenant_key(&id))? {
+            out.push(record);
+        }
+    }
+    Ok(out)
+}
+
+pub fn get_tenant(host: &dyn Host, id: &str) -> Result<TenantRecord, ToolError> {
+    get_json(host, Bucket::State, &tenant_key(id))?
+        .ok_or_else(|| ToolError::new(ErrorCode::TenantNotFound, format!("no tenant with id {id}")))
+}
+
+/// Delete a tenant and everything it owns in the state bucket.
+pub fn delete_tenant(host: &dyn Host, id: &str) -> Result<(), ToolError> {
+    get_tenant(host, id)?;
+    let stores = AppendList::new(host, format!("stores/{id}"));
+    for store_id in stores.items()? {
+        host.kv_delete(Bucket::State, &store_key(id, &store_id)).map_err(kv_err)?;
+    }
+    stores.clear()?;
+    host.kv_delete(Bucket::State, &tenant_key(id)).map_err(kv_err)?;
+    AppendList::new(host, "tenants").remove(id)?;
+    Ok(())
+}
+
+/// Verify a master key, once per `VERIFIED_FOR_MS`; later calls cost a lookup.
+pub fn authenticate(host: &dyn Host, master_key: &str) -> Result<Tenant, ToolError> {
+    let invalid = || auth_required("the master key is not valid");
+    let id = tenant_id_of(master_key).ok_or_else(invalid)?;
+    let record: TenantRecord = get_json(host, Bucket::State, &tenant_key(id))?.ok_or_else(invalid)?;
+    let cache_key = format!("auth/{}", crypto::fingerprint(master_key));
+    let now = host.now_ms();
+    let cached: Option<Verified> = get_json(host, Bucket::State, &cache_key)?;
+    let trusted = cached.is_some_and(|v| {
+        v.tenant_id == record.id && v.key_version == record.key_version && v.expires_at_ms > now
+    });
+    if !trusted {
+        if !crypto::verify_master_key(master_key, &record.key_hash) {
+            return Err(invalid());
+        }
+        let verified = Verified {
+            tenant_id: record.id.clone(),
+            key_version: record.key_version,
+            expires_at_ms: now + VERIFIED_FOR_MS,
+        };
+        set_json(host, Bucket::State, &cache_key, &verified)?;
+    }
+    Ok(Tenant {
+        id: record.id.clone(),
+        master_key: Secret(master_key.to_string()),
+        record,
+    })
+}
+
+impl Tenant {
+    fn encryption_key(&self) -> Result<[u8; 32], ToolError> {
+        let salt = hex::decode(&self.record.hkdf_salt)
+            .map_err(|_| ToolError::new(ErrorCode::Internal, "tenant record has a bad salt"))?;
+        Ok(crypto::derive_key(&self.master_key.0, &salt))
+    }
+
+    fn stores_list<'h>(&self, host: &'h dyn Host) -> AppendList<'h> {
+        AppendList::new(host, format!("stores/{}", self.id))
+    }
+
+    pub fn save_store(&self, host: &dyn Host, store_id: &str, api_key: &str, name: &str, label: Option<String>) -> Result<StoreRecord, ToolError> {
+        let nonce: [u8; 12] = host.random_bytes(12).try_into().expect("12 bytes asked");
+        let sealed = crypto::seal(
+            &self.encryption_key()?,
+            &nonce,
+            api_key.as_bytes(),
+            &crypto::associated_data(&self.id, store_id),
+        );
+        let record = StoreRecord {
+            store_id: store_id.to_string(),
+            name: name.to_string(),
+            label,
+            sealed_api_key: sealed,
+            created_at_ms: host.now_ms(),
+        };
+        let existed = get_json::<StoreRecord>(host, Bucket::State, &store_key(&self.id, store_id))?.is_some();
+        set_json(host, Bucket::State, &store_key(&self.id, store_id), &record)?;
+        if !existed {
+            self.stores_list(host).push(store_id)?;
+        }
+        Ok(record)
+    }
+
+    pub fn stores(&self, host: &dyn Host) -> Result<Vec<StoreRecord>, ToolError> {
+        let mut out = Vec::new();
+        for id in self.stores_list(host).items()? {
+            if let Some(r) = get_json::<StoreRecord>(host, Bucket::State, &store_key(&self.id, &id))? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A store by exact id, else by case-insensitive name (or label).
+    pub fn resolve(&self, host: &dyn Host, wanted: &str) -> Result<StoreRecord, ToolError> {
+        if let Some(r) = get_json::<StoreRecord>(host, Bucket::State, &store_key(&self.id, wanted))? {
+            return Ok(r);
+        }
+        let matches: Vec<StoreRecord> = self
+            .stores(host)?
+            .into_iter()
+            .filter(|r| {
+                r.name.eq_ignore_ascii_case(wanted)
+                    || r.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(wanted))
+            })
+            .collect();
+        match matches.len() {
+            1 => Ok(matches.into_iter().next().expect("one match")),
+            0 => Err(ToolError::new(
+                ErrorCode::StoreNotFound,
+                format!("no store {wanted:?} is registered; stores_list shows the registered stores"),
+            )
+            .with_details(serde_json::json!({ "store": wanted }))),
+            _ => Err(ToolError::new(
+                ErrorCode::StoreNotFound,
+                format!("{wanted:?} names several stores; use the store id"),
+            )),
+        }
+    }
+
+    pub fn delete_store(&self, host: &dyn Host, store_id: &str) -> Result<(), ToolError> {
+        host.kv_delete(Bucket::State, &store_key(&self.id, store_id)).map_err(kv_err)?;
+        self.stores_list(host).remove(store_id)
+    }
+
+    /// Decrypt a store's API key into credentials.
+    pub fn credentials(&self, record: &StoreRecord) -> Result<Credentials, ToolError> {
+        let plain = crypto::open(
+            &self.encryption_key()?,
+            &record.sealed_api_key,
+            &crypto::associated_data(&self.id, &record.store_id),
+        )
+        .map_err(|e| ToolError::new(ErrorCode::Internal, format!("stored API key for store {}: {e}", record.store_id)))?;
+        Ok(Credentials {
+            store_id: record.store_id.clone(),
+            api_key: Secret(String::from_utf8(plain).map_err(|_| ToolError::new(ErrorCode::Internal, "stored API key is not text"))?),
+        })
+    }
+
+    fn default_key(&self, session: Option<&str>) -> String {
+        format!("default/{}/{}", self.id, session.unwrap_or("_"))
+    }
+
+    /// Set the default store for this session (and for the tenant, when it has none).
+    pub fn set_default(&self, host: &dyn Host, session: Option<&str>, store_id: &str) -> Result<(), ToolError> {
+        host.kv_set(Bucket::State, &self.default_key(session), store_id.as_bytes()).map_err(kv_err)?;
+        if session.is_some() && host.kv_get(Bucket::State, &self.default_key(None)).map_err(kv_err)?.is_none() {
+            host.kv_set(Bucket::State, &self.default_key(None), store_id.as_bytes()).map_err(kv_err)?;
+        }
+        Ok(())
+    }
+
+    /// The session's default store, else the tenant's.
+    pub fn default_store(&self, host: &dyn Host, session: Option<&str>) -> Result<Option<String>, ToolError> {
+        for key in [self.default_key(session), self.default_key(None)] {
+            if let Some(bytes) = host.kv_get(Bucket::State, &key).map_err(kv_err)? {
+                return Ok(Some(String::from_utf8_lossy(&bytes).into_owned()));
+            }
+        }
+        Ok(None)
+    }
+}
+
+/// Rotate a tenant's master key: verify the current one, re-seal every store key under
+/// the new one, bump the key version. Returns the new master key.
+pub fn rotate_key(host: &dyn Host, id: &str, current: &str) -> Result<String, ToolError> {
+    let tenant = authenticate(host, current)?;
+    if tenant.id != id {
+        return Err(auth_required("that master key belongs to another tenant"));
+    }
+    let stores: Vec<(StoreRecord, Credentials)> = tenant
+        .stores(host)?
+        .into_iter()
+        .map(|r| tenant.credentials(&r).map(|c| (r, c)))
+        .collect::<Result<_, _>>()?;
+    let new_key = new_master_key(host, id);
+    let mut record = tenant.record.clone();
+    record.key_hash = hash(host, &new_key)?;
+    record.hkdf_salt = hex::encode(host.random_bytes(32));
+    record.key_version += 1;
+    let rotated = Tenant {
+        id: id.to_string(),
+        master_key: Secret(new_key.clone()),
+        record: record.clone(),
+    };
+    let key = rotated.encryption_key()?;
+    let mut resealed = Vec::with_capacity(stores.len());
+    for (r, c) in &stores {
+        let nonce: [u8; 12] = host.random_bytes(12).try_into().expect("12 bytes asked");
+        let aad = crypto::associated_data(id, &r.store_id);
+        resealed.push(StoreRecord {
+            sealed_api_key: crypto::seal(&key, &nonce, c.api_key.0.as_bytes(), &aad),
+            ..r.clone()
+        });
+    }
+    // Not atomic across records: a crash here needs the stores registered again. Rotation
+    // is an operator action run by hand, so that trade is acceptable.
+    set_json(host, Bucket::State, &tenant_key(id), &record)?;
+    for r in &resealed {
+        set_json(host, Bucket::State, &store_key(id, &r.store_id), r)?;
+    }
+    Ok(new_key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::ScriptedHost;
+
+    #[test]
+    fn create_authenticate_and_store_round_trip() {
+        let host = ScriptedHost::configured();
+        let (record, key) = create_tenant(&host, "Acme").unwrap();
+        assert!(key.starts_with(&format!("odmk_{}_", record.id)));
+        let tenant = authenticate(&host, &key).unwrap();
+        tenant.save_store(&host, "101", "api-key-101", "Main", None).unwrap();
+        let stored = host.kv.borrow().get(&("state", "store/".to_string() + &record.id + "/101")).cloned().unwrap();
+        assert!(!String::from_utf8_lossy(&stored).contains("api-key-101"));
+        let r = tenant.resolve(&host, "main").unwrap();
+        assert_eq!(tenant.credentials(&r).unwrap().api_key.0, "api-key-101");
+        assert!(authenticate(&host, &key.replace("odmk_", "odmk_0")).is_err());
+        let mut wrong = key.clone();
+        wrong.pop();
+        wrong.push('x');
+        assert_eq!(authenticate(&host, &wrong).unwrap_err().code, ErrorCode::AuthRequired);
+    }
+
+    #[test]
+    fn rotation_keeps_store_keys_and_retires_the_old_key() {
+        let host = ScriptedHost::configured();
+        let (record, old) = create_tenant(&host, "Acme").unwrap();
+        authenticate(&host, &old).unwrap().save_store(&host, "7", "k7", "Seven", None).unwrap();
+        let new = rotate_key(&host, &record.id, &old).unwrap();
+        assert!(authenticate(&host, &old).is_err(), "old key retired even though it was cached");
+        let tenant = authenticate(&host, &new).unwrap();
+        let r = tenant.resolve(&host, "7").unwrap();
+        assert_eq!(tenant.credentials(&r).unwrap().api_key.0, "k7");
+    }
+
+    #[test]
+    fn a_store_record_moved_to_another_tenant_does_not_open() {
+        let host = ScriptedHost::configured();
+        let (_, ka) = create_tenant(&host, "A").unwrap();
+        let (rb, kb) = create_tenant(&host, "B").unwrap();
+        let a = authenticate(&host, &ka).unwrap();
+        let record = a.save_store(&host, "1", "secret", "S", None).unwrap();
+        let b = authenticate(&host, &kb).unwrap();
+        assert_eq!(b.id, rb.id);
+        assert!(b.credentials(&record).is_err());
+    }
+}

@@ -1,0 +1,110 @@
+//! Operations tools: `cache_invalidate` and `audit_list`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Annotations, Ctx, Tool, Validate};
+use crate::audit::{self, AuditEntry};
+use crate::error::ToolError;
+
+pub fn tools() -> Vec<Tool> {
+    vec![
+        Tool::new(
+            "cache_invalidate",
+            "Drop cached reads",
+            "Forget this server's cached OrderDesk reads for a store (orders, products, store \
+             settings, or all), e.g. after changes made in OrderDesk's own UI. Writes made \
+             through this server invalidate what they touch on their own.",
+            Annotations::LOCAL,
+            invalidate,
+        ),
+        Tool::new(
+            "audit_list",
+            "Audit trail",
+            "The caller's audit trail, newest first: every change made through this server \
+             (time, store, tool, target, outcome, request id). Page with before = next_before.",
+            Annotations { read_only: true, ..Annotations::LOCAL },
+            list,
+        ),
+    ]
+}
+
+/// What to forget.
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    All,
+    Orders,
+    Products,
+    Store,
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvalidateArgs {
+    /// Which reads to forget (default all).
+    #[serde(default = "all")]
+    pub scope: Scope,
+    /// Store id or name (after tenant_use_master_key); default: the default store.
+    pub store: Option<String>,
+}
+
+fn all() -> Scope {
+    Scope::All
+}
+
+impl Validate for InvalidateArgs {}
+
+#[derive(Serialize, JsonSchema)]
+pub struct InvalidatedOut {
+    pub scope: Scope,
+    pub store_id: String,
+}
+
+fn invalidate(ctx: &Ctx, args: InvalidateArgs) -> Result<InvalidatedOut, ToolError> {
+    let sc = ctx.store(args.store.as_deref())?;
+    let cache = ctx.cache(&sc);
+    let families: &[&str] = match args.scope {
+        Scope::All => &["orders", "inventory-items", "store"],
+        Scope::Orders => &["orders"],
+        Scope::Products => &["inventory-items"],
+        Scope::Store => &["store"],
+    };
+    for family in families {
+        cache.invalidate(family);
+    }
+    ctx.audit_target(None, format!("cache:{:?}", args.scope).to_lowercase());
+    Ok(InvalidatedOut { scope: args.scope, store_id: sc.creds.store_id.clone() })
+}
+
+#[derive(Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AuditArgs {
+    /// Entries per page, 1-100.
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+    /// Only entries older than this seq (the previous page's next_before).
+    pub before: Option<u64>,
+}
+
+fn default_limit() -> u32 {
+    50
+}
+
+impl Validate for AuditArgs {
+    fn validate(&self) -> Result<(), ToolError> {
+        super::args::check_limit(self.limit)
+    }
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct AuditOut {
+    pub entries: Vec<AuditEntry>,
+    /// Pass as `before` for the next (older) page; null at the end.
+    pub next_before: Option<u64>,
+}
+
+fn list(ctx: &Ctx, args: AuditArgs) -> Result<AuditOut, ToolError> {
+    let (entries, next_before) = audit::list(ctx.host, ctx.tenant(), args.limit, args.before)?;
+    Ok(AuditOut { entries, next_before })
+}
