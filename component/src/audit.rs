@@ -42,13 +42,24 @@ pub fn record(host: &dyn Host, mut entry: AuditEntry) {
             set_json(host, Bucket::State, &entry_key(&entry.tenant, seq), &entry)
         });
     if let Err(e) = written {
-        host.log(Level::Error, "audit", &format!("audit entry lost for {}: {e}", entry.tool));
+        host.log(
+            Level::Error,
+            "audit",
+            &format!("audit entry lost for {}: {e}", entry.tool),
+        );
     }
 }
 
 /// Newest first: up to `limit` entries with `seq < before` (all when `None`).
-pub fn list(host: &dyn Host, tenant: &str, limit: u32, before: Option<u64>) -> Result<(Vec<AuditEntry>, Option<u64>), ToolError> {
-    let last = host.kv_increment(Bucket::State, &seq_key(tenant), 0).map_err(kv_err)?;
+pub fn list(
+    host: &dyn Host,
+    tenant: &str,
+    limit: u32,
+    before: Option<u64>,
+) -> Result<(Vec<AuditEntry>, Option<u64>), ToolError> {
+    let last = host
+        .kv_increment(Bucket::State, &seq_key(tenant), 0)
+        .map_err(kv_err)?;
     let mut seq = before.map_or(last, |b| b.saturating_sub(1).min(last));
     let mut out = Vec::new();
     while seq > 0 && out.len() < limit as usize {
@@ -63,9 +74,13 @@ pub fn list(host: &dyn Host, tenant: &str, limit: u32, before: Option<u64>) -> R
 
 /// Forget a tenant's whole trail.
 pub fn clear(host: &dyn Host, tenant: &str) -> Result<(), ToolError> {
-    let last = host.kv_increment(Bucket::State, &seq_key(tenant), 0).map_err(kv_err)?;
+    let last = host
+        .kv_increment(Bucket::State, &seq_key(tenant), 0)
+        .map_err(kv_err)?;
     for seq in 1..=last {
-        host.kv_delete(Bucket::State, &entry_key(tenant, seq)).map_err(kv_err)?;
+        host.kv_delete(Bucket::State, &entry_key(tenant, seq))
+            .map_err(kv_err)?;
     }
-    host.kv_delete(Bucket::State, &seq_key(tenant)).map_err(kv_err)
+    host.kv_delete(Bucket::State, &seq_key(tenant))
+        .map_err(kv_err)
 }

@@ -40,7 +40,11 @@ impl Guest for Component {
             .collect()
     }
 
-    fn call_tool(caller: Caller, name: String, arguments_json: String) -> Result<ToolOutput, CallError> {
+    fn call_tool(
+        caller: Caller,
+        name: String,
+        arguments_json: String,
+    ) -> Result<ToolOutput, CallError> {
         let caller = tools::Caller {
             credential: caller.credential,
             session: caller.session,

@@ -66,15 +66,20 @@ impl<'a> Cache<'a> {
         self.host
             .kv_increment(Bucket::State, &self.generation_key(endpoint), 0)
             .unwrap_or_else(|e| {
-                self.host.log(Level::Warn, "cache", &format!("generation unreadable: {e}"));
+                self.host
+                    .log(Level::Warn, "cache", &format!("generation unreadable: {e}"));
                 0
             })
     }
 
     /// Invalidate every cached read of `endpoint` for this tenant and store, in O(1).
     pub fn invalidate(&self, endpoint: &str) {
-        if let Err(e) = self.host.kv_increment(Bucket::State, &self.generation_key(endpoint), 1) {
-            self.host.log(Level::Error, "cache", &format!("invalidation failed: {e}"));
+        if let Err(e) = self
+            .host
+            .kv_increment(Bucket::State, &self.generation_key(endpoint), 1)
+        {
+            self.host
+                .log(Level::Error, "cache", &format!("invalidation failed: {e}"));
         }
     }
 
@@ -88,7 +93,10 @@ impl<'a> Cache<'a> {
         fetch: impl FnOnce() -> Result<Value, E>,
     ) -> Result<(Value, CacheStatus), E> {
         let mut versioned = query.to_vec();
-        versioned.push(("\u{0}generation".into(), self.generation(endpoint).to_string()));
+        versioned.push((
+            "\u{0}generation".into(),
+            self.generation(endpoint).to_string(),
+        ));
         let key = key(self.tenant, self.store, endpoint, &versioned);
         let now = self.host.now_ms();
         if ttl_ms > 0

@@ -138,18 +138,34 @@ impl<'a> Client<'a> {
     /// A write. Only 429s are retried (OrderDesk refused those unprocessed); after a 5xx
     /// or a lost connection the write may have happened, so the caller decides
     /// ([`OdError::is_ambiguous`]).
-    pub fn write(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Value, OdError> {
+    pub fn write(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, OdError> {
         let request = HttpRequest {
             method,
             url: self.url(path, &[]),
             headers: self.auth_headers(),
             body: body.map(|b| b.to_string().into_bytes()),
         };
-        self.send(&request, RetryPolicy { max_tries: 1, ..self.retry }.with_rate_limit_retries(self.retry.max_tries))
+        self.send(
+            &request,
+            RetryPolicy {
+                max_tries: 1,
+                ..self.retry
+            }
+            .with_rate_limit_retries(self.retry.max_tries),
+        )
     }
 
     fn send(&self, request: &HttpRequest, retry: RetryPolicy) -> Result<Value, OdError> {
-        let path = request.url.strip_prefix(self.base_url).unwrap_or(&request.url).to_string();
+        let path = request
+            .url
+            .strip_prefix(self.base_url)
+            .unwrap_or(&request.url)
+            .to_string();
         let path = path.split('?').next().unwrap_or_default().to_string();
         let limiter = Upstream::new(self.host, &self.creds.store_id, self.upstream);
         let mut tries = 0;
@@ -157,7 +173,11 @@ impl<'a> Client<'a> {
         loop {
             tries += 1;
             if let Err(e) = limiter.acquire() {
-                self.host.log(Level::Warn, "ratelimit", &format!("limiter unavailable: {e}"));
+                self.host.log(
+                    Level::Warn,
+                    "ratelimit",
+                    &format!("limiter unavailable: {e}"),
+                );
             }
             let attempt = match self.host.http(&request) {
                 Ok(response) => {
@@ -174,7 +194,10 @@ impl<'a> Client<'a> {
                     self.host.log(
                         Level::Warn,
                         "client",
-                        &format!("{} {path} try {tries}: no response: {err}", request.method.as_str()),
+                        &format!(
+                            "{} {path} try {tries}: no response: {err}",
+                            request.method.as_str()
+                        ),
                     );
                     Attempt::Network
                 }

@@ -3,8 +3,8 @@
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use hkdf::Hkdf;
 use sha2::{Digest, Sha256};
 
@@ -33,7 +33,11 @@ pub fn hash_master_key(master_key: &str, salt: &[u8; 16]) -> Result<String, Cryp
 /// Constant-time verification against a stored PHC string.
 pub fn verify_master_key(master_key: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
-        .map(|parsed| Argon2::default().verify_password(master_key.as_bytes(), &parsed).is_ok())
+        .map(|parsed| {
+            Argon2::default()
+                .verify_password(master_key.as_bytes(), &parsed)
+                .is_ok()
+        })
         .unwrap_or(false)
 }
 
@@ -55,7 +59,13 @@ pub fn associated_data(tenant_id: &str, store_id: &str) -> Vec<u8> {
 pub fn seal(key: &[u8; 32], nonce: &[u8; 12], plaintext: &[u8], aad: &[u8]) -> String {
     let cipher = Aes256Gcm::new(key.into());
     let sealed = cipher
-        .encrypt(Nonce::from_slice(nonce), Payload { msg: plaintext, aad })
+        .encrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: plaintext,
+                aad,
+            },
+        )
         .expect("AES-GCM encryption of a short message cannot fail");
     let mut out = nonce.to_vec();
     out.extend_from_slice(&sealed);
@@ -70,7 +80,13 @@ pub fn open(key: &[u8; 32], sealed_hex: &str, aad: &[u8]) -> Result<Vec<u8>, Cry
     }
     let (nonce, ciphertext) = bytes.split_at(12);
     Aes256Gcm::new(key.into())
-        .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
+        .decrypt(
+            Nonce::from_slice(nonce),
+            Payload {
+                msg: ciphertext,
+                aad,
+            },
+        )
         .map_err(|_| CryptoError::Decrypt)
 }
 
@@ -112,10 +128,16 @@ mod tests {
         let mut bytes = hex::decode(&sealed).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
-        assert_eq!(open(&key, &hex::encode(&bytes), &aad), Err(CryptoError::Decrypt));
+        assert_eq!(
+            open(&key, &hex::encode(&bytes), &aad),
+            Err(CryptoError::Decrypt)
+        );
         let mut bytes = hex::decode(&sealed).unwrap();
         bytes[14] ^= 0x80; // a ciphertext byte, not the tag
-        assert_eq!(open(&key, &hex::encode(&bytes), &aad), Err(CryptoError::Decrypt));
+        assert_eq!(
+            open(&key, &hex::encode(&bytes), &aad),
+            Err(CryptoError::Decrypt)
+        );
         assert_eq!(open(&key, "zz", &aad), Err(CryptoError::Malformed));
         assert_eq!(open(&key, &sealed[..20], &aad), Err(CryptoError::Malformed));
     }
@@ -124,17 +146,29 @@ mod tests {
     fn wrong_tenant_key_is_refused() {
         let aad = associated_data("t1", "s1");
         let sealed = seal(&derive_key("master-a", b"salt"), &NONCE, b"k", &aad);
-        assert_eq!(open(&derive_key("master-b", b"salt"), &sealed, &aad), Err(CryptoError::Decrypt));
+        assert_eq!(
+            open(&derive_key("master-b", b"salt"), &sealed, &aad),
+            Err(CryptoError::Decrypt)
+        );
         // Same master key, other tenant salt: another key.
-        assert_eq!(open(&derive_key("master-a", b"salt2"), &sealed, &aad), Err(CryptoError::Decrypt));
+        assert_eq!(
+            open(&derive_key("master-a", b"salt2"), &sealed, &aad),
+            Err(CryptoError::Decrypt)
+        );
     }
 
     #[test]
     fn swapped_associated_data_is_refused() {
         let key = derive_key("master", b"salt");
         let sealed = seal(&key, &NONCE, b"k", &associated_data("t1", "s1"));
-        assert_eq!(open(&key, &sealed, &associated_data("t1", "s2")), Err(CryptoError::Decrypt));
-        assert_eq!(open(&key, &sealed, &associated_data("t2", "s1")), Err(CryptoError::Decrypt));
+        assert_eq!(
+            open(&key, &sealed, &associated_data("t1", "s2")),
+            Err(CryptoError::Decrypt)
+        );
+        assert_eq!(
+            open(&key, &sealed, &associated_data("t2", "s1")),
+            Err(CryptoError::Decrypt)
+        );
     }
 
     #[test]

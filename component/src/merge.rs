@@ -19,11 +19,18 @@ pub fn merge(base: &Map<String, Value>, changes: &Map<String, Value>) -> Map<Str
 }
 
 /// Apply RFC 6902 operations to a copy of `base`; a failing operation names its index.
-pub fn apply_patch(base: &Map<String, Value>, operations: &[Value]) -> Result<Map<String, Value>, ToolError> {
-    let patch: json_patch::Patch = serde_json::from_value(Value::Array(operations.to_vec())).map_err(|e| {
-        ToolError::new(ErrorCode::InvalidMutation, format!("not a valid JSON Patch: {e}"))
+pub fn apply_patch(
+    base: &Map<String, Value>,
+    operations: &[Value],
+) -> Result<Map<String, Value>, ToolError> {
+    let patch: json_patch::Patch = serde_json::from_value(Value::Array(operations.to_vec()))
+        .map_err(|e| {
+            ToolError::new(
+                ErrorCode::InvalidMutation,
+                format!("not a valid JSON Patch: {e}"),
+            )
             .with_details(json!({ "reason": e.to_string() }))
-    })?;
+        })?;
     let mut doc = Value::Object(base.clone());
     json_patch::patch(&mut doc, &patch).map_err(|e| {
         ToolError::new(
@@ -34,7 +41,10 @@ pub fn apply_patch(base: &Map<String, Value>, operations: &[Value]) -> Result<Ma
     })?;
     match doc {
         Value::Object(map) => Ok(map),
-        _ => Err(ToolError::new(ErrorCode::InvalidMutation, "the patch replaced the record with a non-object")),
+        _ => Err(ToolError::new(
+            ErrorCode::InvalidMutation,
+            "the patch replaced the record with a non-object",
+        )),
     }
 }
 
@@ -44,8 +54,13 @@ pub fn patch_targets(operations: &[Value]) -> Vec<String> {
         .iter()
         .flat_map(|op| {
             let writes_from = op.get("op").and_then(Value::as_str) == Some("move");
-            let from = writes_from.then(|| op.get("from").and_then(Value::as_str)).flatten();
-            op.get("path").and_then(Value::as_str).into_iter().chain(from)
+            let from = writes_from
+                .then(|| op.get("from").and_then(Value::as_str))
+                .flatten();
+            op.get("path")
+                .and_then(Value::as_str)
+                .into_iter()
+                .chain(from)
         })
         .map(str::to_string)
         .collect()
@@ -55,7 +70,9 @@ pub fn patch_targets(operations: &[Value]) -> Vec<String> {
 /// `date_updated` has one-second resolution, so it alone can miss a fast edit).
 pub fn fingerprint(record: &Map<String, Value>) -> String {
     // serde_json maps are sorted (no preserve_order), so equal records hash equally.
-    hex::encode(Sha256::digest(Value::Object(record.clone()).to_string().as_bytes()))
+    hex::encode(Sha256::digest(
+        Value::Object(record.clone()).to_string().as_bytes(),
+    ))
 }
 
 #[cfg(test)]
@@ -79,15 +96,35 @@ mod tests {
             // top-level field overrides
             (json!({"email": "new@x.com"}), "/email", json!("new@x.com")),
             // arrays replace whole
-            (json!({"order_items": [{"id": "3"}]}), "/order_items", json!([{"id": "3"}])),
+            (
+                json!({"order_items": [{"id": "3"}]}),
+                "/order_items",
+                json!([{"id": "3"}]),
+            ),
             // nested objects merge by field
-            (json!({"shipping": {"city": "Bergen"}}), "/shipping", json!({"first_name": "Ann", "city": "Bergen"})),
+            (
+                json!({"shipping": {"city": "Bergen"}}),
+                "/shipping",
+                json!({"first_name": "Ann", "city": "Bergen"}),
+            ),
             // null inside a nested object removes that field only
-            (json!({"shipping": {"city": null}}), "/shipping", json!({"first_name": "Ann"})),
+            (
+                json!({"shipping": {"city": null}}),
+                "/shipping",
+                json!({"first_name": "Ann"}),
+            ),
             // omitted fields are preserved
-            (json!({"email": "z@x.com"}), "/order_notes", json!("keep me")),
+            (
+                json!({"email": "z@x.com"}),
+                "/order_notes",
+                json!("keep me"),
+            ),
             // new fields are added
-            (json!({"order_metadata": {"a": 1}}), "/order_metadata", json!({"a": 1})),
+            (
+                json!({"order_metadata": {"a": 1}}),
+                "/order_metadata",
+                json!({"a": 1}),
+            ),
         ];
         for (changes, pointer, expected) in cases {
             let merged = Value::Object(merge(&base, &obj(changes.clone())));
@@ -102,7 +139,9 @@ mod tests {
 
     #[test]
     fn patch_operations() {
-        let base = obj(json!({"email": "a@x", "order_items": [{"id": "1", "quantity": 1}], "meta": {"n": 1}}));
+        let base = obj(
+            json!({"email": "a@x", "order_items": [{"id": "1", "quantity": 1}], "meta": {"n": 1}}),
+        );
         let ops = [
             json!({"op": "replace", "path": "/email", "value": "b@x"}),
             json!({"op": "add", "path": "/order_items/-", "value": {"id": "2"}}),
@@ -133,13 +172,17 @@ mod tests {
         assert_eq!(err.details["operation"], 0);
         let err = apply_patch(&base, &[json!({"op": "frobnicate", "path": "/email"})]).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidMutation);
-        let err = apply_patch(&base, &[json!({"op": "replace", "path": "", "value": 1})]).unwrap_err();
+        let err =
+            apply_patch(&base, &[json!({"op": "replace", "path": "", "value": 1})]).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidMutation);
     }
 
     #[test]
     fn targets_and_fingerprints() {
-        let ops = [json!({"op": "move", "from": "/folder_id", "path": "/x"}), json!({"op": "add", "path": "/y", "value": 1})];
+        let ops = [
+            json!({"op": "move", "from": "/folder_id", "path": "/x"}),
+            json!({"op": "add", "path": "/y", "value": 1}),
+        ];
         assert_eq!(patch_targets(&ops), vec!["/x", "/folder_id", "/y"]);
         let a = obj(json!({"a": 1, "b": 2}));
         let b = obj(json!({"b": 2, "a": 1}));

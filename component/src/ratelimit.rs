@@ -26,7 +26,10 @@ impl Shape {
     /// 3/s); we keep 10% in reserve for the store's other API users.
     pub fn orderdesk(burst: u64, per_second: u64) -> Self {
         let burst = burst.max(1) as f64;
-        Self { capacity: (burst * 0.9).floor().max(1.0), per_ms: per_second.max(1) as f64 / 1000.0 }
+        Self {
+            capacity: (burst * 0.9).floor().max(1.0),
+            per_ms: per_second.max(1) as f64 / 1000.0,
+        }
     }
 }
 
@@ -68,7 +71,10 @@ impl Gcra<'_> {
         let base: Base = match get_json(self.host, Bucket::State, &self.base_key())? {
             Some(b) => b,
             None => {
-                let b = Base { admitted: position, at_ms: now };
+                let b = Base {
+                    admitted: position,
+                    at_ms: now,
+                };
                 set_json(self.host, Bucket::State, &self.base_key(), &b)?;
                 b
             }
@@ -77,7 +83,10 @@ impl Gcra<'_> {
         let leaked = now.saturating_sub(base.at_ms) as f64 * self.shape.per_ms;
         let level = admitted - leaked;
         if level < 0.0 {
-            let rebased = Base { admitted: position, at_ms: now };
+            let rebased = Base {
+                admitted: position,
+                at_ms: now,
+            };
             set_json(self.host, Bucket::State, &self.base_key(), &rebased)?;
             return Ok(0.0);
         }
@@ -93,7 +102,11 @@ pub struct Upstream<'a> {
 impl<'a> Upstream<'a> {
     pub fn new(host: &'a dyn Host, store_id: &str, shape: Shape) -> Self {
         Self {
-            gcra: Gcra { host, prefix: format!("rl/upstream/{store_id}"), shape },
+            gcra: Gcra {
+                host,
+                prefix: format!("rl/upstream/{store_id}"),
+                shape,
+            },
         }
     }
 
@@ -111,7 +124,9 @@ impl<'a> Upstream<'a> {
         let now = host.now_ms();
         let level = self.gcra.level_before(position, now)?;
         let shape = self.gcra.shape;
-        let mut wait = ((level + 1.0 - shape.capacity) / shape.per_ms).max(0.0).ceil() as u64;
+        let mut wait = ((level + 1.0 - shape.capacity) / shape.per_ms)
+            .max(0.0)
+            .ceil() as u64;
         let pause: Option<u64> = host
             .kv_get(Bucket::State, &self.pause_key())
             .map_err(kv_err)?
@@ -121,7 +136,11 @@ impl<'a> Upstream<'a> {
         }
         let wait = wait.min(MAX_WAIT_MS);
         if wait > 0 {
-            host.log(Level::Debug, "ratelimit", &format!("upstream slot due in {wait} ms"));
+            host.log(
+                Level::Debug,
+                "ratelimit",
+                &format!("upstream slot due in {wait} ms"),
+            );
             host.sleep_ms(wait);
         }
         Ok(wait)
@@ -136,22 +155,37 @@ impl<'a> Upstream<'a> {
             .and_then(|v| v.trim().parse::<f64>().ok());
         if let Some(r) = remaining.filter(|r| *r < TOKENS_RESERVE) {
             let until = host.now_ms() + ((TOKENS_RESERVE - r) / self.gcra.shape.per_ms) as u64;
-            let _ = host.kv_set(Bucket::State, &self.pause_key(), until.to_string().as_bytes());
+            let _ = host.kv_set(
+                Bucket::State,
+                &self.pause_key(),
+                until.to_string().as_bytes(),
+            );
         }
     }
 }
 
 /// The tool-call bucket of one tenant: `per_minute` refill, `burst` capacity.
-pub fn admit_tool_call(host: &dyn Host, tenant: &str, cost: u64, per_minute: u64, burst: u64) -> Result<(), ToolError> {
+pub fn admit_tool_call(
+    host: &dyn Host,
+    tenant: &str,
+    cost: u64,
+    per_minute: u64,
+    burst: u64,
+) -> Result<(), ToolError> {
     if per_minute == 0 {
         return Ok(()); // disabled
     }
     let gcra = Gcra {
         host,
         prefix: format!("rl/tools/{tenant}"),
-        shape: Shape { capacity: burst as f64, per_ms: per_minute as f64 / 60_000.0 },
+        shape: Shape {
+            capacity: burst as f64,
+            per_ms: per_minute as f64 / 60_000.0,
+        },
     };
-    let position = host.kv_increment(Bucket::State, &gcra.counter(), 0).map_err(kv_err)?;
+    let position = host
+        .kv_increment(Bucket::State, &gcra.counter(), 0)
+        .map_err(kv_err)?;
     let level = gcra.level_before(position, host.now_ms())?;
     let over = level + cost as f64 - gcra.shape.capacity;
     if over > 0.0 {
@@ -162,7 +196,8 @@ pub fn admit_tool_call(host: &dyn Host, tenant: &str, cost: u64, per_minute: u64
         )
         .with_details(serde_json::json!({ "retry_after_ms": retry_after_ms })));
     }
-    host.kv_increment(Bucket::State, &gcra.counter(), cost).map_err(kv_err)?;
+    host.kv_increment(Bucket::State, &gcra.counter(), cost)
+        .map_err(kv_err)?;
     Ok(())
 }
 
@@ -194,7 +229,10 @@ mod tests {
         host.now.set(host.now.get() + 3_600_000);
         let waits: Vec<u64> = (0..20).map(|_| limiter.acquire().unwrap()).collect();
         assert!(waits[..18].iter().all(|w| *w == 0), "{waits:?}");
-        assert!(waits[18] > 0, "an hour idle still buys only one bucket: {waits:?}");
+        assert!(
+            waits[18] > 0,
+            "an hour idle still buys only one bucket: {waits:?}"
+        );
     }
 
     #[test]
@@ -214,9 +252,16 @@ mod tests {
     fn stores_have_separate_buckets() {
         let host = ScriptedHost::configured();
         for _ in 0..18 {
-            Upstream::new(&host, "a", upstream_default()).acquire().unwrap();
+            Upstream::new(&host, "a", upstream_default())
+                .acquire()
+                .unwrap();
         }
-        assert_eq!(Upstream::new(&host, "b", upstream_default()).acquire().unwrap(), 0);
+        assert_eq!(
+            Upstream::new(&host, "b", upstream_default())
+                .acquire()
+                .unwrap(),
+            0
+        );
     }
 
     #[test]

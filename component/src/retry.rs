@@ -78,7 +78,10 @@ impl RetryPolicy {
 
     /// The same policy, allowing `tries` attempts for 429s.
     pub fn with_rate_limit_retries(self, tries: u32) -> Self {
-        Self { rate_limit_tries: Some(tries), ..self }
+        Self {
+            rate_limit_tries: Some(tries),
+            ..self
+        }
     }
 
     /// "Equal jitter": half the exponential step is fixed, the other half random, so waits
@@ -162,10 +165,16 @@ mod tests {
 
     #[test]
     fn writes_retry_only_rate_limits() {
-        let p = RetryPolicy { max_tries: 1, ..RetryPolicy::default() }.with_rate_limit_retries(3);
+        let p = RetryPolicy {
+            max_tries: 1,
+            ..RetryPolicy::default()
+        }
+        .with_rate_limit_retries(3);
         assert_eq!(p.decide(1, Attempt::ServerError, 0), Decision::GiveUp);
         assert_eq!(p.decide(1, Attempt::Network, 0), Decision::GiveUp);
-        let limited = Attempt::RateLimited { retry_after_ms: Some(500) };
+        let limited = Attempt::RateLimited {
+            retry_after_ms: Some(500),
+        };
         assert_eq!(p.decide(1, limited, 0), Decision::RetryAfter(500));
         assert_eq!(p.decide(3, limited, 0), Decision::GiveUp);
     }

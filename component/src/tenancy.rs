@@ -56,7 +56,9 @@ pub struct Tenant {
 
 impl std::fmt::Debug for Tenant {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Tenant").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Tenant")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -77,7 +79,8 @@ fn new_master_key(host: &dyn Host, tenant_id: &str) -> String {
 fn tenant_id_of(master_key: &str) -> Option<&str> {
     let rest = master_key.strip_prefix("odmk_")?;
     let (id, secret) = rest.split_once('_')?;
-    (id.len() == 16 && secret.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
+    (id.len() == 16 && secret.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then_some(id)
 }
 
 fn auth_required(message: &str) -> ToolError {
@@ -88,7 +91,10 @@ fn auth_required(message: &str) -> ToolError {
 pub fn create_tenant(host: &dyn Host, name: &str) -> Result<(TenantRecord, String), ToolError> {
     let name = name.trim();
     if name.is_empty() || name.len() > 100 {
-        return Err(ToolError::invalid_argument("name", "must be 1-100 characters"));
+        return Err(ToolError::invalid_argument(
+            "name",
+            "must be 1-100 characters",
+        ));
     }
     let id = hex::encode(host.random_bytes(8));
     let master_key = new_master_key(host, &id);
@@ -107,7 +113,8 @@ pub fn create_tenant(host: &dyn Host, name: &str) -> Result<(TenantRecord, Strin
 
 fn hash(host: &dyn Host, master_key: &str) -> Result<String, ToolError> {
     let salt: [u8; 16] = host.random_bytes(16).try_into().expect("16 bytes asked");
-    crypto::hash_master_key(master_key, &salt).map_err(|e| ToolError::new(ErrorCode::Internal, e.to_string()))
+    crypto::hash_master_key(master_key, &salt)
+        .map_err(|e| ToolError::new(ErrorCode::Internal, e.to_string()))
 }
 
 pub fn list_tenants(host: &dyn Host) -> Result<Vec<TenantRecord>, ToolError> {
@@ -130,10 +137,12 @@ pub fn delete_tenant(host: &dyn Host, id: &str) -> Result<(), ToolError> {
     get_tenant(host, id)?;
     let stores = AppendList::new(host, format!("stores/{id}"));
     for store_id in stores.items()? {
-        host.kv_delete(Bucket::State, &store_key(id, &store_id)).map_err(kv_err)?;
+        host.kv_delete(Bucket::State, &store_key(id, &store_id))
+            .map_err(kv_err)?;
     }
     stores.clear()?;
-    host.kv_delete(Bucket::State, &tenant_key(id)).map_err(kv_err)?;
+    host.kv_delete(Bucket::State, &tenant_key(id))
+        .map_err(kv_err)?;
     AppendList::new(host, "tenants").remove(id)?;
     Ok(())
 }
@@ -142,7 +151,8 @@ pub fn delete_tenant(host: &dyn Host, id: &str) -> Result<(), ToolError> {
 pub fn authenticate(host: &dyn Host, master_key: &str) -> Result<Tenant, ToolError> {
     let invalid = || auth_required("the master key is not valid");
     let id = tenant_id_of(master_key).ok_or_else(invalid)?;
-    let record: TenantRecord = get_json(host, Bucket::State, &tenant_key(id))?.ok_or_else(invalid)?;
+    let record: TenantRecord =
+        get_json(host, Bucket::State, &tenant_key(id))?.ok_or_else(invalid)?;
     let cache_key = format!("auth/{}", crypto::fingerprint(master_key));
     let now = host.now_ms();
     let cached: Option<Verified> = get_json(host, Bucket::State, &cache_key)?;
@@ -178,7 +188,14 @@ impl Tenant {
         AppendList::new(host, format!("stores/{}", self.id))
     }
 
-    pub fn save_store(&self, host: &dyn Host, store_id: &str, api_key: &str, name: &str, label: Option<String>) -> Result<StoreRecord, ToolError> {
+    pub fn save_store(
+        &self,
+        host: &dyn Host,
+        store_id: &str,
+        api_key: &str,
+        name: &str,
+        label: Option<String>,
+    ) -> Result<StoreRecord, ToolError> {
         let nonce: [u8; 12] = host.random_bytes(12).try_into().expect("12 bytes asked");
         let sealed = crypto::seal(
             &self.encryption_key()?,
@@ -193,7 +210,8 @@ impl Tenant {
             sealed_api_key: sealed,
             created_at_ms: host.now_ms(),
         };
-        let existed = get_json::<StoreRecord>(host, Bucket::State, &store_key(&self.id, store_id))?.is_some();
+        let existed =
+            get_json::<StoreRecord>(host, Bucket::State, &store_key(&self.id, store_id))?.is_some();
         set_json(host, Bucket::State, &store_key(&self.id, store_id), &record)?;
         if !existed {
             self.stores_list(host).push(store_id)?;
@@ -204,7 +222,9 @@ impl Tenant {
     pub fn stores(&self, host: &dyn Host) -> Result<Vec<StoreRecord>, ToolError> {
         let mut out = Vec::new();
         for id in self.stores_list(host).items()? {
-            if let Some(r) = get_json::<StoreRecord>(host, Bucket::State, &store_key(&self.id, &id))? {
+            if let Some(r) =
+                get_json::<StoreRecord>(host, Bucket::State, &store_key(&self.id, &id))?
+            {
                 out.push(r);
             }
         }
@@ -213,7 +233,8 @@ impl Tenant {
 
     /// A store by exact id, else by case-insensitive name (or label).
     pub fn resolve(&self, host: &dyn Host, wanted: &str) -> Result<StoreRecord, ToolError> {
-        if let Some(r) = get_json::<StoreRecord>(host, Bucket::State, &store_key(&self.id, wanted))? {
+        if let Some(r) = get_json::<StoreRecord>(host, Bucket::State, &store_key(&self.id, wanted))?
+        {
             return Ok(r);
         }
         let matches: Vec<StoreRecord> = self
@@ -221,14 +242,18 @@ impl Tenant {
             .into_iter()
             .filter(|r| {
                 r.name.eq_ignore_ascii_case(wanted)
-                    || r.label.as_deref().is_some_and(|l| l.eq_ignore_ascii_case(wanted))
+                    || r.label
+                        .as_deref()
+                        .is_some_and(|l| l.eq_ignore_ascii_case(wanted))
             })
             .collect();
         match matches.len() {
             1 => Ok(matches.into_iter().next().expect("one match")),
             0 => Err(ToolError::new(
                 ErrorCode::StoreNotFound,
-                format!("no store {wanted:?} is registered; stores_list shows the registered stores"),
+                format!(
+                    "no store {wanted:?} is registered; stores_list shows the registered stores"
+                ),
             )
             .with_details(serde_json::json!({ "store": wanted }))),
             _ => Err(ToolError::new(
@@ -239,7 +264,8 @@ impl Tenant {
     }
 
     pub fn delete_store(&self, host: &dyn Host, store_id: &str) -> Result<(), ToolError> {
-        host.kv_delete(Bucket::State, &store_key(&self.id, store_id)).map_err(kv_err)?;
+        host.kv_delete(Bucket::State, &store_key(&self.id, store_id))
+            .map_err(kv_err)?;
         self.stores_list(host).remove(store_id)
     }
 
@@ -250,10 +276,19 @@ impl Tenant {
             &record.sealed_api_key,
             &crypto::associated_data(&self.id, &record.store_id),
         )
-        .map_err(|e| ToolError::new(ErrorCode::Internal, format!("stored API key for store {}: {e}", record.store_id)))?;
+        .map_err(|e| {
+            ToolError::new(
+                ErrorCode::Internal,
+                format!("stored API key for store {}: {e}", record.store_id),
+            )
+        })?;
         Ok(Credentials {
             store_id: record.store_id.clone(),
-            api_key: Secret(String::from_utf8(plain).map_err(|_| ToolError::new(ErrorCode::Internal, "stored API key is not text"))?),
+            api_key: Secret(
+                String::from_utf8(plain).map_err(|_| {
+                    ToolError::new(ErrorCode::Internal, "stored API key is not text")
+                })?,
+            ),
         })
     }
 
@@ -262,16 +297,36 @@ impl Tenant {
     }
 
     /// Set the default store for this session (and for the tenant, when it has none).
-    pub fn set_default(&self, host: &dyn Host, session: Option<&str>, store_id: &str) -> Result<(), ToolError> {
-        host.kv_set(Bucket::State, &self.default_key(session), store_id.as_bytes()).map_err(kv_err)?;
-        if session.is_some() && host.kv_get(Bucket::State, &self.default_key(None)).map_err(kv_err)?.is_none() {
-            host.kv_set(Bucket::State, &self.default_key(None), store_id.as_bytes()).map_err(kv_err)?;
+    pub fn set_default(
+        &self,
+        host: &dyn Host,
+        session: Option<&str>,
+        store_id: &str,
+    ) -> Result<(), ToolError> {
+        host.kv_set(
+            Bucket::State,
+            &self.default_key(session),
+            store_id.as_bytes(),
+        )
+        .map_err(kv_err)?;
+        if session.is_some()
+            && host
+                .kv_get(Bucket::State, &self.default_key(None))
+                .map_err(kv_err)?
+                .is_none()
+        {
+            host.kv_set(Bucket::State, &self.default_key(None), store_id.as_bytes())
+                .map_err(kv_err)?;
         }
         Ok(())
     }
 
     /// The session's default store, else the tenant's.
-    pub fn default_store(&self, host: &dyn Host, session: Option<&str>) -> Result<Option<String>, ToolError> {
+    pub fn default_store(
+        &self,
+        host: &dyn Host,
+        session: Option<&str>,
+    ) -> Result<Option<String>, ToolError> {
         for key in [self.default_key(session), self.default_key(None)] {
             if let Some(bytes) = host.kv_get(Bucket::State, &key).map_err(kv_err)? {
                 return Ok(Some(String::from_utf8_lossy(&bytes).into_owned()));
@@ -333,8 +388,15 @@ mod tests {
         let (record, key) = create_tenant(&host, "Acme").unwrap();
         assert!(key.starts_with(&format!("odmk_{}_", record.id)));
         let tenant = authenticate(&host, &key).unwrap();
-        tenant.save_store(&host, "101", "api-key-101", "Main", None).unwrap();
-        let stored = host.kv.borrow().get(&("state", "store/".to_string() + &record.id + "/101")).cloned().unwrap();
+        tenant
+            .save_store(&host, "101", "api-key-101", "Main", None)
+            .unwrap();
+        let stored = host
+            .kv
+            .borrow()
+            .get(&("state", "store/".to_string() + &record.id + "/101"))
+            .cloned()
+            .unwrap();
         assert!(!String::from_utf8_lossy(&stored).contains("api-key-101"));
         let r = tenant.resolve(&host, "main").unwrap();
         assert_eq!(tenant.credentials(&r).unwrap().api_key.0, "api-key-101");
@@ -342,16 +404,25 @@ mod tests {
         let mut wrong = key.clone();
         wrong.pop();
         wrong.push('x');
-        assert_eq!(authenticate(&host, &wrong).unwrap_err().code, ErrorCode::AuthRequired);
+        assert_eq!(
+            authenticate(&host, &wrong).unwrap_err().code,
+            ErrorCode::AuthRequired
+        );
     }
 
     #[test]
     fn rotation_keeps_store_keys_and_retires_the_old_key() {
         let host = ScriptedHost::configured();
         let (record, old) = create_tenant(&host, "Acme").unwrap();
-        authenticate(&host, &old).unwrap().save_store(&host, "7", "k7", "Seven", None).unwrap();
+        authenticate(&host, &old)
+            .unwrap()
+            .save_store(&host, "7", "k7", "Seven", None)
+            .unwrap();
         let new = rotate_key(&host, &record.id, &old).unwrap();
-        assert!(authenticate(&host, &old).is_err(), "old key retired even though it was cached");
+        assert!(
+            authenticate(&host, &old).is_err(),
+            "old key retired even though it was cached"
+        );
         let tenant = authenticate(&host, &new).unwrap();
         let r = tenant.resolve(&host, "7").unwrap();
         assert_eq!(tenant.credentials(&r).unwrap().api_key.0, "k7");

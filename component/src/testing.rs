@@ -112,7 +112,12 @@ impl Host for ScriptedHost {
         // Distinct per call so nonces and salts differ, deterministic per test.
         let seed = self.now.get() as u8 ^ (self.requests.borrow().len() as u8);
         let counter = self.kv_increment(Bucket::Cache, "__random", 1).unwrap_or(0) as u8;
-        (0..n).map(|i| seed.wrapping_add(counter.wrapping_mul(31)).wrapping_add(i as u8)).collect()
+        (0..n)
+            .map(|i| {
+                seed.wrapping_add(counter.wrapping_mul(31))
+                    .wrapping_add(i as u8)
+            })
+            .collect()
     }
 
     fn log(&self, _level: Level, context: &str, message: &str) {

@@ -48,19 +48,31 @@ pub fn update(
     change: &dyn Fn(&Map<String, Value>) -> Result<Map<String, Value>, ToolError>,
 ) -> Result<Updated, ToolError> {
     let od = |e: OdError| e.into_tool_error(target.not_found);
-    let backoff = RetryPolicy { base_ms: 50, max_backoff_ms: 1_000, ..RetryPolicy::default() };
+    let backoff = RetryPolicy {
+        base_ms: 50,
+        max_backoff_ms: 1_000,
+        ..RetryPolicy::default()
+    };
     let mut conflicts = 0;
     let mut calls = 0;
     for cycle in 1..=MAX_CYCLES {
         let lease = Lease::acquire(host, &target.lock, LOCK_WAIT_MS)?.ok_or_else(|| {
-            ToolError::new(ErrorCode::ConcurrentUpdate, "another update of this record did not finish in time")
-                .with_details(json!({ "conflicts": conflicts }))
+            ToolError::new(
+                ErrorCode::ConcurrentUpdate,
+                "another update of this record did not finish in time",
+            )
+            .with_details(json!({ "conflicts": conflicts }))
         })?;
         calls += 1;
         let base = record_of(&client.get(&target.path, &[]).map_err(od)?, target.envelope)?;
         let wanted = change(&base)?;
         if wanted == base {
-            return Ok(Updated { record: base, changed: false, conflicts, upstream_calls: calls });
+            return Ok(Updated {
+                record: base,
+                changed: false,
+                conflicts,
+                upstream_calls: calls,
+            });
         }
         // Right before writing: has anyone changed the record since we read it?
         calls += 1;
@@ -69,18 +81,33 @@ pub fn update(
             Err(Conflict)
         } else {
             calls += 1;
-            match client.write(Method::Put, &target.path, Some(&Value::Object(wanted.clone()))) {
+            match client.write(
+                Method::Put,
+                &target.path,
+                Some(&Value::Object(wanted.clone())),
+            ) {
                 Ok(body) => {
                     let record = record_of(&body, target.envelope).unwrap_or(wanted);
-                    return Ok(Updated { record, changed: true, conflicts, upstream_calls: calls });
+                    return Ok(Updated {
+                        record,
+                        changed: true,
+                        conflicts,
+                        upstream_calls: calls,
+                    });
                 }
                 Err(OdError::Conflict(_)) => Err(Conflict),
                 Err(e) if e.is_ambiguous() => {
                     // The PUT may have landed: look before trying again.
                     calls += 1;
-                    let after = record_of(&client.get(&target.path, &[]).map_err(od)?, target.envelope)?;
+                    let after =
+                        record_of(&client.get(&target.path, &[]).map_err(od)?, target.envelope)?;
                     if same_ignoring_timestamps(&after, &wanted) {
-                        return Ok(Updated { record: after, changed: true, conflicts, upstream_calls: calls });
+                        return Ok(Updated {
+                            record: after,
+                            changed: true,
+                            conflicts,
+                            upstream_calls: calls,
+                        });
                     }
                     Err(Conflict)
                 }
@@ -90,7 +117,14 @@ pub fn update(
         drop(lease);
         if let Err(Conflict) = outcome {
             conflicts += 1;
-            host.log(Level::Info, "update", &format!("{} changed underneath (cycle {cycle}); redoing", target.path));
+            host.log(
+                Level::Info,
+                "update",
+                &format!(
+                    "{} changed underneath (cycle {cycle}); redoing",
+                    target.path
+                ),
+            );
             if cycle < MAX_CYCLES {
                 host.sleep_ms(backoff.backoff(cycle, host.random_u64()));
             }
@@ -98,17 +132,27 @@ pub fn update(
     }
     Err(ToolError::new(
         ErrorCode::ConcurrentUpdate,
-        format!("the record kept changing during {MAX_CYCLES} attempts; nothing was written over it"),
+        format!(
+            "the record kept changing during {MAX_CYCLES} attempts; nothing was written over it"
+        ),
     )
-    .with_details(json!({ "attempts": MAX_CYCLES, "conflicts": conflicts, "upstream_calls": calls })))
+    .with_details(
+        json!({ "attempts": MAX_CYCLES, "conflicts": conflicts, "upstream_calls": calls }),
+    ))
 }
 
 struct Conflict;
 
 fn record_of(body: &Value, envelope: &str) -> Result<Map<String, Value>, ToolError> {
-    body.get(envelope).and_then(Value::as_object).cloned().ok_or_else(|| {
-        ToolError::new(ErrorCode::OdApiBadResponse, format!("OrderDesk's answer has no {envelope} object"))
-    })
+    body.get(envelope)
+        .and_then(Value::as_object)
+        .cloned()
+        .ok_or_else(|| {
+            ToolError::new(
+                ErrorCode::OdApiBadResponse,
+                format!("OrderDesk's answer has no {envelope} object"),
+            )
+        })
 }
 
 /// OrderDesk stamps `date_updated` itself; compare everything else.

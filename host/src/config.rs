@@ -71,6 +71,22 @@ pub struct ServeArgs {
     #[arg(long, env = "ORDERDESK_CACHE_TTL_STORE")]
     pub cache_ttl_store: Option<u64>,
 
+    /// Tool calls each tenant may make per minute (0 = unlimited). [default: 120]
+    #[arg(long, env = "ORDERDESK_MCP_TOOL_CALLS_PER_MINUTE")]
+    pub tool_calls_per_minute: Option<u64>,
+
+    /// Tool-call burst per tenant; writes cost 2. [default: 240]
+    #[arg(long, env = "ORDERDESK_MCP_TOOL_CALL_BURST")]
+    pub tool_call_burst: Option<u64>,
+
+    /// OrderDesk's per-store bucket size, mirrored by the client-side limiter. [default: 20]
+    #[arg(long, env = "ORDERDESK_UPSTREAM_BURST")]
+    pub upstream_burst: Option<u64>,
+
+    /// OrderDesk's per-store refill rate, requests per second. [default: 3]
+    #[arg(long, env = "ORDERDESK_UPSTREAM_PER_SECOND")]
+    pub upstream_per_second: Option<u64>,
+
     /// First back-off step after a 5xx or network error, in ms. [default: 250]
     #[arg(long, env = "ORDERDESK_RETRY_BASE_MS", hide = true)]
     pub retry_base_ms: Option<u64>,
@@ -94,6 +110,10 @@ pub struct FileConfig {
     pub cache_ttl_products: Option<u64>,
     pub cache_ttl_store: Option<u64>,
     pub retry_base_ms: Option<u64>,
+    pub tool_calls_per_minute: Option<u64>,
+    pub tool_call_burst: Option<u64>,
+    pub upstream_burst: Option<u64>,
+    pub upstream_per_second: Option<u64>,
     pub log: Option<String>,
     pub log_format: Option<LogFormat>,
 }
@@ -131,6 +151,10 @@ pub struct Settings {
     pub cache_ttl_products: Option<u64>,
     pub cache_ttl_store: Option<u64>,
     pub retry_base_ms: Option<u64>,
+    pub tool_calls_per_minute: Option<u64>,
+    pub tool_call_burst: Option<u64>,
+    pub upstream_burst: Option<u64>,
+    pub upstream_per_second: Option<u64>,
 }
 
 impl std::fmt::Debug for Settings {
@@ -197,6 +221,10 @@ impl Settings {
             cache_ttl_products: args.cache_ttl_products.or(file.cache_ttl_products),
             cache_ttl_store: args.cache_ttl_store.or(file.cache_ttl_store),
             retry_base_ms: args.retry_base_ms.or(file.retry_base_ms),
+            tool_calls_per_minute: args.tool_calls_per_minute.or(file.tool_calls_per_minute),
+            tool_call_burst: args.tool_call_burst.or(file.tool_call_burst),
+            upstream_burst: args.upstream_burst.or(file.upstream_burst),
+            upstream_per_second: args.upstream_per_second.or(file.upstream_per_second),
         })
     }
 
@@ -219,6 +247,19 @@ impl Settings {
                 self.cache_ttl_store.map(|v| v.to_string()),
             ),
             ("retry_base_ms", self.retry_base_ms.map(|v| v.to_string())),
+            (
+                "tool_calls_per_minute",
+                self.tool_calls_per_minute.map(|v| v.to_string()),
+            ),
+            (
+                "tool_call_burst",
+                self.tool_call_burst.map(|v| v.to_string()),
+            ),
+            ("upstream_burst", self.upstream_burst.map(|v| v.to_string())),
+            (
+                "upstream_per_second",
+                self.upstream_per_second.map(|v| v.to_string()),
+            ),
         ];
         vars.extend(
             optional

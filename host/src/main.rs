@@ -51,6 +51,45 @@ struct Cli {
 enum Command {
     /// Serve MCP over stdin/stdout for one client (Claude Desktop, Claude Code, Cursor…).
     Stdio(ServeArgs),
+    /// Manage tenants (for serving many stores and people from one server).
+    #[command(subcommand)]
+    Tenant(TenantCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum TenantCommand {
+    /// Create a tenant and print its master key (shown once; only a hash is stored).
+    Create {
+        /// Display name of the tenant.
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// List tenants.
+    List {
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Delete a tenant with its stores and audit trail.
+    Delete {
+        /// Tenant id (from `tenant list`).
+        #[arg(long)]
+        id: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
+    /// Issue a new master key and re-encrypt the tenant's store keys under it.
+    RotateKey {
+        /// Tenant id (from `tenant list`).
+        #[arg(long)]
+        id: String,
+        /// The tenant's current master key.
+        #[arg(long, env = "ORDERDESK_MASTER_KEY", hide_env_values = true)]
+        master_key: String,
+        #[command(flatten)]
+        serve: ServeArgs,
+    },
 }
 
 #[tokio::main]
@@ -72,7 +111,63 @@ async fn main() -> anyhow::Result<()> {
             let handler = build(&settings).await?;
             stdio::serve(handler).await
         }
+        Command::Tenant(command) => tenant(command, file).await,
     }
+}
+
+/// `orderdesk-mcp tenant …`: the component's admin interface, from the command line.
+async fn tenant(command: TenantCommand, file: FileConfig) -> anyhow::Result<()> {
+    let fail = |e: bindings::orderdesk::mcp::types::ToolError| {
+        anyhow::anyhow!("{}: {}", e.code, e.message)
+    };
+    let sandbox = |e: runtime::SandboxError| anyhow::anyhow!("{e}");
+    match command {
+        TenantCommand::Create { name, serve } => {
+            let runtime = start(&Settings::resolve(serve, file)?)?;
+            let (info, key) = runtime
+                .tenant_create(&name)
+                .await
+                .map_err(sandbox)?
+                .map_err(fail)?;
+            println!("tenant created: id={} name={}", info.id, info.name);
+            println!("master key (shown once, keep it safe): {key}");
+        }
+        TenantCommand::List { serve } => {
+            let runtime = start(&Settings::resolve(serve, file)?)?;
+            let tenants = runtime
+                .tenant_list()
+                .await
+                .map_err(sandbox)?
+                .map_err(fail)?;
+            println!("{:<18} {:<8} name", "id", "stores");
+            for t in tenants {
+                println!("{:<18} {:<8} {}", t.id, t.stores, t.name);
+            }
+        }
+        TenantCommand::Delete { id, serve } => {
+            let runtime = start(&Settings::resolve(serve, file)?)?;
+            runtime
+                .tenant_delete(&id)
+                .await
+                .map_err(sandbox)?
+                .map_err(fail)?;
+            println!("tenant {id} deleted");
+        }
+        TenantCommand::RotateKey {
+            id,
+            master_key,
+            serve,
+        } => {
+            let runtime = start(&Settings::resolve(serve, file)?)?;
+            let key = runtime
+                .tenant_rotate_key(&id, &master_key)
+                .await
+                .map_err(sandbox)?
+                .map_err(fail)?;
+            println!("new master key for {id} (shown once; the old key no longer works): {key}");
+        }
+    }
+    Ok(())
 }
 
 fn init_logging(filter: Option<&str>, format: LogFormat) {
@@ -92,6 +187,16 @@ fn init_logging(filter: Option<&str>, format: LogFormat) {
 
 /// Open state, start the sandbox, read the tool catalog.
 async fn build(settings: &Settings) -> anyhow::Result<mcp::OrderDeskMcp> {
+    let runtime = Arc::new(start(settings)?);
+    let catalog = runtime
+        .list_tools()
+        .await
+        .map_err(|e| anyhow::anyhow!("reading the component's tool catalog: {e}"))?;
+    mcp::OrderDeskMcp::new(runtime, &catalog)
+}
+
+/// Open state and start the sandbox.
+fn start(settings: &Settings) -> anyhow::Result<Runtime> {
     tracing::debug!(?settings, "starting");
     let component = match &settings.component {
         Some(path) => {
@@ -119,10 +224,5 @@ async fn build(settings: &Settings) -> anyhow::Result<mcp::OrderDeskMcp> {
         store_configured = settings.store_id.is_some() && settings.api_key.is_some(),
         "component loaded"
     );
-    let runtime = Arc::new(runtime);
-    let catalog = runtime
-        .list_tools()
-        .await
-        .map_err(|e| anyhow::anyhow!("reading the component's tool catalog: {e}"))?;
-    mcp::OrderDeskMcp::new(runtime, &catalog)
+    Ok(runtime)
 }

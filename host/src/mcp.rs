@@ -2,7 +2,7 @@
 //! catalog, `tools/call` run in the sandbox, errors shaped as MCP expects.
 
 use std::borrow::Cow;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rmcp::model::{
@@ -16,10 +16,12 @@ use serde_json::{Map, Value, json};
 use crate::bindings::orderdesk::mcp::types::{CallError, Caller, ToolDescriptor};
 use crate::runtime::Runtime;
 
-const INSTRUCTIONS: &str = "Tools for one OrderDesk store: read orders (orders_get, \
-orders_list with filters and paging), inventory (products_get, products_list) and store \
-settings and folders (store_info). Run store_test first if calls fail with OD_API_401. Failed \
-calls return isError with error.code (e.g. ORDER_NOT_FOUND, OD_API_429, INVALID_ARGUMENT).";
+const INSTRUCTIONS: &str = "Tools for OrderDesk stores: read and search orders, create and \
+update them (orders_update merges safely; orders_mutate applies JSON Patch), move them between \
+folders (store_info lists folders), add notes, items and shipments, and manage inventory \
+(products_*). With several stores, call tenant_use_master_key, then stores_list / stores_use, \
+or pass `store` to any tool. Failed calls return isError with error.code (e.g. \
+ORDER_NOT_FOUND, CONCURRENT_UPDATE, OD_API_429, INVALID_ARGUMENT).";
 
 /// One MCP connection's handler; cheap to clone, shares the runtime.
 #[derive(Clone)]
@@ -27,6 +29,8 @@ pub struct OrderDeskMcp {
     runtime: Arc<Runtime>,
     tools: Arc<Vec<Tool>>,
     connection_id: String,
+    /// The tenant master key bound by `tenant_use_master_key`: memory only, never logged.
+    credential: Arc<Mutex<Option<String>>>,
 }
 
 impl OrderDeskMcp {
@@ -39,6 +43,7 @@ impl OrderDeskMcp {
             runtime,
             tools: Arc::new(tools),
             connection_id: uuid::Uuid::new_v4().to_string(),
+            credential: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -50,7 +55,11 @@ impl OrderDeskMcp {
         let request_id = uuid::Uuid::new_v4().to_string();
         let args = Value::Object(arguments.unwrap_or_default()).to_string();
         let caller = Caller {
-            tenant: None,
+            credential: self
+                .credential
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
             session: Some(self.connection_id.clone()),
             request_id: request_id.clone(),
         };
@@ -58,7 +67,7 @@ impl OrderDeskMcp {
         let outcome = self.runtime.call_tool(caller, name, &args).await;
         let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
         let result = match outcome {
-            Ok(Ok(json)) => {
+            Ok(Ok(output)) => {
                 tracing::info!(
                     request_id,
                     tool = name,
@@ -66,7 +75,10 @@ impl OrderDeskMcp {
                     outcome = "ok",
                     "tool call"
                 );
-                let value: Value = serde_json::from_str(&json).map_err(|e| {
+                if let Some(bound) = output.bind_credential {
+                    *self.credential.lock().unwrap_or_else(|p| p.into_inner()) = Some(bound);
+                }
+                let value: Value = serde_json::from_str(&output.structured).map_err(|e| {
                     McpError::internal_error(format!("component returned invalid JSON: {e}"), None)
                 })?;
                 CallToolResult::structured(value)

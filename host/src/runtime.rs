@@ -16,7 +16,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::bindings::orderdesk::mcp::types::{CallError, Caller, ToolDescriptor};
+use crate::bindings::orderdesk::mcp::types::{
+    CallError, Caller, TenantInfo, ToolDescriptor, ToolError, ToolOutput,
+};
 use crate::bindings::{PluginCore, PluginCorePre};
 use crate::http_egress::EgressPolicy;
 use crate::kv::KvBackend;
@@ -194,7 +196,7 @@ impl Runtime {
         caller: Caller,
         name: &str,
         arguments_json: &str,
-    ) -> Result<Result<String, CallError>, SandboxError> {
+    ) -> Result<Result<ToolOutput, CallError>, SandboxError> {
         let request_id = caller.request_id.clone();
         let name = name.to_string();
         let args = arguments_json.to_string();
@@ -203,6 +205,52 @@ impl Runtime {
                 instance
                     .orderdesk_mcp_tools()
                     .call_call_tool(store, &caller, &name, &args)
+                    .await
+            })
+        })
+        .await
+    }
+
+    /// `orderdesk:mcp/admin.tenant-create`.
+    pub async fn tenant_create(
+        &self,
+        name: &str,
+    ) -> Result<Result<(TenantInfo, String), ToolError>, SandboxError> {
+        let name = name.to_string();
+        self.run("admin", move |i, s| {
+            Box::pin(async move { i.orderdesk_mcp_admin().call_tenant_create(s, &name).await })
+        })
+        .await
+    }
+
+    /// `orderdesk:mcp/admin.tenant-list`.
+    pub async fn tenant_list(&self) -> Result<Result<Vec<TenantInfo>, ToolError>, SandboxError> {
+        self.run("admin", |i, s| {
+            Box::pin(async move { i.orderdesk_mcp_admin().call_tenant_list(s).await })
+        })
+        .await
+    }
+
+    /// `orderdesk:mcp/admin.tenant-delete`.
+    pub async fn tenant_delete(&self, id: &str) -> Result<Result<(), ToolError>, SandboxError> {
+        let id = id.to_string();
+        self.run("admin", move |i, s| {
+            Box::pin(async move { i.orderdesk_mcp_admin().call_tenant_delete(s, &id).await })
+        })
+        .await
+    }
+
+    /// `orderdesk:mcp/admin.tenant-rotate-key`.
+    pub async fn tenant_rotate_key(
+        &self,
+        id: &str,
+        current: &str,
+    ) -> Result<Result<String, ToolError>, SandboxError> {
+        let (id, current) = (id.to_string(), current.to_string());
+        self.run("admin", move |i, s| {
+            Box::pin(async move {
+                i.orderdesk_mcp_admin()
+                    .call_tenant_rotate_key(s, &id, &current)
                     .await
             })
         })

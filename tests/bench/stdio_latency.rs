@@ -50,12 +50,18 @@ async fn main() {
     }
     uncached.stop().await;
 
-    println!("orderdesk-mcp stdio benchmark (one run; {} starts, {} calls)", STARTS, CALLS);
+    println!(
+        "orderdesk-mcp stdio benchmark (one run; {} starts, {} calls)",
+        STARTS, CALLS
+    );
     println!("{:<52} {:>10} {:>10}", "measure", "median", "p90");
     row("cold start → initialize, no precompile cache", &cold);
     row("cold start → initialize, precompile cache warm", &warm);
     row("orders_get, cache hit (round trip over stdio)", &hits);
-    row("orders_get, cache off (+ fake OrderDesk on loopback)", &misses);
+    row(
+        "orders_get, cache off (+ fake OrderDesk on loopback)",
+        &misses,
+    );
     println!(
         "ratio: start without cache / with cache = {:.1}x",
         median(&cold).as_secs_f64() / median(&warm).as_secs_f64()
@@ -85,5 +91,9 @@ fn percentile(samples: &[Duration], p: f64) -> Duration {
 
 fn row(name: &str, samples: &[Duration]) {
     let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1000.0);
-    println!("{name:<52} {:>10} {:>10}", ms(median(samples)), ms(percentile(samples, 0.9)));
+    println!(
+        "{name:<52} {:>10} {:>10}",
+        ms(median(samples)),
+        ms(percentile(samples, 0.9))
+    );
 }

@@ -9,13 +9,47 @@ use serde_json::{Value, json};
 use support::{FakeConfig, Launch, fake, fake_with, spawn};
 
 const ORDER_ROUTE: &str = "GET /orders/{id}";
-const TOOLS: [&str; 6] = [
+const READ_TOOLS: [&str; 7] = [
     "store_test",
     "store_info",
     "orders_get",
     "orders_list",
     "products_get",
     "products_list",
+    "shipments_list",
+];
+const WRITE_TOOLS: [&str; 15] = [
+    "orders_create",
+    "orders_update",
+    "orders_mutate",
+    "orders_delete",
+    "orders_move",
+    "orders_add_note",
+    "order_items_add",
+    "order_items_update",
+    "order_items_delete",
+    "shipments_add",
+    "products_create",
+    "products_update",
+    "products_delete",
+    "products_batch_update",
+    "stores_register",
+];
+const LOCAL_TOOLS: [&str; 7] = [
+    "tenant_use_master_key",
+    "stores_list",
+    "stores_use",
+    "stores_resolve",
+    "stores_delete",
+    "cache_invalidate",
+    "audit_list",
+];
+const DESTRUCTIVE: [&str; 5] = [
+    "orders_delete",
+    "orders_move",
+    "order_items_delete",
+    "products_delete",
+    "stores_delete",
 ];
 
 #[tokio::test]
@@ -28,7 +62,12 @@ async fn initialize_and_list_tools() {
 
     let tools = server.client.list_all_tools().await.unwrap();
     let names: BTreeSet<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
-    assert_eq!(names, TOOLS.into_iter().collect());
+    let expected: BTreeSet<&str> = READ_TOOLS
+        .into_iter()
+        .chain(WRITE_TOOLS)
+        .chain(LOCAL_TOOLS)
+        .collect();
+    assert_eq!(names, expected);
     for tool in &tools {
         let name = tool.name.as_ref();
         assert!(
@@ -50,9 +89,19 @@ async fn initialize_and_list_tools() {
                 .unwrap_or_else(|e| panic!("{name}: invalid schema: {e}"));
         }
         let a = tool.annotations.as_ref().expect("annotations");
-        assert_eq!(a.read_only_hint, Some(true), "{name}");
-        assert_eq!(a.destructive_hint, Some(false), "{name}");
-        assert_eq!(a.open_world_hint, Some(true), "{name}");
+        if READ_TOOLS.contains(&name) {
+            assert_eq!(a.read_only_hint, Some(true), "{name}");
+        }
+        if WRITE_TOOLS.contains(&name) {
+            assert_eq!(a.read_only_hint, Some(false), "{name}");
+        }
+        let talks_to_orderdesk = !LOCAL_TOOLS.contains(&name);
+        assert_eq!(a.open_world_hint, Some(talks_to_orderdesk), "{name}");
+        assert_eq!(
+            a.destructive_hint,
+            Some(DESTRUCTIVE.contains(&name)),
+            "{name}"
+        );
     }
     server.stop().await;
 }
@@ -410,7 +459,7 @@ async fn without_credentials_tools_say_how_to_configure() {
     launch.api_key = None;
     let server = spawn(launch).await;
     let error = server.err("orders_list", json!({})).await;
-    assert_eq!(error["code"], "NOT_CONFIGURED");
+    assert_eq!(error["code"], "STORE_NOT_FOUND");
     assert!(error["message"].as_str().unwrap().contains("--store-id"));
     server.stop().await;
 }

@@ -30,8 +30,11 @@ pub fn tools() -> Vec<Tool> {
         Tool::new(
             "order_items_delete",
             "Remove an order item",
-            "Remove one line item from an order.",
-            Annotations { idempotent: true, ..Annotations::DESTRUCTIVE },
+            "Remove one line item (by its item id from the order's order_items) from an order.",
+            Annotations {
+                idempotent: true,
+                ..Annotations::DESTRUCTIVE
+            },
             items_delete,
         ),
         Tool::new(
@@ -64,7 +67,9 @@ pub struct OrderOut {
 }
 
 fn order_of(body: &Value) -> OrderOut {
-    OrderOut { order: body.get("order").and_then(Value::as_object).cloned() }
+    OrderOut {
+        order: body.get("order").and_then(Value::as_object).cloned(),
+    }
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -91,9 +96,15 @@ fn items_add(ctx: &Ctx, args: ItemsAddArgs) -> Result<OrderOut, ToolError> {
     let sc = ctx.store(args.store.as_deref())?;
     ctx.audit_target(None, args.order_id.clone());
     let body = Value::Array(args.items.into_iter().map(Value::Object).collect());
-    let result = ctx.client(&sc.creds).write(Method::Post, &format!("/orders/{}/order-items", args.order_id), Some(&body));
+    let result = ctx.client(&sc.creds).write(
+        Method::Post,
+        &format!("/orders/{}/order-items", args.order_id),
+        Some(&body),
+    );
     done(ctx, &sc);
-    Ok(order_of(&result.map_err(|e| e.into_tool_error(ErrorCode::OrderNotFound))?))
+    Ok(order_of(&result.map_err(|e| {
+        e.into_tool_error(ErrorCode::OrderNotFound)
+    })?))
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -118,9 +129,13 @@ fn items_update(ctx: &Ctx, args: ItemUpdateArgs) -> Result<OrderOut, ToolError> 
     let sc = ctx.store(args.store.as_deref())?;
     ctx.audit_target(None, format!("{}/{}", args.order_id, args.item_id));
     let path = format!("/orders/{}/order-items/{}", args.order_id, args.item_id);
-    let result = ctx.client(&sc.creds).write(Method::Put, &path, Some(&Value::Object(args.item)));
+    let result = ctx
+        .client(&sc.creds)
+        .write(Method::Put, &path, Some(&Value::Object(args.item)));
     done(ctx, &sc);
-    Ok(order_of(&result.map_err(|e| e.into_tool_error(ErrorCode::OrderNotFound))?))
+    Ok(order_of(&result.map_err(|e| {
+        e.into_tool_error(ErrorCode::OrderNotFound)
+    })?))
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -145,7 +160,9 @@ fn items_delete(ctx: &Ctx, args: ItemRefArgs) -> Result<OrderOut, ToolError> {
     let path = format!("/orders/{}/order-items/{}", args.order_id, args.item_id);
     let result = ctx.client(&sc.creds).write(Method::Delete, &path, None);
     done(ctx, &sc);
-    Ok(order_of(&result.map_err(|e| e.into_tool_error(ErrorCode::OrderNotFound))?))
+    Ok(order_of(&result.map_err(|e| {
+        e.into_tool_error(ErrorCode::OrderNotFound)
+    })?))
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -167,8 +184,13 @@ impl Validate for ShipmentsAddArgs {
             (Some(id), Some(_), None) => check_id("order_id", id),
             (None, None, Some(list)) if !list.is_empty() && list.len() <= 100 => {
                 for (i, s) in list.iter().enumerate() {
-                    let id = s.get("order_id").map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
-                    check_id(&format!("shipments[{i}].order_id"), id.as_deref().unwrap_or(""))?;
+                    let id = s
+                        .get("order_id")
+                        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+                    check_id(
+                        &format!("shipments[{i}].order_id"),
+                        id.as_deref().unwrap_or(""),
+                    )?;
                 }
                 Ok(())
             }
@@ -195,19 +217,32 @@ fn shipments_add(ctx: &Ctx, args: ShipmentsAddArgs) -> Result<ShipmentsOut, Tool
         (Some(order_id), Some(shipment), _) => {
             ctx.audit_target(None, order_id.clone());
             client
-                .write(Method::Post, &format!("/orders/{order_id}/shipments"), Some(&Value::Object(shipment)))
+                .write(
+                    Method::Post,
+                    &format!("/orders/{order_id}/shipments"),
+                    Some(&Value::Object(shipment)),
+                )
                 .map(|b| {
                     let one = b.get("shipment").and_then(Value::as_object).cloned();
-                    ShipmentsOut { shipments: one.into_iter().collect(), errors: Vec::new() }
+                    ShipmentsOut {
+                        shipments: one.into_iter().collect(),
+                        errors: Vec::new(),
+                    }
                 })
         }
         (_, _, Some(list)) => {
             ctx.audit_target(None, format!("batch of {}", list.len()));
             let body = Value::Array(list.into_iter().map(Value::Object).collect());
-            client.write(Method::Post, "/batch-shipments", Some(&body)).map(|b| ShipmentsOut {
-                shipments: object_list(&b, "shipments").unwrap_or_default(),
-                errors: b.get("errors").and_then(Value::as_array).cloned().unwrap_or_default(),
-            })
+            client
+                .write(Method::Post, "/batch-shipments", Some(&body))
+                .map(|b| ShipmentsOut {
+                    shipments: object_list(&b, "shipments").unwrap_or_default(),
+                    errors: b
+                        .get("errors")
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default(),
+                })
         }
         _ => unreachable!("validated"),
     };
@@ -235,6 +270,8 @@ fn shipments_list(ctx: &Ctx, args: ShipmentsListArgs) -> Result<ShipmentsOut, To
         .client(&sc.creds)
         .get(&format!("/orders/{}/shipments", args.order_id), &[])
         .map_err(|e| e.into_tool_error(ErrorCode::OrderNotFound))?;
-    Ok(ShipmentsOut { shipments: object_list(&body, "shipments")?, errors: Vec::new() })
+    Ok(ShipmentsOut {
+        shipments: object_list(&body, "shipments")?,
+        errors: Vec::new(),
+    })
 }
-

@@ -23,7 +23,10 @@ pub fn tools() -> Vec<Tool> {
             "Audit trail",
             "The caller's audit trail, newest first: every change made through this server \
              (time, store, tool, target, outcome, request id). Page with before = next_before.",
-            Annotations { read_only: true, ..Annotations::LOCAL },
+            Annotations {
+                read_only: true,
+                ..Annotations::LOCAL
+            },
             list,
         ),
     ]
@@ -74,7 +77,10 @@ fn invalidate(ctx: &Ctx, args: InvalidateArgs) -> Result<InvalidatedOut, ToolErr
         cache.invalidate(family);
     }
     ctx.audit_target(None, format!("cache:{:?}", args.scope).to_lowercase());
-    Ok(InvalidatedOut { scope: args.scope, store_id: sc.creds.store_id.clone() })
+    Ok(InvalidatedOut {
+        scope: args.scope,
+        store_id: sc.creds.store_id.clone(),
+    })
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -106,5 +112,8 @@ pub struct AuditOut {
 
 fn list(ctx: &Ctx, args: AuditArgs) -> Result<AuditOut, ToolError> {
     let (entries, next_before) = audit::list(ctx.host, ctx.tenant(), args.limit, args.before)?;
-    Ok(AuditOut { entries, next_before })
+    Ok(AuditOut {
+        entries,
+        next_before,
+    })
 }

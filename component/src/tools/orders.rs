@@ -63,7 +63,8 @@ fn orders_get(ctx: &Ctx, args: OrdersGetArgs) -> Result<OrderOut, ToolError> {
     let creds = &sc.creds;
     let client = ctx.client(creds);
     let path = format!("/orders/{}", args.order_id);
-    let (body, cache) = ctx.cache(&sc)
+    let (body, cache) = ctx
+        .cache(&sc)
         .read_through(
             "orders",
             &[("id".into(), args.order_id.clone())],
@@ -281,7 +282,8 @@ fn orders_list(ctx: &Ctx, args: OrdersListArgs) -> Result<OrdersListOut, ToolErr
     let creds = &sc.creds;
     let client = ctx.client(creds);
     let query = args.query();
-    let (body, cache) = ctx.cache(&sc)
+    let (body, cache) = ctx
+        .cache(&sc)
         .read_through("orders", &query, ctx.settings.ttls.orders_ms, || {
             client.get("/orders", &query)
         })

@@ -54,7 +54,10 @@ pub fn tools() -> Vec<Tool> {
             "Delete an order",
             "Permanently delete an order from OrderDesk. Consider orders_move to a cancelled \
              folder instead when the history matters.",
-            Annotations { idempotent: true, ..Annotations::DESTRUCTIVE },
+            Annotations {
+                idempotent: true,
+                ..Annotations::DESTRUCTIVE
+            },
             delete,
         ),
         Tool::new(
@@ -96,14 +99,22 @@ impl Validate for CreateArgs {
     fn validate(&self) -> Result<(), ToolError> {
         let items = self.order.get("order_items").and_then(Value::as_array);
         if items.is_none_or(|i| i.is_empty()) {
-            return Err(ToolError::invalid_argument("order.order_items", "needs at least one item"));
+            return Err(ToolError::invalid_argument(
+                "order.order_items",
+                "needs at least one item",
+            ));
         }
         let named = |key: &str| {
-            self.order.get(key).and_then(Value::as_object).is_some_and(|p| {
-                ["first_name", "last_name", "company"]
-                    .iter()
-                    .any(|f| p.get(*f).and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty()))
-            })
+            self.order
+                .get(key)
+                .and_then(Value::as_object)
+                .is_some_and(|p| {
+                    ["first_name", "last_name", "company"].iter().any(|f| {
+                        p.get(*f)
+                            .and_then(Value::as_str)
+                            .is_some_and(|s| !s.trim().is_empty())
+                    })
+                })
         };
         if !named("shipping") && !named("customer") {
             return Err(ToolError::invalid_argument(
@@ -142,7 +153,8 @@ fn create(ctx: &Ctx, mut args: CreateArgs) -> Result<OrderWriteOut, ToolError> {
         Some(s) if !s.trim().is_empty() => s.to_string(),
         _ => {
             let generated = format!("odmcp-{}", hex::encode(ctx.host.random_bytes(8)));
-            args.order.insert("source_id".into(), Value::String(generated.clone()));
+            args.order
+                .insert("source_id".into(), Value::String(generated.clone()));
             generated
         }
     };
@@ -157,24 +169,42 @@ fn create(ctx: &Ctx, mut args: CreateArgs) -> Result<OrderWriteOut, ToolError> {
                 invalidate_orders(ctx, &sc);
                 let order = object_field(&answer, "order")?;
                 note_order(ctx, &order);
-                return Ok(OrderWriteOut { order, upstream_calls: calls, conflicts: 0, recovered: false });
+                return Ok(OrderWriteOut {
+                    order,
+                    upstream_calls: calls,
+                    conflicts: 0,
+                    recovered: false,
+                });
             }
             Err(e) if e.is_ambiguous() => {
                 // Did OrderDesk create it before the answer was lost?
                 calls += 1;
-                let query = [("source_id".to_string(), source_id.clone()), ("limit".to_string(), "2".to_string())];
+                let query = [
+                    ("source_id".to_string(), source_id.clone()),
+                    ("limit".to_string(), "2".to_string()),
+                ];
                 let found = client
                     .get("/orders", &query)
                     .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))
                     .and_then(|b| object_list(&b, "orders"))?;
                 if let Some(order) = found.into_iter().next() {
                     invalidate_orders(ctx, &sc);
-                    ctx.host.log(Level::Info, "orders_create", "answer lost; found the created order by source_id");
+                    ctx.host.log(
+                        Level::Info,
+                        "orders_create",
+                        "answer lost; found the created order by source_id",
+                    );
                     note_order(ctx, &order);
-                    return Ok(OrderWriteOut { order, upstream_calls: calls, conflicts: 0, recovered: true });
+                    return Ok(OrderWriteOut {
+                        order,
+                        upstream_calls: calls,
+                        conflicts: 0,
+                        recovered: true,
+                    });
                 }
                 last_error = Some(e);
-                ctx.host.sleep_ms(ctx.settings.retry.backoff(calls, ctx.host.random_u64()));
+                ctx.host
+                    .sleep_ms(ctx.settings.retry.backoff(calls, ctx.host.random_u64()));
             }
             Err(e) => return Err(e.into_tool_error(ErrorCode::OdApiError)),
         }
@@ -184,7 +214,10 @@ fn create(ctx: &Ctx, mut args: CreateArgs) -> Result<OrderWriteOut, ToolError> {
 }
 
 fn note_order(ctx: &Ctx, order: &Map<String, Value>) {
-    if let Some(id) = order.get("id").map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string)) {
+    if let Some(id) = order
+        .get("id")
+        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+    {
         ctx.audit_target(None, id);
     }
 }
@@ -213,7 +246,10 @@ impl Validate for UpdateArgs {
             ));
         }
         if self.changes.contains_key("id") {
-            return Err(ToolError::invalid_argument("changes.id", "an order's id cannot change"));
+            return Err(ToolError::invalid_argument(
+                "changes.id",
+                "an order's id cannot change",
+            ));
         }
         Ok(())
     }
@@ -245,9 +281,12 @@ fn update_order(ctx: &Ctx, args: UpdateArgs) -> Result<OrderWriteOut, ToolError>
     ctx.audit_target(None, args.order_id.clone());
     let client = ctx.client(&sc.creds);
     let changes = args.changes;
-    let done = update::update(ctx.host, &client, &order_target(&sc, &args.order_id), &|base| {
-        Ok(merge::merge(base, &changes))
-    })?;
+    let done = update::update(
+        ctx.host,
+        &client,
+        &order_target(&sc, &args.order_id),
+        &|base| Ok(merge::merge(base, &changes)),
+    )?;
     Ok(finish_update(ctx, &sc, done))
 }
 
@@ -286,9 +325,12 @@ fn mutate(ctx: &Ctx, args: MutateArgs) -> Result<OrderWriteOut, ToolError> {
     ctx.audit_target(None, args.order_id.clone());
     let client = ctx.client(&sc.creds);
     let ops = args.operations;
-    let done = update::update(ctx.host, &client, &order_target(&sc, &args.order_id), &|base| {
-        merge::apply_patch(base, &ops)
-    })?;
+    let done = update::update(
+        ctx.host,
+        &client,
+        &order_target(&sc, &args.order_id),
+        &|base| merge::apply_patch(base, &ops),
+    )?;
     Ok(finish_update(ctx, &sc, done))
 }
 
@@ -323,7 +365,8 @@ fn delete(ctx: &Ctx, args: OrderRefArgs) -> Result<DeletedOut, ToolError> {
     for _ in 0..2 {
         match &result {
             Err(e) if e.is_ambiguous() => {
-                ctx.host.sleep_ms(ctx.settings.retry.backoff(1, ctx.host.random_u64()));
+                ctx.host
+                    .sleep_ms(ctx.settings.retry.backoff(1, ctx.host.random_u64()));
                 result = match client.write(Method::Delete, &path, None) {
                     Err(OdError::NotFound(_)) => Ok(Value::Null),
                     other => other,
@@ -334,7 +377,10 @@ fn delete(ctx: &Ctx, args: OrderRefArgs) -> Result<DeletedOut, ToolError> {
     }
     invalidate_orders(ctx, &sc);
     result.map_err(|e| e.into_tool_error(ErrorCode::OrderNotFound))?;
-    Ok(DeletedOut { deleted: true, order_id: args.order_id })
+    Ok(DeletedOut {
+        deleted: true,
+        order_id: args.order_id,
+    })
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -360,7 +406,10 @@ impl Validate for MoveArgs {
         }
         match (&self.folder_id, &self.folder_name) {
             (Some(_), None) | (None, Some(_)) => Ok(()),
-            _ => Err(ToolError::invalid_argument("folder_id", "give exactly one of folder_id or folder_name")),
+            _ => Err(ToolError::invalid_argument(
+                "folder_id",
+                "give exactly one of folder_id or folder_name",
+            )),
         }
     }
 }
@@ -378,10 +427,13 @@ fn move_orders(ctx: &Ctx, args: MoveArgs) -> Result<MovedOut, ToolError> {
     let client = ctx.client(&sc.creds);
     let store = ctx
         .cache(&sc)
-        .read_through(STORE_DOC, &[], ctx.settings.ttls.store_ms, || client.get("/store", &[]))
+        .read_through(STORE_DOC, &[], ctx.settings.ttls.store_ms, || {
+            client.get("/store", &[])
+        })
         .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?
         .0;
-    let folders = super::store::parse_folders(store.get("store").and_then(|s| s.get("folders")).cloned());
+    let folders =
+        super::store::parse_folders(store.get("store").and_then(|s| s.get("folders")).cloned());
     let folder = match (&args.folder_id, &args.folder_name) {
         (Some(id), _) => folders.iter().find(|f| f.id == *id),
         (_, Some(name)) => folders.iter().find(|f| f.name.eq_ignore_ascii_case(name.trim())),
@@ -395,7 +447,11 @@ fn move_orders(ctx: &Ctx, args: MoveArgs) -> Result<MovedOut, ToolError> {
     let result = client.write(Method::Post, "/move-orders", Some(&body));
     invalidate_orders(ctx, &sc);
     result.map_err(|e| e.into_tool_error(ErrorCode::OrderNotFound))?;
-    Ok(MovedOut { moved: args.order_ids, folder_id: folder.id, folder_name: Some(folder.name.clone()) })
+    Ok(MovedOut {
+        moved: args.order_ids,
+        folder_id: folder.id,
+        folder_name: Some(folder.name.clone()),
+    })
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -414,7 +470,10 @@ impl Validate for NoteArgs {
         check_id("order_id", &self.order_id)?;
         let n = self.note.chars().count();
         if n == 0 || n > 1800 {
-            return Err(ToolError::invalid_argument("note", format!("must be 1-1800 characters, got {n}")));
+            return Err(ToolError::invalid_argument(
+                "note",
+                format!("must be 1-1800 characters, got {n}"),
+            ));
         }
         Ok(())
     }
@@ -437,5 +496,8 @@ fn add_note(ctx: &Ctx, args: NoteArgs) -> Result<NoteOut, ToolError> {
     );
     invalidate_orders(ctx, &sc);
     result.map_err(|e| e.into_tool_error(ErrorCode::OrderNotFound))?;
-    Ok(NoteOut { added: true, order_id: args.order_id })
+    Ok(NoteOut {
+        added: true,
+        order_id: args.order_id,
+    })
 }

@@ -63,7 +63,8 @@ fn products_get(ctx: &Ctx, args: ProductsGetArgs) -> Result<ProductOut, ToolErro
     let client = ctx.client(creds);
     let path = format!("/inventory-items/{}", args.product_id);
     let key = [("id".to_string(), args.product_id.clone())];
-    let (body, cache) = ctx.cache(&sc)
+    let (body, cache) = ctx
+        .cache(&sc)
         .read_through(
             "inventory-items",
             &key,
@@ -139,7 +140,8 @@ fn products_list(ctx: &Ctx, args: ProductsListArgs) -> Result<ProductsListOut, T
     if let Some(name) = &args.name {
         query.push(("name".into(), name.clone()));
     }
-    let (body, cache) = ctx.cache(&sc)
+    let (body, cache) = ctx
+        .cache(&sc)
         .read_through(
             "inventory-items",
             &query,

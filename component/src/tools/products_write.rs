@@ -35,7 +35,10 @@ pub fn tools() -> Vec<Tool> {
             "products_delete",
             "Delete an inventory item",
             "Permanently delete a product from OrderDesk's inventory.",
-            Annotations { idempotent: true, ..Annotations::DESTRUCTIVE },
+            Annotations {
+                idempotent: true,
+                ..Annotations::DESTRUCTIVE
+            },
             delete,
         ),
         Tool::new(
@@ -72,8 +75,16 @@ pub struct CreateArgs {
 impl Validate for CreateArgs {
     fn validate(&self) -> Result<(), ToolError> {
         for field in ["name", "code"] {
-            if !self.product.get(field).and_then(Value::as_str).is_some_and(|s| !s.trim().is_empty()) {
-                return Err(ToolError::invalid_argument(&format!("product.{field}"), "is required"));
+            if !self
+                .product
+                .get(field)
+                .and_then(Value::as_str)
+                .is_some_and(|s| !s.trim().is_empty())
+            {
+                return Err(ToolError::invalid_argument(
+                    &format!("product.{field}"),
+                    "is required",
+                ));
             }
         }
         Ok(())
@@ -82,11 +93,24 @@ impl Validate for CreateArgs {
 
 fn create(ctx: &Ctx, args: CreateArgs) -> Result<ProductOut, ToolError> {
     let sc = ctx.store(args.store.as_deref())?;
-    ctx.audit_target(None, args.product.get("code").and_then(Value::as_str).unwrap_or("").to_string());
-    let result = ctx.client(&sc.creds).write(Method::Post, "/inventory-items", Some(&Value::Object(args.product)));
+    ctx.audit_target(
+        None,
+        args.product
+            .get("code")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string(),
+    );
+    let result = ctx.client(&sc.creds).write(
+        Method::Post,
+        "/inventory-items",
+        Some(&Value::Object(args.product)),
+    );
     done(ctx, &sc);
     let body = result.map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
-    Ok(ProductOut { product: object_field(&body, "inventory_item")? })
+    Ok(ProductOut {
+        product: object_field(&body, "inventory_item")?,
+    })
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -106,7 +130,10 @@ impl Validate for UpdateArgs {
             return Err(ToolError::invalid_argument("changes", "is empty"));
         }
         if self.changes.contains_key("id") {
-            return Err(ToolError::invalid_argument("changes.id", "an item's id cannot change"));
+            return Err(ToolError::invalid_argument(
+                "changes.id",
+                "an item's id cannot change",
+            ));
         }
         Ok(())
     }
@@ -122,9 +149,13 @@ fn update_product(ctx: &Ctx, args: UpdateArgs) -> Result<ProductOut, ToolError> 
         not_found: ErrorCode::ProductNotFound,
     };
     let changes = args.changes;
-    let result = update::update(ctx.host, &ctx.client(&sc.creds), &target, &|base| Ok(merge::merge(base, &changes)));
+    let result = update::update(ctx.host, &ctx.client(&sc.creds), &target, &|base| {
+        Ok(merge::merge(base, &changes))
+    });
     done(ctx, &sc);
-    Ok(ProductOut { product: result?.record })
+    Ok(ProductOut {
+        product: result?.record,
+    })
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -150,10 +181,17 @@ pub struct DeletedOut {
 fn delete(ctx: &Ctx, args: ProductRefArgs) -> Result<DeletedOut, ToolError> {
     let sc = ctx.store(args.store.as_deref())?;
     ctx.audit_target(None, args.product_id.clone());
-    let result = ctx.client(&sc.creds).write(Method::Delete, &format!("/inventory-items/{}", args.product_id), None);
+    let result = ctx.client(&sc.creds).write(
+        Method::Delete,
+        &format!("/inventory-items/{}", args.product_id),
+        None,
+    );
     done(ctx, &sc);
     result.map_err(|e| e.into_tool_error(ErrorCode::ProductNotFound))?;
-    Ok(DeletedOut { deleted: true, product_id: args.product_id })
+    Ok(DeletedOut {
+        deleted: true,
+        product_id: args.product_id,
+    })
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -171,7 +209,9 @@ impl Validate for BatchArgs {
             return Err(ToolError::invalid_argument("products", "needs 1-100 items"));
         }
         for (i, p) in self.products.iter().enumerate() {
-            let id = p.get("id").map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+            let id = p
+                .get("id")
+                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
             check_id(&format!("products[{i}].id"), id.as_deref().unwrap_or(""))?;
         }
         Ok(())
@@ -190,8 +230,13 @@ fn batch_update(ctx: &Ctx, args: BatchArgs) -> Result<BatchOut, ToolError> {
     let n = args.products.len();
     ctx.audit_target(None, format!("batch of {n}"));
     let body = Value::Array(args.products.into_iter().map(Value::Object).collect());
-    let result = ctx.client(&sc.creds).write(Method::Put, "/batch-inventory-items", Some(&body));
+    let result = ctx
+        .client(&sc.creds)
+        .write(Method::Put, "/batch-inventory-items", Some(&body));
     done(ctx, &sc);
     let body = result.map_err(|e| e.into_tool_error(ErrorCode::ProductNotFound))?;
-    Ok(BatchOut { products: object_list(&body, "inventory_items")?, updated: n })
+    Ok(BatchOut {
+        products: object_list(&body, "inventory_items")?,
+        updated: n,
+    })
 }

@@ -19,7 +19,11 @@ pub fn tools() -> Vec<Tool> {
             "Bind this connection to a tenant with its master key (from `orderdesk-mcp tenant \
              create`). Afterwards the stores_* tools manage that tenant's OrderDesk stores and \
              every store tool acts on them. Over HTTP, send the key as a bearer token instead.",
-            Annotations { read_only: true, open_world: false, ..Annotations::LOCAL },
+            Annotations {
+                read_only: true,
+                open_world: false,
+                ..Annotations::LOCAL
+            },
             use_master_key,
         ),
         Tool::new(
@@ -29,7 +33,10 @@ pub fn tools() -> Vec<Tool> {
              to the signed-in tenant. The credentials are checked against OrderDesk first; the \
              API key is stored encrypted and never shown again. Registering an existing store \
              id replaces its key and name.",
-            Annotations { idempotent: true, ..Annotations::WRITE },
+            Annotations {
+                idempotent: true,
+                ..Annotations::WRITE
+            },
             register,
         ),
         Tool::new(
@@ -37,7 +44,10 @@ pub fn tools() -> Vec<Tool> {
             "List registered stores",
             "The signed-in tenant's registered stores (id, name, label) and which one is the \
              default. Never returns API keys.",
-            Annotations { read_only: true, ..Annotations::LOCAL },
+            Annotations {
+                read_only: true,
+                ..Annotations::LOCAL
+            },
             list,
         ),
         Tool::new(
@@ -52,7 +62,10 @@ pub fn tools() -> Vec<Tool> {
             "stores_resolve",
             "Find a registered store",
             "Look a registered store up by id or name (names match case-insensitively).",
-            Annotations { read_only: true, ..Annotations::LOCAL },
+            Annotations {
+                read_only: true,
+                ..Annotations::LOCAL
+            },
             resolve,
         ),
         Tool::new(
@@ -60,7 +73,10 @@ pub fn tools() -> Vec<Tool> {
             "Forget a registered store",
             "Remove a store and its encrypted API key from the signed-in tenant. Nothing in \
              OrderDesk changes.",
-            Annotations { destructive: true, ..Annotations::LOCAL },
+            Annotations {
+                destructive: true,
+                ..Annotations::LOCAL
+            },
             delete,
         ),
     ]
@@ -88,7 +104,11 @@ fn use_master_key(ctx: &Ctx, args: MasterKeyArgs) -> Result<BoundOut, ToolError>
     let record = tenancy::get_tenant(ctx.host, &tenant.id)?;
     let stores = tenant.stores(ctx.host)?.len();
     ctx.bind_credential(args.master_key.trim().to_string());
-    Ok(BoundOut { tenant_id: tenant.id, tenant_name: record.name, stores })
+    Ok(BoundOut {
+        tenant_id: tenant.id,
+        tenant_name: record.name,
+        stores,
+    })
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -108,10 +128,16 @@ impl Validate for RegisterArgs {
     fn validate(&self) -> Result<(), ToolError> {
         check_id("store_id", &self.store_id)?;
         if self.api_key.trim().is_empty() || self.api_key.len() > 200 {
-            return Err(ToolError::invalid_argument("api_key", "must be 1-200 characters"));
+            return Err(ToolError::invalid_argument(
+                "api_key",
+                "must be 1-200 characters",
+            ));
         }
         if self.name.trim().is_empty() || self.name.len() > 100 {
-            return Err(ToolError::invalid_argument("name", "must be 1-100 characters"));
+            return Err(ToolError::invalid_argument(
+                "name",
+                "must be 1-100 characters",
+            ));
         }
         Ok(())
     }
@@ -151,9 +177,15 @@ fn register(ctx: &Ctx, args: RegisterArgs) -> Result<StoreOut, ToolError> {
         ctx.settings.retry,
         ctx.settings.upstream,
     )
-        .get("/test", &[])
-        .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
-    let record = tenant.save_store(ctx.host, &args.store_id, &creds.api_key.0, args.name.trim(), args.label)?;
+    .get("/test", &[])
+    .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
+    let record = tenant.save_store(
+        ctx.host,
+        &args.store_id,
+        &creds.api_key.0,
+        args.name.trim(),
+        args.label,
+    )?;
     let default = tenant.default_store(ctx.host, ctx.caller.session.as_deref())?;
     if default.is_none() {
         tenant.set_default(ctx.host, ctx.caller.session.as_deref(), &record.store_id)?;
@@ -178,8 +210,15 @@ pub struct StoresOut {
 fn list(ctx: &Ctx, _: NoArgs) -> Result<StoresOut, ToolError> {
     let tenant = ctx.require_tenant()?;
     let default = tenant.default_store(ctx.host, ctx.caller.session.as_deref())?;
-    let stores = tenant.stores(ctx.host)?.iter().map(|r| view(r, default.as_deref())).collect();
-    Ok(StoresOut { stores, default_store: default })
+    let stores = tenant
+        .stores(ctx.host)?
+        .iter()
+        .map(|r| view(r, default.as_deref()))
+        .collect();
+    Ok(StoresOut {
+        stores,
+        default_store: default,
+    })
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -217,5 +256,8 @@ fn delete(ctx: &Ctx, args: StoreRefArgs) -> Result<DeletedOut, ToolError> {
     let record = tenant.resolve(ctx.host, &args.store)?;
     ctx.audit_target(Some(&record.store_id), record.store_id.clone());
     tenant.delete_store(ctx.host, &record.store_id)?;
-    Ok(DeletedOut { deleted: true, store_id: record.store_id })
+    Ok(DeletedOut {
+        deleted: true,
+        store_id: record.store_id,
+    })
 }

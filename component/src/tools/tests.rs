@@ -106,7 +106,12 @@ fn ttl_is_configurable_and_zero_disables_caching() {
         run(&host, "orders_get", json!({"order_id": "5"})).unwrap()["cache"],
         "miss"
     );
-    assert!(host.kv.borrow().keys().all(|(bucket, key)| *bucket != "cache" || key == "__random"));
+    assert!(
+        host.kv
+            .borrow()
+            .keys()
+            .all(|(bucket, key)| *bucket != "cache" || key == "__random")
+    );
 }
 
 #[test]
