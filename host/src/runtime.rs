@@ -120,6 +120,8 @@ pub struct Runtime {
     memory_limit_bytes: usize,
     call_timeout: Duration,
     pub compile_source: CompileSource,
+    /// One permit per pool slot: calls beyond the pool wait instead of failing.
+    slots: tokio::sync::Semaphore,
     _ticker: EpochTicker,
 }
 
@@ -155,6 +157,7 @@ impl Runtime {
             memory_limit_bytes: options.memory_limit_bytes,
             call_timeout: options.call_timeout,
             compile_source,
+            slots: tokio::sync::Semaphore::new(options.max_instances.max(1) as usize),
         })
     }
 
@@ -267,6 +270,11 @@ impl Runtime {
             Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
         >,
     ) -> Result<T, SandboxError> {
+        let _slot = self
+            .slots
+            .acquire()
+            .await
+            .map_err(|e| SandboxError::Busy(e.to_string()))?;
         let mut store = self.store(request_id);
         let work = async {
             let instance = self
