@@ -179,10 +179,10 @@ impl<'a> Client<'a> {
                     &format!("limiter unavailable: {e}"),
                 );
             }
-            let attempt = match self.host.http(&request) {
+            let attempt = match self.host.http(request) {
                 Ok(response) => {
                     limiter.observe(&response);
-                    self.log_response(&request, &response, tries);
+                    self.log_response(request, &response, tries);
                     last_status = response.status;
                     match classify(&response) {
                         Ok(verdict) => return verdict,

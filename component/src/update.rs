@@ -17,6 +17,9 @@ pub const MAX_CYCLES: u32 = 5;
 /// How long to wait for another update of the same record to finish.
 const LOCK_WAIT_MS: u64 = 15_000;
 
+/// Turns the fetched record into the wanted one.
+pub type Change<'a> = dyn Fn(&Map<String, Value>) -> Result<Map<String, Value>, ToolError> + 'a;
+
 /// Which record to update.
 pub struct Target<'a> {
     /// API path, e.g. `/orders/123`.
@@ -45,7 +48,7 @@ pub fn update(
     host: &dyn Host,
     client: &Client,
     target: &Target,
-    change: &dyn Fn(&Map<String, Value>) -> Result<Map<String, Value>, ToolError>,
+    change: &Change,
 ) -> Result<Updated, ToolError> {
     let od = |e: OdError| e.into_tool_error(target.not_found);
     let backoff = RetryPolicy {

@@ -75,12 +75,8 @@ pub struct CreateArgs {
 impl Validate for CreateArgs {
     fn validate(&self) -> Result<(), ToolError> {
         for field in ["name", "code"] {
-            if !self
-                .product
-                .get(field)
-                .and_then(Value::as_str)
-                .is_some_and(|s| !s.trim().is_empty())
-            {
+            let given = self.product.get(field).and_then(Value::as_str);
+            if given.is_none_or(|s| s.trim().is_empty()) {
                 return Err(ToolError::invalid_argument(
                     &format!("product.{field}"),
                     "is required",

@@ -58,7 +58,7 @@ fn store_test(ctx: &Ctx, args: StoreArgs) -> Result<StoreTestOut, ToolError> {
     let sc = ctx.store(args.store.as_deref())?;
     let creds = &sc.creds;
     let body = ctx
-        .client(&creds)
+        .client(creds)
         .get("/test", &[])
         .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
     Ok(StoreTestOut {
