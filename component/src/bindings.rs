@@ -4,7 +4,7 @@
 use std::cell::OnceCell;
 
 use crate::host::{self, Bucket, Host, HttpRequest, HttpResponse, KvError, Level, NetError};
-use crate::{kvutil, tenancy, tools};
+use crate::{admin, tools};
 
 wit_bindgen::generate!({
     path: "../wit",
@@ -12,7 +12,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::orderdesk::mcp::{admin, tools::Guest};
+use exports::orderdesk::mcp::tools::Guest;
 use orderdesk::mcp::types::{
     CallError, Caller, TenantInfo, ToolAnnotations, ToolDescriptor, ToolError, ToolOutput,
 };
@@ -71,39 +71,32 @@ fn wit_error(e: crate::error::ToolError) -> ToolError {
     }
 }
 
-fn tenant_info(host: &WasiHost, r: &tenancy::TenantRecord) -> TenantInfo {
-    let stores = kvutil::AppendList::new(host, format!("stores/{}", r.id))
-        .items()
-        .map_or(0, |s| s.len() as u32);
+fn tenant_info(t: admin::TenantSummary) -> TenantInfo {
     TenantInfo {
-        id: r.id.clone(),
-        name: r.name.clone(),
-        created_at_ms: r.created_at_ms,
-        stores,
+        id: t.record.id,
+        name: t.record.name,
+        created_at_ms: t.record.created_at_ms,
+        stores: t.stores,
     }
 }
 
-impl admin::Guest for Component {
+impl exports::orderdesk::mcp::admin::Guest for Component {
     fn tenant_create(name: String) -> Result<(TenantInfo, String), ToolError> {
-        let host = WasiHost::default();
-        let (record, key) = tenancy::create_tenant(&host, &name).map_err(wit_error)?;
-        Ok((tenant_info(&host, &record), key))
+        let (tenant, key) = admin::create(&WasiHost::default(), &name).map_err(wit_error)?;
+        Ok((tenant_info(tenant), key))
     }
 
     fn tenant_list() -> Result<Vec<TenantInfo>, ToolError> {
-        let host = WasiHost::default();
-        let tenants = tenancy::list_tenants(&host).map_err(wit_error)?;
-        Ok(tenants.iter().map(|r| tenant_info(&host, r)).collect())
+        let tenants = admin::list(&WasiHost::default()).map_err(wit_error)?;
+        Ok(tenants.into_iter().map(tenant_info).collect())
     }
 
     fn tenant_delete(id: String) -> Result<(), ToolError> {
-        let host = WasiHost::default();
-        tenancy::delete_tenant(&host, &id).map_err(wit_error)?;
-        crate::audit::clear(&host, &id).map_err(wit_error)
+        admin::delete(&WasiHost::default(), &id).map_err(wit_error)
     }
 
     fn tenant_rotate_key(id: String, current_master_key: String) -> Result<String, ToolError> {
-        tenancy::rotate_key(&WasiHost::default(), &id, &current_master_key).map_err(wit_error)
+        admin::rotate_key(&WasiHost::default(), &id, &current_master_key).map_err(wit_error)
     }
 }
 

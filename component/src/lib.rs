@@ -11,6 +11,7 @@
 //!
 //! Data flows one way: `tools` → `client` / `cache` → `host`; nothing below `tools` knows MCP.
 
+pub mod admin;
 pub mod audit;
 pub mod cache;
 pub mod client;

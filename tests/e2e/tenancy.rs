@@ -279,26 +279,12 @@ async fn rotating_a_key_retires_the_old_one_and_keeps_the_stores() {
         .await;
     server.stop().await;
 
-    let out = std::process::Command::new(BIN)
-        .env_clear()
-        .env("ORDERDESK_MASTER_KEY", &old)
-        .args(["tenant", "rotate-key", "--id", &id, "--state", &state])
-        .arg("--precompile-cache")
-        .arg(support::shared_precompile_cache())
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let printed = tenant_cli(
+        &state,
+        &["rotate-key", "--id", &id],
+        &[("ORDERDESK_MASTER_KEY", &old)],
     );
-    let new = String::from_utf8(out.stdout)
-        .unwrap()
-        .rsplit(' ')
-        .next()
-        .unwrap()
-        .trim()
-        .to_string();
+    let new = printed.rsplit(' ').next().unwrap().trim().to_string();
     assert!(new.starts_with("odmk_") && new != old);
 
     let server = spawn(tenant_launch(&fake, &state)).await;

@@ -357,3 +357,35 @@ async fn fifty_parallel_reads_draw_no_upstream_429() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_tool_call_budget_answers_rate_limited_with_a_hint() {
+    let fake = fake().await;
+    let launch = Launch::against(&fake)
+        .arg("--tool-calls-per-minute")
+        .arg("6")
+        .arg("--tool-call-burst")
+        .arg("4");
+    let server = spawn(launch).await;
+    server
+        .ok("orders_get", json!({ "order_id": "100001" }))
+        .await;
+    server
+        .ok("orders_get", json!({ "order_id": "100001" }))
+        .await;
+    // A write costs 2: the budget of 4 is now spent.
+    server
+        .ok(
+            "orders_add_note",
+            json!({ "order_id": "100001", "note": "hi" }),
+        )
+        .await;
+    let e = server
+        .err("orders_get", json!({ "order_id": "100001" }))
+        .await;
+    assert_eq!(e["code"], "RATE_LIMITED");
+    assert_eq!(e["retryable"], true);
+    let wait = e["details"]["retry_after_ms"].as_u64().unwrap();
+    assert!(wait > 0 && wait <= 10_000, "retry hint {wait} ms");
+    server.stop().await;
+}

@@ -120,22 +120,36 @@ pub struct ItemUpdateArgs {
 
 impl Validate for ItemUpdateArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        check_id("order_id", &self.order_id)?;
-        check_id("item_id", &self.item_id)
+        check_item_ref(&self.order_id, &self.item_id)
     }
 }
 
-fn items_update(ctx: &Ctx, args: ItemUpdateArgs) -> Result<OrderOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    ctx.audit_target(None, format!("{}/{}", args.order_id, args.item_id));
-    let path = format!("/orders/{}/order-items/{}", args.order_id, args.item_id);
-    let result = ctx
-        .client(&sc.creds)
-        .write(Method::Put, &path, Some(&Value::Object(args.item)));
+fn check_item_ref(order_id: &str, item_id: &str) -> Result<(), ToolError> {
+    check_id("order_id", order_id)?;
+    check_id("item_id", item_id)
+}
+
+/// PUT or DELETE one order item; OrderDesk answers with the order.
+fn item_write(
+    ctx: &Ctx,
+    store: Option<&str>,
+    (order_id, item_id): (&str, &str),
+    method: Method,
+    body: Option<Value>,
+) -> Result<OrderOut, ToolError> {
+    let sc = ctx.store(store)?;
+    ctx.audit_target(None, format!("{order_id}/{item_id}"));
+    let path = format!("/orders/{order_id}/order-items/{item_id}");
+    let result = ctx.client(&sc.creds).write(method, &path, body.as_ref());
     done(ctx, &sc);
-    Ok(order_of(&result.map_err(|e| {
-        e.into_tool_error(ErrorCode::OrderNotFound)
-    })?))
+    let body = result.map_err(|e| e.into_tool_error(ErrorCode::OrderNotFound))?;
+    Ok(order_of(&body))
+}
+
+fn items_update(ctx: &Ctx, args: ItemUpdateArgs) -> Result<OrderOut, ToolError> {
+    let item = Some(Value::Object(args.item));
+    let ids = (args.order_id.as_str(), args.item_id.as_str());
+    item_write(ctx, args.store.as_deref(), ids, Method::Put, item)
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -149,20 +163,13 @@ pub struct ItemRefArgs {
 
 impl Validate for ItemRefArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        check_id("order_id", &self.order_id)?;
-        check_id("item_id", &self.item_id)
+        check_item_ref(&self.order_id, &self.item_id)
     }
 }
 
 fn items_delete(ctx: &Ctx, args: ItemRefArgs) -> Result<OrderOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    ctx.audit_target(None, format!("{}/{}", args.order_id, args.item_id));
-    let path = format!("/orders/{}/order-items/{}", args.order_id, args.item_id);
-    let result = ctx.client(&sc.creds).write(Method::Delete, &path, None);
-    done(ctx, &sc);
-    Ok(order_of(&result.map_err(|e| {
-        e.into_tool_error(ErrorCode::OrderNotFound)
-    })?))
+    let ids = (args.order_id.as_str(), args.item_id.as_str());
+    item_write(ctx, args.store.as_deref(), ids, Method::Delete, None)
 }
 
 #[derive(Deserialize, JsonSchema)]
