@@ -171,18 +171,30 @@ async fn tenant(command: TenantCommand, file: FileConfig) -> anyhow::Result<()> 
 }
 
 fn init_logging(filter: Option<&str>, format: LogFormat) {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{Layer as _, filter::filter_fn};
+
     let filter = EnvFilter::try_new(filter.unwrap_or("info,rmcp=warn")).unwrap_or_else(|e| {
         eprintln!("invalid log filter ({e}); using info");
         EnvFilter::new("info")
     });
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // At debug and trace, the SDK and the wasi-http stack log whole messages and headers,
+    // which carry master keys and API keys: never let those levels out, whatever the filter.
+    let no_payloads = filter_fn(|meta| {
+        let noisy = ["rmcp", "wasmtime_wasi_http", "hyper", "h2"];
+        *meta.level() <= tracing::Level::INFO || !noisy.iter().any(|t| meta.target().starts_with(t))
+    });
+    let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false);
-    match format {
-        LogFormat::Json => builder.json().flatten_event(true).init(),
-        LogFormat::Text => builder.init(),
-    }
+    let fmt = match format {
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
+        LogFormat::Text => fmt.boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(fmt.with_filter(no_payloads).with_filter(filter))
+        .init();
 }
 
 /// Open state, start the sandbox, read the tool catalog.

@@ -8,30 +8,26 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 use support::{BIN, FakeOrderDesk, Launch, fake, spawn};
 
-/// `orderdesk-mcp tenant create` on `state`; returns (tenant id, master key).
-fn create_tenant(state: &str, name: &str) -> (String, String) {
+/// Run `orderdesk-mcp tenant …` on `state`; returns what it printed.
+fn tenant_cli(state: &str, args: &[&str], env: &[(&str, &str)]) -> String {
     let out = std::process::Command::new(BIN)
         .env_clear()
-        .args([
-            "tenant",
-            "create",
-            "--name",
-            name,
-            "--state",
-            state,
-            "--log-format",
-            "text",
-        ])
+        .envs(env.iter().copied())
+        .arg("tenant")
+        .args(args)
+        .args(["--state", state])
         .arg("--precompile-cache")
         .arg(support::shared_precompile_cache())
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `orderdesk-mcp tenant create`; returns (tenant id, master key).
+fn create_tenant(state: &str, name: &str) -> (String, String) {
+    let text = tenant_cli(state, &["create", "--name", name], &[]);
     let id = text
         .split("id=")
         .nth(1)
@@ -76,7 +72,8 @@ async fn tenants_see_only_their_own_stores_cache_and_audit() {
     let (_, key_a) = create_tenant(&state, "Agency A");
     let (_, key_b) = create_tenant(&state, "Agency B");
 
-    let a = spawn(tenant_launch(&fake, &state)).await;
+    // A logs at the most verbose level: secrets must stay out even there.
+    let a = spawn(tenant_launch(&fake, &state).arg("--log").arg("trace")).await;
     let b = spawn(tenant_launch(&fake, &state)).await;
     let e = a.err("stores_list", json!({})).await;
     assert_eq!(e["code"], "AUTH_REQUIRED");

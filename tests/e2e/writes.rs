@@ -68,9 +68,12 @@ async fn eight_concurrent_clients_lose_no_change() {
         ..FakeConfig::default()
     })
     .await;
-    // Every third single-order GET is followed by an outside edit, so some land between our
-    // read and our re-check (detected, redone) and some between the re-check and the PUT.
-    fake.faults().concurrent_edits(3);
+    // Every 11th single-order GET is followed by an outside edit. An update reads twice per
+    // cycle, so with an odd period the edits land both between our read and our re-check
+    // (detected, redone) and between the re-check and the PUT. Frequent edits (every 3rd
+    // read) can starve one update past its 5 cycles: that is CONCURRENT_UPDATE working as
+    // designed, not a lost change, but it makes a poor deterministic test.
+    fake.faults().concurrent_edits(11);
     let dir = tempfile::tempdir().unwrap();
     // Eight separate server processes on one SQLite file, like eight agents on one machine.
     let state = format!("sqlite:{}", dir.path().join("state.db").display());
