@@ -20,9 +20,17 @@ async fn main() {
     })
     .await;
     let cache = tempfile::tempdir().unwrap();
+    // Measure the server, not the limits: no tool budget, an upstream bucket as large as the
+    // fake's (which has rate limiting off).
     let with_cache = Launch::against(&fake)
         .arg("--precompile-cache")
-        .arg(cache.path().display().to_string());
+        .arg(cache.path().display().to_string())
+        .arg("--tool-calls-per-minute")
+        .arg("0")
+        .arg("--upstream-burst")
+        .arg("100000")
+        .arg("--upstream-per-second")
+        .arg("100000");
 
     let cold = start_times(Launch::against(&fake).arg("--no-precompile-cache")).await;
     spawn(with_cache.clone()).await.stop().await; // fills the artifact cache
