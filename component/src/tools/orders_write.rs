@@ -21,10 +21,11 @@ pub fn tools() -> Vec<Tool> {
             "Create an order",
             "Create an OrderDesk order. Needs at least one item in order_items and a first/last \
              name or company in shipping or customer. Give source_id (the cart's order id) when \
-             you have one; otherwise one is generated. A timeout or OrderDesk error never \
-             creates a duplicate: before trying again the server looks the order up by \
-             source_id.",
-            Annotations::WRITE,
+             you have one; otherwise one is generated. Safe to retry: if the store already has \
+             an order with that source_id it is returned (already_existed) instead of a \
+             duplicate, and a timeout or OrderDesk error is resolved by looking the order up \
+             by source_id before trying again.",
+            Annotations::IDEMPOTENT_WRITE,
             create,
         ),
         Tool::new(
@@ -144,14 +145,33 @@ pub struct OrderWriteOut {
     pub conflicts: u32,
     /// True when a lost answer was recovered by finding the order OrderDesk had created.
     pub recovered: bool,
+    /// True when an order with the given source_id already existed; nothing was created.
+    pub already_existed: bool,
 }
 
 fn create(ctx: &Ctx, mut args: CreateArgs) -> Result<OrderWriteOut, ToolError> {
     let sc = ctx.store(args.store.as_deref())?;
     let client = ctx.client(&sc.creds);
-    let source_id = match args.order.get("source_id").and_then(Value::as_str) {
-        Some(s) if !s.trim().is_empty() => s.to_string(),
-        _ => {
+    let mut calls = 0;
+    let given = args
+        .order
+        .get("source_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let source_id = match given.filter(|s| !s.trim().is_empty()) {
+        Some(s) => {
+            // Idempotent per source_id: an agent retrying its own call gets the same order.
+            calls += 1;
+            if let Some(order) = find_by_source_id(&client, &s)? {
+                note_order(ctx, &order);
+                return Ok(OrderWriteOut {
+                    already_existed: true,
+                    ..written(order, calls)
+                });
+            }
+            s
+        }
+        None => {
             let generated = format!("odmcp-{}", hex::encode(ctx.host.random_bytes(8)));
             args.order
                 .insert("source_id".into(), Value::String(generated.clone()));
@@ -160,7 +180,6 @@ fn create(ctx: &Ctx, mut args: CreateArgs) -> Result<OrderWriteOut, ToolError> {
     };
     ctx.audit_target(None, format!("source_id:{source_id}"));
     let body = Value::Object(args.order);
-    let mut calls = 0;
     let mut last_error = None;
     for _ in 0..3 {
         calls += 1;
@@ -169,37 +188,22 @@ fn create(ctx: &Ctx, mut args: CreateArgs) -> Result<OrderWriteOut, ToolError> {
                 invalidate_orders(ctx, &sc);
                 let order = object_field(&answer, "order")?;
                 note_order(ctx, &order);
-                return Ok(OrderWriteOut {
-                    order,
-                    upstream_calls: calls,
-                    conflicts: 0,
-                    recovered: false,
-                });
+                return Ok(written(order, calls));
             }
             Err(e) if e.is_ambiguous() => {
                 // Did OrderDesk create it before the answer was lost?
                 calls += 1;
-                let query = [
-                    ("source_id".to_string(), source_id.clone()),
-                    ("limit".to_string(), "2".to_string()),
-                ];
-                let found = client
-                    .get("/orders", &query)
-                    .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))
-                    .and_then(|b| object_list(&b, "orders"))?;
-                if let Some(order) = found.into_iter().next() {
+                if let Some(order) = find_by_source_id(&client, &source_id)? {
                     invalidate_orders(ctx, &sc);
                     ctx.host.log(
                         Level::Info,
                         "orders_create",
-                        "answer lost; found the created order by source_id",
+                        "answer lost; found the order by source_id",
                     );
                     note_order(ctx, &order);
                     return Ok(OrderWriteOut {
-                        order,
-                        upstream_calls: calls,
-                        conflicts: 0,
                         recovered: true,
+                        ..written(order, calls)
                     });
                 }
                 last_error = Some(e);
@@ -211,6 +215,30 @@ fn create(ctx: &Ctx, mut args: CreateArgs) -> Result<OrderWriteOut, ToolError> {
     }
     let e = last_error.expect("the loop ran");
     Err(e.into_tool_error(ErrorCode::OdApiError))
+}
+
+fn find_by_source_id(
+    client: &crate::client::Client,
+    source_id: &str,
+) -> Result<Option<Map<String, Value>>, ToolError> {
+    let query = [
+        ("source_id".to_string(), source_id.to_string()),
+        ("limit".to_string(), "1".to_string()),
+    ];
+    let body = client
+        .get("/orders", &query)
+        .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
+    Ok(object_list(&body, "orders")?.into_iter().next())
+}
+
+fn written(order: Map<String, Value>, upstream_calls: u32) -> OrderWriteOut {
+    OrderWriteOut {
+        order,
+        upstream_calls,
+        conflicts: 0,
+        recovered: false,
+        already_existed: false,
+    }
 }
 
 fn note_order(ctx: &Ctx, order: &Map<String, Value>) {
@@ -269,10 +297,8 @@ fn finish_update(ctx: &Ctx, sc: &StoreCtx, done: update::Updated) -> OrderWriteO
         invalidate_orders(ctx, sc);
     }
     OrderWriteOut {
-        order: done.record,
-        upstream_calls: done.upstream_calls,
         conflicts: done.conflicts,
-        recovered: false,
+        ..written(done.record, done.upstream_calls)
     }
 }
 
