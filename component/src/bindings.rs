@@ -28,8 +28,8 @@ impl Guest for Component {
                 name: t.name.into(),
                 title: t.title.into(),
                 description: t.description.into(),
-                input_schema: t.input_schema.to_string(),
-                output_schema: t.output_schema.to_string(),
+                input_schema: t.input_schema().to_string(),
+                output_schema: t.output_schema().to_string(),
                 annotations: ToolAnnotations {
                     read_only: t.annotations.read_only,
                     destructive: t.annotations.destructive,

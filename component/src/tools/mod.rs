@@ -101,8 +101,9 @@ pub struct Tool {
     pub title: &'static str,
     pub description: &'static str,
     pub annotations: Annotations,
-    pub input_schema: Value,
-    pub output_schema: Value,
+    // Schemas are generated only when the catalog is listed, not on every call.
+    input_schema: fn() -> Value,
+    output_schema: fn() -> Value,
     run: Handler,
 }
 
@@ -124,8 +125,8 @@ impl Tool {
             title,
             description,
             annotations,
-            input_schema: portable(schemars::schema_for!(A).to_value()),
-            output_schema: portable(schemars::schema_for!(O).to_value()),
+            input_schema: schema_of::<A>,
+            output_schema: schema_of::<O>,
             run: Box::new(move |ctx, raw| {
                 let parsed: A = args::parse(raw)?;
                 parsed.validate()?;
@@ -136,6 +137,20 @@ impl Tool {
             }),
         }
     }
+
+    /// JSON Schema of the arguments.
+    pub fn input_schema(&self) -> Value {
+        (self.input_schema)()
+    }
+
+    /// JSON Schema of the structured result.
+    pub fn output_schema(&self) -> Value {
+        (self.output_schema)()
+    }
+}
+
+fn schema_of<T: JsonSchema>() -> Value {
+    portable(schemars::schema_for!(T).to_value())
 }
 
 /// Drop the root `$schema` and `title` (the Rust type name): some MCP clients and LLM APIs

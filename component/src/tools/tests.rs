@@ -226,8 +226,8 @@ fn catalog_is_well_formed() {
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
         );
-        assert_eq!(t.input_schema["type"], "object", "{}", t.name);
-        assert_eq!(t.output_schema["type"], "object", "{}", t.name);
-        assert!(t.input_schema.get("$schema").is_none());
+        assert_eq!(t.input_schema()["type"], "object", "{}", t.name);
+        assert_eq!(t.output_schema()["type"], "object", "{}", t.name);
+        assert!(t.input_schema().get("$schema").is_none());
     }
 }
