@@ -17,6 +17,7 @@ pub mod cache;
 pub mod client;
 pub mod config;
 pub mod crypto;
+pub mod envelope;
 pub mod error;
 pub mod host;
 pub mod kvutil;

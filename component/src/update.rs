@@ -6,6 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use crate::client::{Client, OdError};
+use crate::envelope;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::{Host, Level, Method};
 use crate::kvutil::Lease;
@@ -58,6 +59,10 @@ pub fn update(
     };
     let mut conflicts = 0;
     let mut calls = 0;
+    let fetch = |calls: &mut u32| {
+        *calls += 1;
+        envelope::object(&client.get(&target.path, &[]).map_err(od)?, target.envelope)
+    };
     for cycle in 1..=MAX_CYCLES {
         let lease = Lease::acquire(host, &target.lock, LOCK_WAIT_MS)?.ok_or_else(|| {
             ToolError::new(
@@ -66,8 +71,7 @@ pub fn update(
             )
             .with_details(json!({ "conflicts": conflicts }))
         })?;
-        calls += 1;
-        let base = record_of(&client.get(&target.path, &[]).map_err(od)?, target.envelope)?;
+        let base = fetch(&mut calls)?;
         let wanted = change(&base)?;
         if wanted == base {
             return Ok(Updated {
@@ -78,19 +82,13 @@ pub fn update(
             });
         }
         // Right before writing: has anyone changed the record since we read it?
-        calls += 1;
-        let current = record_of(&client.get(&target.path, &[]).map_err(od)?, target.envelope)?;
-        let outcome: Result<(), Conflict> = if fingerprint(&current) != fingerprint(&base) {
-            Err(Conflict)
-        } else {
+        let current = fetch(&mut calls)?;
+        if fingerprint(&current) == fingerprint(&base) {
             calls += 1;
-            match client.write(
-                Method::Put,
-                &target.path,
-                Some(&Value::Object(wanted.clone())),
-            ) {
-                Ok(body) => {
-                    let record = record_of(&body, target.envelope).unwrap_or(wanted);
+            let body = Value::Object(wanted.clone());
+            match client.write(Method::Put, &target.path, Some(&body)) {
+                Ok(answer) => {
+                    let record = envelope::object(&answer, target.envelope).unwrap_or(wanted);
                     return Ok(Updated {
                         record,
                         changed: true,
@@ -98,12 +96,10 @@ pub fn update(
                         upstream_calls: calls,
                     });
                 }
-                Err(OdError::Conflict(_)) => Err(Conflict),
+                Err(OdError::Conflict(_)) => {}
                 Err(e) if e.is_ambiguous() => {
                     // The PUT may have landed: look before trying again.
-                    calls += 1;
-                    let after =
-                        record_of(&client.get(&target.path, &[]).map_err(od)?, target.envelope)?;
+                    let after = fetch(&mut calls)?;
                     if same_ignoring_timestamps(&after, &wanted) {
                         return Ok(Updated {
                             record: after,
@@ -112,25 +108,23 @@ pub fn update(
                             upstream_calls: calls,
                         });
                     }
-                    Err(Conflict)
                 }
                 Err(e) => return Err(od(e)),
             }
-        };
+        }
+        // The record changed underneath, or OrderDesk said so: redo the cycle.
         drop(lease);
-        if let Err(Conflict) = outcome {
-            conflicts += 1;
-            host.log(
-                Level::Info,
-                "update",
-                &format!(
-                    "{} changed underneath (cycle {cycle}); redoing",
-                    target.path
-                ),
-            );
-            if cycle < MAX_CYCLES {
-                host.sleep_ms(backoff.backoff(cycle, host.random_u64()));
-            }
+        conflicts += 1;
+        host.log(
+            Level::Info,
+            "update",
+            &format!(
+                "{} changed underneath (cycle {cycle}); redoing",
+                target.path
+            ),
+        );
+        if cycle < MAX_CYCLES {
+            host.sleep_ms(backoff.backoff(cycle, host.random_u64()));
         }
     }
     Err(ToolError::new(
@@ -142,20 +136,6 @@ pub fn update(
     .with_details(
         json!({ "attempts": MAX_CYCLES, "conflicts": conflicts, "upstream_calls": calls }),
     ))
-}
-
-struct Conflict;
-
-fn record_of(body: &Value, envelope: &str) -> Result<Map<String, Value>, ToolError> {
-    body.get(envelope)
-        .and_then(Value::as_object)
-        .cloned()
-        .ok_or_else(|| {
-            ToolError::new(
-                ErrorCode::OdApiBadResponse,
-                format!("OrderDesk's answer has no {envelope} object"),
-            )
-        })
 }
 
 /// OrderDesk stamps `date_updated` itself; compare everything else.

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::args::check_id;
-use super::orders::object_list;
 use super::{Annotations, Ctx, StoreCtx, Tool, Validate};
+use crate::envelope;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::Method;
 
@@ -243,7 +243,7 @@ fn shipments_add(ctx: &Ctx, args: ShipmentsAddArgs) -> Result<ShipmentsOut, Tool
             client
                 .write(Method::Post, "/batch-shipments", Some(&body))
                 .map(|b| ShipmentsOut {
-                    shipments: object_list(&b, "shipments").unwrap_or_default(),
+                    shipments: envelope::objects(&b, "shipments").unwrap_or_default(),
                     errors: b
                         .get("errors")
                         .and_then(Value::as_array)
@@ -278,7 +278,7 @@ fn shipments_list(ctx: &Ctx, args: ShipmentsListArgs) -> Result<ShipmentsOut, To
         .get(&format!("/orders/{}/shipments", args.order_id), &[])
         .map_err(|e| e.into_tool_error(ErrorCode::OrderNotFound))?;
     Ok(ShipmentsOut {
-        shipments: object_list(&body, "shipments")?,
+        shipments: envelope::objects(&body, "shipments")?,
         errors: Vec::new(),
     })
 }

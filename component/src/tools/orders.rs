@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use super::args::{check_date, check_id, check_limit};
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::cache::CacheStatus;
+use crate::envelope;
 use crate::error::{ErrorCode, ToolError};
 
 pub fn tools() -> Vec<Tool> {
@@ -84,7 +85,7 @@ fn orders_get(ctx: &Ctx, args: OrdersGetArgs) -> Result<OrderOut, ToolError> {
             }
         })?;
     Ok(OrderOut {
-        order: object_field(&body, "order")?,
+        order: envelope::object(&body, "order")?,
         cache,
     })
 }
@@ -288,49 +289,13 @@ fn orders_list(ctx: &Ctx, args: OrdersListArgs) -> Result<OrdersListOut, ToolErr
             client.get("/orders", &query)
         })
         .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
-    let orders = object_list(&body, "orders")?;
-    let total = body.get("total_records").and_then(as_u64);
+    let orders = envelope::objects(&body, "orders")?;
+    let total = envelope::total_records(&body);
     Ok(OrdersListOut {
         page: Page::new(total, args.offset, args.limit, orders.len() as u64),
         orders,
         cache,
     })
-}
-
-/// `body[key]` as an object, or a bad-response error.
-pub fn object_field(body: &Value, key: &str) -> Result<Map<String, Value>, ToolError> {
-    match body.get(key) {
-        Some(Value::Object(map)) => Ok(map.clone()),
-        _ => Err(ToolError::new(
-            ErrorCode::OdApiBadResponse,
-            format!("OrderDesk's answer has no {key} object"),
-        )),
-    }
-}
-
-/// `body[key]` as a list of objects (a missing key is an empty list).
-pub fn object_list(body: &Value, key: &str) -> Result<Vec<Map<String, Value>>, ToolError> {
-    match body.get(key) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(Value::Array(items)) => Ok(items
-            .iter()
-            .filter_map(|v| v.as_object().cloned())
-            .collect()),
-        // PHP serializes an empty list as an object sometimes; take its values.
-        Some(Value::Object(map)) => Ok(map
-            .values()
-            .filter_map(|v| v.as_object().cloned())
-            .collect()),
-        Some(_) => Err(ToolError::new(
-            ErrorCode::OdApiBadResponse,
-            format!("OrderDesk's {key} is not a list"),
-        )),
-    }
-}
-
-/// OrderDesk sends counts as numbers or numeric strings.
-pub fn as_u64(v: &Value) -> Option<u64> {
-    v.as_u64().or_else(|| v.as_str()?.parse().ok())
 }
 
 fn enum_str<T: Serialize>(v: &T) -> String {

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::args::check_id;
-use super::orders::{object_field, object_list};
 use super::{Annotations, Ctx, StoreCtx, Tool, Validate};
 use crate::client::OdError;
+use crate::envelope;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::{Level, Method};
 use crate::merge;
@@ -186,7 +186,7 @@ fn create(ctx: &Ctx, mut args: CreateArgs) -> Result<OrderWriteOut, ToolError> {
         match client.write(Method::Post, "/orders", Some(&body)) {
             Ok(answer) => {
                 invalidate_orders(ctx, &sc);
-                let order = object_field(&answer, "order")?;
+                let order = envelope::object(&answer, "order")?;
                 note_order(ctx, &order);
                 return Ok(written(order, calls));
             }
@@ -228,7 +228,7 @@ fn find_by_source_id(
     let body = client
         .get("/orders", &query)
         .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
-    Ok(object_list(&body, "orders")?.into_iter().next())
+    Ok(envelope::objects(&body, "orders")?.into_iter().next())
 }
 
 fn written(order: Map<String, Value>, upstream_calls: u32) -> OrderWriteOut {

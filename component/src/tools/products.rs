@@ -6,9 +6,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::args::{check_id, check_limit};
-use super::orders::{Page, as_u64, object_field, object_list};
+use super::orders::Page;
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::cache::CacheStatus;
+use crate::envelope;
 use crate::error::{ErrorCode, ToolError};
 
 pub fn tools() -> Vec<Tool> {
@@ -83,7 +84,7 @@ fn products_get(ctx: &Ctx, args: ProductsGetArgs) -> Result<ProductOut, ToolErro
             err => err,
         })?;
     Ok(ProductOut {
-        product: object_field(&body, "inventory_item")?,
+        product: envelope::object(&body, "inventory_item")?,
         cache,
     })
 }
@@ -149,8 +150,8 @@ fn products_list(ctx: &Ctx, args: ProductsListArgs) -> Result<ProductsListOut, T
             || client.get("/inventory-items", &query),
         )
         .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
-    let products = object_list(&body, "inventory_items")?;
-    let total = body.get("total_records").and_then(as_u64);
+    let products = envelope::objects(&body, "inventory_items")?;
+    let total = envelope::total_records(&body);
     Ok(ProductsListOut {
         page: Page::new(total, args.offset, args.limit, products.len() as u64),
         products,

@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::args::check_id;
-use super::orders::{object_field, object_list};
 use super::{Annotations, Ctx, StoreCtx, Tool, Validate};
+use crate::envelope;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::Method;
 use crate::merge;
@@ -105,7 +105,7 @@ fn create(ctx: &Ctx, args: CreateArgs) -> Result<ProductOut, ToolError> {
     done(ctx, &sc);
     let body = result.map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
     Ok(ProductOut {
-        product: object_field(&body, "inventory_item")?,
+        product: envelope::object(&body, "inventory_item")?,
     })
 }
 
@@ -232,7 +232,7 @@ fn batch_update(ctx: &Ctx, args: BatchArgs) -> Result<BatchOut, ToolError> {
     done(ctx, &sc);
     let body = result.map_err(|e| e.into_tool_error(ErrorCode::ProductNotFound))?;
     Ok(BatchOut {
-        products: object_list(&body, "inventory_items")?,
+        products: envelope::objects(&body, "inventory_items")?,
         updated: n,
     })
 }
