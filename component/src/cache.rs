@@ -6,7 +6,44 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::config::Ttls;
 use crate::host::{Bucket, Host, Level};
+
+/// The families of cached reads. Each has its own lifetime and generation counter, so a
+/// write invalidates exactly its family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Family {
+    /// `/orders` and `/orders/{id}`.
+    Orders,
+    /// `/inventory-items` and `/inventory-items/{id}`.
+    Products,
+    /// `/store`: settings and folders.
+    Store,
+}
+
+impl Family {
+    pub const ALL: [Family; 3] = [Family::Orders, Family::Products, Family::Store];
+
+    /// The endpoint part of cache keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Orders => "orders",
+            Family::Products => "inventory-items",
+            Family::Store => "store",
+        }
+    }
+}
+
+impl Ttls {
+    /// How long a family's reads are kept.
+    pub fn of(&self, family: Family) -> u64 {
+        match family {
+            Family::Orders => self.orders_ms,
+            Family::Products => self.products_ms,
+            Family::Store => self.store_ms,
+        }
+    }
+}
 
 /// Whether a result came from the cache; tools report it as `cache: "hit" | "miss"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -44,27 +81,29 @@ pub struct Cache<'a> {
     host: &'a dyn Host,
     tenant: &'a str,
     store: &'a str,
+    ttls: Ttls,
 }
 
 impl<'a> Cache<'a> {
-    pub fn new(host: &'a dyn Host, tenant: &'a str, store: &'a str) -> Self {
+    pub fn new(host: &'a dyn Host, tenant: &'a str, store: &'a str, ttls: Ttls) -> Self {
         Self {
             host,
             tenant,
             store,
+            ttls,
         }
     }
 
     /// The generation counter of an endpoint family; every key embeds it, so bumping it
     /// invalidates all of that store's entries at once. Kept in `state`: if an evictable
     /// bucket dropped it, old entries would come back.
-    fn generation_key(&self, endpoint: &str) -> String {
-        format!("gen/{}/{}/{endpoint}", self.tenant, self.store)
+    fn generation_key(&self, family: Family) -> String {
+        format!("gen/{}/{}/{}", self.tenant, self.store, family.as_str())
     }
 
-    fn generation(&self, endpoint: &str) -> u64 {
+    fn generation(&self, family: Family) -> u64 {
         self.host
-            .kv_increment(Bucket::State, &self.generation_key(endpoint), 0)
+            .kv_increment(Bucket::State, &self.generation_key(family), 0)
             .unwrap_or_else(|e| {
                 self.host
                     .log(Level::Warn, "cache", &format!("generation unreadable: {e}"));
@@ -72,32 +111,33 @@ impl<'a> Cache<'a> {
             })
     }
 
-    /// Invalidate every cached read of `endpoint` for this tenant and store, in O(1).
-    pub fn invalidate(&self, endpoint: &str) {
+    /// Invalidate every cached read of `family` for this tenant and store, in O(1).
+    pub fn invalidate(&self, family: Family) {
         if let Err(e) = self
             .host
-            .kv_increment(Bucket::State, &self.generation_key(endpoint), 1)
+            .kv_increment(Bucket::State, &self.generation_key(family), 1)
         {
             self.host
                 .log(Level::Error, "cache", &format!("invalidation failed: {e}"));
         }
     }
 
-    /// Return the cached value for `endpoint` + `query` if fresh, else call `fetch` and
-    /// keep its result for `ttl_ms`. Cache failures are logged and never fail the read.
+    /// Return the cached value for `family` + `query` if fresh, else call `fetch` and keep
+    /// its result for the family's lifetime. Cache failures are logged and never fail the
+    /// read.
     pub fn read_through<E>(
         &self,
-        endpoint: &str,
+        family: Family,
         query: &[(String, String)],
-        ttl_ms: u64,
         fetch: impl FnOnce() -> Result<Value, E>,
     ) -> Result<(Value, CacheStatus), E> {
+        let ttl_ms = self.ttls.of(family);
         let mut versioned = query.to_vec();
         versioned.push((
             "\u{0}generation".into(),
-            self.generation(endpoint).to_string(),
+            self.generation(family).to_string(),
         ));
-        let key = key(self.tenant, self.store, endpoint, &versioned);
+        let key = key(self.tenant, self.store, family.as_str(), &versioned);
         let now = self.host.now_ms();
         if ttl_ms > 0
             && let Some(value) = self.lookup(&key, now)

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::args::check_id;
 use super::{Annotations, Ctx, StoreCtx, Tool, Validate};
+use crate::cache::Family;
 use crate::envelope;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::Method;
@@ -57,7 +58,7 @@ pub fn tools() -> Vec<Tool> {
 }
 
 fn done(ctx: &Ctx, sc: &StoreCtx) {
-    ctx.cache(sc).invalidate("orders");
+    ctx.cache(sc).invalidate(Family::Orders);
 }
 
 #[derive(Serialize, JsonSchema)]

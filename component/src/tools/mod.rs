@@ -356,7 +356,12 @@ impl Ctx<'_> {
     }
 
     pub fn cache<'c>(&'c self, store: &'c StoreCtx) -> Cache<'c> {
-        Cache::new(self.host, &store.tenant, &store.creds.store_id)
+        Cache::new(
+            self.host,
+            &store.tenant,
+            &store.creds.store_id,
+            self.settings.ttls,
+        )
     }
 
     /// Name what a mutation acted on, for the audit trail.

@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::audit::{self, AuditEntry};
+use crate::cache::Family;
 use crate::error::ToolError;
 
 pub fn tools() -> Vec<Tool> {
@@ -67,14 +68,14 @@ pub struct InvalidatedOut {
 fn invalidate(ctx: &Ctx, args: InvalidateArgs) -> Result<InvalidatedOut, ToolError> {
     let sc = ctx.store(args.store.as_deref())?;
     let cache = ctx.cache(&sc);
-    let families: &[&str] = match args.scope {
-        Scope::All => &["orders", "inventory-items", "store"],
-        Scope::Orders => &["orders"],
-        Scope::Products => &["inventory-items"],
-        Scope::Store => &["store"],
+    let families: &[Family] = match args.scope {
+        Scope::All => &Family::ALL,
+        Scope::Orders => &[Family::Orders],
+        Scope::Products => &[Family::Products],
+        Scope::Store => &[Family::Store],
     };
     for family in families {
-        cache.invalidate(family);
+        cache.invalidate(*family);
     }
     ctx.audit_target(None, format!("cache:{:?}", args.scope).to_lowercase());
     Ok(InvalidatedOut {

@@ -6,7 +6,7 @@ use serde_json::{Map, Value};
 
 use super::args::{check_date, check_id, check_limit};
 use super::{Annotations, Ctx, Tool, Validate};
-use crate::cache::CacheStatus;
+use crate::cache::{CacheStatus, Family};
 use crate::envelope;
 use crate::error::{ErrorCode, ToolError};
 
@@ -67,9 +67,8 @@ fn orders_get(ctx: &Ctx, args: OrdersGetArgs) -> Result<OrderOut, ToolError> {
     let (body, cache) = ctx
         .cache(&sc)
         .read_through(
-            "orders",
+            Family::Orders,
             &[("id".into(), args.order_id.clone())],
-            ctx.settings.ttls.orders_ms,
             || client.get(&path, &[]),
         )
         .map_err(|e| {
@@ -285,9 +284,7 @@ fn orders_list(ctx: &Ctx, args: OrdersListArgs) -> Result<OrdersListOut, ToolErr
     let query = args.query();
     let (body, cache) = ctx
         .cache(&sc)
-        .read_through("orders", &query, ctx.settings.ttls.orders_ms, || {
-            client.get("/orders", &query)
-        })
+        .read_through(Family::Orders, &query, || client.get("/orders", &query))
         .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
     let orders = envelope::objects(&body, "orders")?;
     let total = envelope::total_records(&body);

@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 
 use super::args::check_id;
 use super::{Annotations, Ctx, StoreCtx, Tool, Validate};
+use crate::cache::Family;
 use crate::client::OdError;
 use crate::envelope;
 use crate::error::{ErrorCode, ToolError};
@@ -80,10 +81,8 @@ pub fn tools() -> Vec<Tool> {
     ]
 }
 
-const STORE_DOC: &str = "store";
-
 fn invalidate_orders(ctx: &Ctx, sc: &StoreCtx) {
-    ctx.cache(sc).invalidate("orders");
+    ctx.cache(sc).invalidate(Family::Orders);
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -450,16 +449,7 @@ pub struct MovedOut {
 fn move_orders(ctx: &Ctx, args: MoveArgs) -> Result<MovedOut, ToolError> {
     let sc = ctx.store(args.store.as_deref())?;
     ctx.audit_target(None, args.order_ids.join(","));
-    let client = ctx.client(&sc.creds);
-    let store = ctx
-        .cache(&sc)
-        .read_through(STORE_DOC, &[], ctx.settings.ttls.store_ms, || {
-            client.get("/store", &[])
-        })
-        .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?
-        .0;
-    let folders =
-        super::store::parse_folders(store.get("store").and_then(|s| s.get("folders")).cloned());
+    let folders = super::store::store_settings(ctx, &sc)?.folders;
     let folder = match (&args.folder_id, &args.folder_name) {
         (Some(id), _) => folders.iter().find(|f| f.id == *id),
         (_, Some(name)) => folders.iter().find(|f| f.name.eq_ignore_ascii_case(name.trim())),
@@ -470,7 +460,9 @@ fn move_orders(ctx: &Ctx, args: MoveArgs) -> Result<MovedOut, ToolError> {
             .with_details(json!({ "folders": folders.iter().map(|f| json!({"id": f.id, "name": f.name})).collect::<Vec<_>>() }))
     })?;
     let body = json!({ "destination_folder_id": folder.id, "orders": args.order_ids });
-    let result = client.write(Method::Post, "/move-orders", Some(&body));
+    let result = ctx
+        .client(&sc.creds)
+        .write(Method::Post, "/move-orders", Some(&body));
     invalidate_orders(ctx, &sc);
     result.map_err(|e| e.into_tool_error(ErrorCode::OrderNotFound))?;
     Ok(MovedOut {

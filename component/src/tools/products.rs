@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use super::args::{check_id, check_limit};
 use super::orders::Page;
 use super::{Annotations, Ctx, Tool, Validate};
-use crate::cache::CacheStatus;
+use crate::cache::{CacheStatus, Family};
 use crate::envelope;
 use crate::error::{ErrorCode, ToolError};
 
@@ -66,12 +66,7 @@ fn products_get(ctx: &Ctx, args: ProductsGetArgs) -> Result<ProductOut, ToolErro
     let key = [("id".to_string(), args.product_id.clone())];
     let (body, cache) = ctx
         .cache(&sc)
-        .read_through(
-            "inventory-items",
-            &key,
-            ctx.settings.ttls.products_ms,
-            || client.get(&path, &[]),
-        )
+        .read_through(Family::Products, &key, || client.get(&path, &[]))
         .map_err(|e| match e.into_tool_error(ErrorCode::ProductNotFound) {
             err if err.code == ErrorCode::ProductNotFound => ToolError::new(
                 ErrorCode::ProductNotFound,
@@ -143,12 +138,9 @@ fn products_list(ctx: &Ctx, args: ProductsListArgs) -> Result<ProductsListOut, T
     }
     let (body, cache) = ctx
         .cache(&sc)
-        .read_through(
-            "inventory-items",
-            &query,
-            ctx.settings.ttls.products_ms,
-            || client.get("/inventory-items", &query),
-        )
+        .read_through(Family::Products, &query, || {
+            client.get("/inventory-items", &query)
+        })
         .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
     let products = envelope::objects(&body, "inventory_items")?;
     let total = envelope::total_records(&body);

@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 
 use super::args::check_id;
 use super::{Annotations, Ctx, StoreCtx, Tool, Validate};
+use crate::cache::Family;
 use crate::envelope;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::Method;
@@ -54,7 +55,7 @@ pub fn tools() -> Vec<Tool> {
 }
 
 fn done(ctx: &Ctx, sc: &StoreCtx) {
-    ctx.cache(sc).invalidate("inventory-items");
+    ctx.cache(sc).invalidate(Family::Products);
 }
 
 #[derive(Serialize, JsonSchema)]

@@ -4,8 +4,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Annotations, Ctx, Tool, Validate};
-use crate::cache::CacheStatus;
+use super::{Annotations, Ctx, StoreCtx, Tool, Validate};
+use crate::cache::{CacheStatus, Family};
+use crate::envelope;
 use crate::error::{ErrorCode, ToolError};
 
 pub fn tools() -> Vec<Tool> {
@@ -89,34 +90,29 @@ pub struct StoreInfoOut {
 
 fn store_info(ctx: &Ctx, args: StoreArgs) -> Result<StoreInfoOut, ToolError> {
     let sc = ctx.store(args.store.as_deref())?;
-    let creds = &sc.creds;
-    let client = ctx.client(creds);
-    let cache = ctx.cache(&sc);
-    let (body, status) = cache
-        .read_through("store", &[], ctx.settings.ttls.store_ms, || {
-            client.get("/store", &[])
-        })
+    store_settings(ctx, &sc)
+}
+
+/// `GET /store` through the cache, folders split from the other settings. Shared by
+/// `store_info` and by tools that resolve folder names.
+pub fn store_settings(ctx: &Ctx, sc: &StoreCtx) -> Result<StoreInfoOut, ToolError> {
+    let client = ctx.client(&sc.creds);
+    let (body, cache) = ctx
+        .cache(sc)
+        .read_through(Family::Store, &[], || client.get("/store", &[]))
         .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
-    let mut store = match body.get("store") {
-        Some(Value::Object(map)) => map.clone(),
-        _ => {
-            return Err(ToolError::new(
-                ErrorCode::OdApiBadResponse,
-                "OrderDesk's /store answer has no store object",
-            ));
-        }
-    };
+    let mut store = envelope::object(&body, "store")?;
     let folders = parse_folders(store.remove("folders"));
     Ok(StoreInfoOut {
         store,
         folders,
-        cache: status,
+        cache,
     })
 }
 
 /// OrderDesk lists folders as an object `{ "id": "name" }`; some clients see an array of
 /// `{id, name}`. Accept both and sort by id.
-pub fn parse_folders(raw: Option<Value>) -> Vec<Folder> {
+fn parse_folders(raw: Option<Value>) -> Vec<Folder> {
     let mut folders: Vec<Folder> = match raw {
         Some(Value::Object(map)) => map
             .into_iter()
