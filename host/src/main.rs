@@ -34,7 +34,8 @@ struct Cli {
     #[arg(long, env = "ORDERDESK_MCP_CONFIG", global = true)]
     config: Option<std::path::PathBuf>,
 
-    /// Log filter, e.g. `info` or `orderdesk_mcp=debug,component=debug`.
+    /// Log filter, e.g. `info` or `orderdesk_mcp=debug,component=debug`. The MCP SDK and
+    /// the HTTP stack never log below info, since their debug output carries keys.
     /// [default: info,rmcp=warn]
     #[arg(long, env = "ORDERDESK_MCP_LOG", global = true)]
     log: Option<String>,
