@@ -4,12 +4,21 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
+use axum::http::Method;
+
+use crate::schedule::{Action, Respond, Rule, Schedule};
+
 /// Faults to inject into the next API requests, shared between a test and the server.
 ///
-/// Cloning gives another handle on the same faults. Each API request consumes at most one
-/// fault, checked in the order: dropped connection, then 5xx, then 429, then (for writes
-/// only: `POST`, `PUT`, `DELETE`) dropped after applying, then failed after applying.
-/// [`Faults::set_latency`] and [`Faults::concurrent_edits`] stay on until changed or cleared.
+/// Cloning gives another handle on the same faults. Each API request (except one refused
+/// with 411 for a chunked body, see [`FakeConfig::reject_chunked`](crate::FakeConfig)) is
+/// first shown to the rules of [`Faults::schedule`]; when a rule acts on it, that rule
+/// alone decides what happens and no one-shot fault is consumed (even for
+/// [`Respond::Normal`]). Otherwise it consumes at most one one-shot fault, checked in the
+/// order: dropped connection, then 5xx, then 429, then (for writes only: `POST`, `PUT`,
+/// `DELETE`) dropped after applying, then failed after applying.
+/// [`Faults::set_latency`] and [`Faults::concurrent_edits`] stay on until changed or cleared,
+/// and apply to every request, the ones rules act on included.
 #[derive(Clone, Debug, Default)]
 pub struct Faults {
     inner: Arc<Mutex<FaultState>>,
@@ -28,21 +37,7 @@ struct FaultState {
     latency: Duration,
     edit_every: u32,
     gets_since_edit: u32,
-}
-
-/// The fault one request has been picked to suffer.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Fault {
-    /// Close the connection without answering.
-    Drop,
-    /// Answer this status with an error envelope.
-    Status(u16),
-    /// Answer 429 with this `X-Retry-After`.
-    RateLimited(u32),
-    /// Process the write, then close the connection without answering.
-    DropAfterApply,
-    /// Process the write, then answer this status with an error envelope instead.
-    FailAfterApply(u16),
+    schedule: Schedule,
 }
 
 /// The status to inject: `status` when it is one, 500 otherwise.
@@ -108,7 +103,49 @@ impl Faults {
         self.lock().latency = d;
     }
 
-    /// Removes every pending fault and the latency.
+    /// Schedules `rule` after the rules already scheduled; it stays until spent or until
+    /// [`Faults::clear`].
+    ///
+    /// Rules watch every API request (in any store, unauthorized ones included) but the
+    /// ones refused with 411. Each request is shown to every scheduled rule, in the order
+    /// they were scheduled:
+    ///
+    /// * a rule whose [`Rule::matching`] does not match ignores it;
+    /// * a matching rule still skipping counts it toward its `skip`, **whether or
+    ///   not another rule acts on the request**, so `skip: k` always means "the first `k`
+    ///   matching requests after scheduling are not mine";
+    /// * the first (earliest scheduled) matching rule that is done skipping acts on it,
+    ///   using up one of its `times`; a later rule that is also done skipping is
+    ///   left unchanged and waits for the next matching request.
+    ///
+    /// A rule is removed once it has acted `times` times (one with `times` 0 is never
+    /// kept). A request a rule acts on consumes no one-shot fault
+    /// ([`Faults::fail_next_5xx`] and the like); the others fall through to them.
+    ///
+    /// ```
+    /// # async fn demo() -> anyhow::Result<()> {
+    /// use fake_orderdesk::{Edit, FakeConfig, FakeOrderDesk, Match, Respond, Rule};
+    ///
+    /// let fake = FakeOrderDesk::start(FakeConfig::default()).await?;
+    /// // Read, read, read, write: the write gets a 429 and someone edits the order while
+    /// // the client waits it out.
+    /// fake.faults().schedule(
+    ///     Rule::on(Match::Route("PUT /orders/{id}".into()), Respond::RateLimited(2))
+    ///         .with_edit(Edit::AfterServing),
+    /// );
+    /// # Ok(()) }
+    /// ```
+    pub fn schedule(&self, rule: Rule) {
+        self.lock().schedule.push(rule);
+    }
+
+    /// How many scheduled rules are not spent yet.
+    pub fn scheduled(&self) -> usize {
+        self.lock().schedule.len()
+    }
+
+    /// Removes every pending fault, every scheduled rule, the latency and
+    /// [`Faults::concurrent_edits`].
     pub fn clear(&self) {
         *self.lock() = FaultState::default();
     }
@@ -133,33 +170,55 @@ impl Faults {
         }
     }
 
-    /// Consumes the fault the current request should suffer, if any; `write` is whether it
-    /// is a `POST`, `PUT` or `DELETE`.
-    pub(crate) fn take(&self, write: bool) -> Option<Fault> {
+    /// Decides what happens to the current request (`route` is its template): the action
+    /// of the first scheduled rule acting on it, else the one-shot fault it consumes, else
+    /// `None` (serve normally).
+    pub(crate) fn action(&self, method: &Method, route: &str) -> Option<Action> {
         let mut state = self.lock();
-        if state.drop > 0 {
-            state.drop -= 1;
-            Some(Fault::Drop)
-        } else if state.server_error > 0 {
-            state.server_error -= 1;
-            Some(Fault::Status(state.server_error_status))
-        } else if state.rate_limited > 0 {
-            state.rate_limited -= 1;
-            Some(Fault::RateLimited(state.retry_after_secs))
-        } else if write && state.drop_after_apply > 0 {
-            state.drop_after_apply -= 1;
-            Some(Fault::DropAfterApply)
-        } else if write && state.fail_after_apply > 0 {
-            state.fail_after_apply -= 1;
-            Some(Fault::FailAfterApply(state.fail_after_apply_status))
-        } else {
-            None
+        if let Some(action) = state.schedule.pick(method, route) {
+            return Some(action);
         }
+        let write = [Method::POST, Method::PUT, Method::DELETE].contains(method);
+        state.take(write).map(|respond| Action {
+            respond,
+            edit: None,
+        })
+    }
+
+    /// Consumes the one-shot fault the current request should suffer, if any; `write` is
+    /// whether it is a `POST`, `PUT` or `DELETE`.
+    #[cfg(test)]
+    fn take(&self, write: bool) -> Option<Respond> {
+        self.lock().take(write)
     }
 
     fn lock(&self) -> MutexGuard<'_, FaultState> {
         // A panic while holding this lock cannot leave the counters inconsistent.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl FaultState {
+    /// Consumes the one-shot fault a request should suffer, if any.
+    fn take(&mut self, write: bool) -> Option<Respond> {
+        if self.drop > 0 {
+            self.drop -= 1;
+            Some(Respond::Drop)
+        } else if self.server_error > 0 {
+            self.server_error -= 1;
+            Some(Respond::Status(self.server_error_status))
+        } else if self.rate_limited > 0 {
+            self.rate_limited -= 1;
+            Some(Respond::RateLimited(self.retry_after_secs))
+        } else if write && self.drop_after_apply > 0 {
+            self.drop_after_apply -= 1;
+            Some(Respond::DropAfterApply)
+        } else if write && self.fail_after_apply > 0 {
+            self.fail_after_apply -= 1;
+            Some(Respond::FailAfterApply(self.fail_after_apply_status))
+        } else {
+            None
+        }
     }
 }
 
@@ -176,6 +235,9 @@ pub struct Stats {
     pub status_5xx: u64,
     /// Answers with status 401.
     pub status_401: u64,
+    /// Answers with status 411: request bodies sent without `Content-Length` (chunked),
+    /// refused while [`FakeConfig::reject_chunked`](crate::FakeConfig::reject_chunked) is on.
+    pub status_411: u64,
     /// Connections closed without a response.
     pub dropped: u64,
     /// Requests by authorized store id (the store whose id and key the request carried),
@@ -183,7 +245,9 @@ pub struct Stats {
     pub by_store: BTreeMap<String, u64>,
     /// Requests by authorized store id and route template.
     pub by_store_route: BTreeMap<(String, String), u64>,
-    /// Orders edited behind the client's back by [`Faults::concurrent_edits`].
+    /// Records edited behind the client's back, by [`Faults::concurrent_edits`] or by the
+    /// outside edits of scheduled rules ([`Rule::with_edit`]); skipped edits (of a record
+    /// that does not exist) are not counted.
     pub external_edits: u64,
 }
 
@@ -220,6 +284,7 @@ impl Stats {
             None => self.dropped += 1,
             Some(429) => self.status_429 += 1,
             Some(401) => self.status_401 += 1,
+            Some(411) => self.status_411 += 1,
             Some(s) if s >= 500 => self.status_5xx += 1,
             Some(_) => {}
         }
@@ -308,9 +373,9 @@ mod tests {
         faults.fail_next_429(1, 7);
         faults.fail_next_5xx(1, 503);
         faults.drop_next(1);
-        assert_eq!(faults.take(false), Some(Fault::Drop));
-        assert_eq!(faults.take(false), Some(Fault::Status(503)));
-        assert_eq!(faults.take(false), Some(Fault::RateLimited(7)));
+        assert_eq!(faults.take(false), Some(Respond::Drop));
+        assert_eq!(faults.take(false), Some(Respond::Status(503)));
+        assert_eq!(faults.take(false), Some(Respond::RateLimited(7)));
         assert_eq!(faults.take(false), None);
         faults.drop_next(3);
         faults.clear();
@@ -323,11 +388,28 @@ mod tests {
         faults.fail_after_apply_next(1, 1000);
         faults.drop_after_apply_next(1);
         faults.fail_next_429(1, 2);
-        assert_eq!(faults.take(true), Some(Fault::RateLimited(2)));
+        assert_eq!(faults.take(true), Some(Respond::RateLimited(2)));
         assert_eq!(faults.take(false), None);
-        assert_eq!(faults.take(true), Some(Fault::DropAfterApply));
-        assert_eq!(faults.take(true), Some(Fault::FailAfterApply(500)));
+        assert_eq!(faults.take(true), Some(Respond::DropAfterApply));
+        assert_eq!(faults.take(true), Some(Respond::FailAfterApply(500)));
         assert_eq!(faults.take(true), None);
+    }
+
+    #[test]
+    fn rules_come_before_one_shot_faults() {
+        use crate::schedule::Match;
+        let faults = Faults::default();
+        faults.fail_next_5xx(1, 503);
+        faults.schedule(Rule::on(Match::Writes, Respond::Normal));
+        let respond = |m: Method| faults.action(&m, "X /").map(|a| a.respond);
+        assert_eq!(respond(Method::PUT), Some(Respond::Normal));
+        assert_eq!(respond(Method::PUT), Some(Respond::Status(503)));
+        assert_eq!(respond(Method::PUT), None);
+        faults.schedule(Rule::on(Match::Any, Respond::Drop));
+        assert_eq!(faults.scheduled(), 1);
+        faults.clear();
+        assert_eq!(faults.scheduled(), 0);
+        assert_eq!(respond(Method::GET), None);
     }
 
     #[test]

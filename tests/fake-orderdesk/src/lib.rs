@@ -24,6 +24,9 @@
 //!   several stores ([`FakeOrderDesk::add_store`]), each with its own data and bucket.
 //! * A `GET` or `DELETE` that sends a `Content-Type` header or a body is refused with 400,
 //!   as OrderDesk does.
+//! * A request body without `Content-Length` (`Transfer-Encoding: chunked`) is refused with
+//!   `411 Length Required` before it reaches the store, as the proxy in front of OrderDesk
+//!   does ([`FakeConfig::reject_chunked`]; the binary's `--allow-chunked` turns it off).
 //! * A leaky bucket per store (20 tokens, refilled at 3 per second by default) answers 429
 //!   with `X-Retry-After` when empty; every answer carries `X-Tokens-Remaining`.
 //! * Reads: `/test`, `/store`, `/orders` (paging, ordering and OrderDesk's filters),
@@ -42,17 +45,42 @@
 //!
 //! [`FakeOrderDesk::faults`] switches faults on for the next requests: error statuses,
 //! 429s, connections closed without an answer, writes that are applied but answered with an
-//! error or not at all, orders edited behind the client's back, and added latency. [`FakeOrderDesk::stats`]
-//! counts requests by route template (`"GET /orders/{id}"`) and by outcome, so a test can
-//! assert how many calls a client made and how it retried.
+//! error or not at all, orders edited behind the client's back, and added latency.
+//! [`FakeOrderDesk::stats`] counts requests by route template (`"GET /orders/{id}"`) and by
+//! outcome, so a test can assert how many calls a client made and how it retried.
+//!
+//! To break one step of a multi-step client operation, schedule a [`Rule`] with
+//! [`Faults::schedule`]: it watches the requests matching a [`Match`] (any, reads, writes or
+//! one route template), lets the first `skip` through, then answers the next `times` as its
+//! [`Respond`] says (an error status, a 429, a dropped connection, a write applied and then
+//! failed, dropped or answered late, or a late answer), optionally with an outside [`Edit`]
+//! of the addressed record just before or just after serving it:
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use fake_orderdesk::{Edit, FakeConfig, FakeOrderDesk, Match, Respond, Rule};
+//!
+//! let fake = FakeOrderDesk::start(FakeConfig::default()).await?;
+//! // The client reads the order three times, then writes it: the third read is served,
+//! // but someone edits the order right after; the write then fails after applying.
+//! let reads = Match::Route("GET /orders/{id}".into());
+//! let writes = Match::Route("PUT /orders/{id}".into());
+//! fake.faults().schedule(Rule::on(reads, Respond::Normal).skip(2).with_edit(Edit::AfterServing));
+//! fake.faults().schedule(Rule::on(writes, Respond::FailAfterApply(504)));
+//! // ... run the client, then check no outside edit was lost:
+//! assert_eq!(fake.external_edits_of(100_001), 1);
+//! # Ok(()) }
+//! ```
 
 mod clock;
 mod data;
+mod edits;
 mod faults;
 mod inventory;
 mod order_items;
 mod orders;
 mod routes;
+mod schedule;
 mod server;
 mod shipments;
 mod tenant;
@@ -64,6 +92,7 @@ use serde_json::Value;
 use tokio::task::JoinHandle;
 
 pub use faults::{Faults, Stats};
+pub use schedule::{Edit, Match, Respond, Rule};
 
 use data::StoreData;
 use tenant::{Tenant, Tenants};
@@ -85,6 +114,14 @@ pub struct FakeConfig {
     pub refill_per_sec: f64,
     /// Whether the bucket is enforced; when false every answer reports a full bucket.
     pub rate_limit: bool,
+    /// Whether a request body sent without `Content-Length` (that is, with
+    /// `Transfer-Encoding: chunked`) is refused, as the proxy in front of OrderDesk does:
+    /// `411 Length Required` with the error envelope and `X-Tokens-Remaining`, before the
+    /// request reaches the store. Such a request is counted ([`Stats::total`], its route,
+    /// [`Stats::status_411`]) but takes no token, is not applied, consumes no fault and does
+    /// not count toward any scheduled [`Rule`]. Default `true`; when `false` chunked bodies
+    /// are served like any other.
+    pub reject_chunked: bool,
 }
 
 impl Default for FakeConfig {
@@ -97,6 +134,7 @@ impl Default for FakeConfig {
             bucket_capacity: 20,
             refill_per_sec: 3.0,
             rate_limit: true,
+            reject_chunked: true,
         }
     }
 }
@@ -281,6 +319,19 @@ impl FakeOrderDesk {
     /// The inventory item with this id as the API would return it.
     pub fn product(&self, id: u64) -> Option<Value> {
         self.with_default(|s| s.products.get(&id).cloned())
+    }
+
+    /// The outside edits the default store's order `order_id` has had
+    /// (`order_metadata.external_edits`); 0 when it has none or does not exist. Lets a test
+    /// check that a client did not overwrite (lose) someone else's edit.
+    pub fn external_edits_of(&self, order_id: u64) -> u64 {
+        self.with_default(|s| s.orders.get(&order_id).map_or(0, edits::order_edits))
+    }
+
+    /// The outside edits the default store's inventory item `id` has had (its
+    /// `external_edits` field); 0 when it has none or does not exist.
+    pub fn product_external_edits_of(&self, id: u64) -> u64 {
+        self.with_default(|s| s.products.get(&id).map_or(0, edits::product_edits))
     }
 
     /// The history notes added to an order through the API, oldest first.

@@ -31,6 +31,10 @@ struct Args {
     /// Turn off the leaky-bucket rate limiter (answers still carry X-Tokens-Remaining).
     #[arg(long)]
     no_rate_limit: bool,
+    /// Serve request bodies sent without Content-Length (Transfer-Encoding: chunked)
+    /// instead of refusing them with 411 Length Required.
+    #[arg(long)]
+    allow_chunked: bool,
 }
 
 #[tokio::main]
@@ -48,6 +52,7 @@ async fn main() -> anyhow::Result<()> {
         orders: args.orders,
         products: args.products,
         rate_limit: !args.no_rate_limit,
+        reject_chunked: !args.allow_chunked,
         ..FakeConfig::default()
     };
     let fake = FakeOrderDesk::start_on(config, args.port).await?;

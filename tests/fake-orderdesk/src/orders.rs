@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 
 use crate::clock::{self, parse_bound, parse_datetime};
 use crate::data::{StoreData, folder_by_name, folder_exists, money};
+use crate::edits::edit_order;
 use crate::routes::{
     ApiError, ApiResult, AppState, Page, QueryParams, StoreCtx, json_id, json_object, path_id,
     query_params, success,
@@ -76,7 +77,7 @@ pub async fn show(
         // The answer is already produced: the edit below makes the client's copy stale.
         if shared.faults.external_edit_due() {
             if let Some(stored) = store.orders.get_mut(&id) {
-                edit_externally(stored, &clock::now_string());
+                edit_order(stored, &clock::now_string());
             }
             drop(store);
             shared.stats().external_edits += 1;
@@ -84,18 +85,6 @@ pub async fn show(
         order
     };
     Ok(success(StatusCode::OK, started, json!({ "order": order })))
-}
-
-/// What someone else's edit does: bumps `order_metadata.external_edits` and `date_updated`.
-fn edit_externally(order: &mut Value, now: &str) {
-    if !order["order_metadata"].is_object() {
-        order["order_metadata"] = json!({});
-    }
-    let edits = order["order_metadata"]["external_edits"]
-        .as_u64()
-        .unwrap_or(0);
-    order["order_metadata"]["external_edits"] = (edits + 1).into();
-    order["date_updated"] = now.into();
 }
 
 /// `POST /orders`: stores the body as a new order. Like OrderDesk, a `source_id` that

@@ -1,6 +1,7 @@
 //! The listener, the connection loop and the gate every API request passes: counters,
-//! latency, injected faults, authentication (which picks the store), the store's rate
-//! limiter and OrderDesk's GET rules.
+//! latency, the refusal of chunked bodies, scheduled rules and injected faults (with their
+//! outside edits), authentication (which picks the store), the store's rate limiter and
+//! OrderDesk's GET rules.
 //!
 //! Connections are served with hyper directly rather than `axum::serve`, because a dropped
 //! connection fault needs the service to fail: hyper then closes the connection without
@@ -12,10 +13,10 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING};
 use axum::http::{HeaderValue, Method, Request, Response, StatusCode};
 use axum::response::IntoResponse;
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::{TcpListener, TcpSocket};
@@ -23,8 +24,9 @@ use tokio::task::JoinSet;
 use tower::ServiceExt;
 
 use crate::Shared;
-use crate::faults::Fault;
+use crate::edits::Target;
 use crate::routes::{self, error};
+use crate::schedule::{Edit, Respond};
 use crate::tenant::Tenant;
 
 /// Where the API lives on the server.
@@ -94,6 +96,11 @@ impl fmt::Display for DropConnection {
 impl std::error::Error for DropConnection {}
 
 /// Answers one request, or fails it to drop the connection.
+///
+/// The gate, in order: count the request; wait the latency; refuse a body without
+/// `Content-Length` (411, as the proxy in front of OrderDesk does); pick what the request
+/// suffers (a scheduled rule, else a one-shot fault); then serve it (authentication, bucket,
+/// GET rules, routing) as that says, with any outside edit before or after.
 async fn handle(
     shared: Arc<Shared>,
     router: Router,
@@ -111,26 +118,55 @@ async fn handle(
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
-    let write = [Method::POST, Method::PUT, Method::DELETE].contains(req.method());
-    let response = match shared.faults.take(write) {
-        Some(Fault::Drop) => {
-            shared.stats().record_outcome(None);
-            tracing::debug!(%route, "dropping connection (fault)");
-            return Err(DropConnection);
+    if shared.config.reject_chunked && chunked(&req) {
+        // Read the body away (unapplied) so closing the connection cannot reset it
+        // before the client has read the answer.
+        let _ = axum::body::to_bytes(Body::new(req.into_body()), MAX_BODY).await;
+        let tokens = store_of(&shared, tenant.as_ref()).bucket().remaining();
+        let message = "Length Required: request bodies must be sent with a Content-Length header";
+        let response = with_tokens(error(StatusCode::LENGTH_REQUIRED, message), tokens);
+        shared.stats().record_outcome(Some(411));
+        tracing::debug!(%route, "refusing a chunked body");
+        return Ok(response);
+    }
+    let action = shared.faults.action(req.method(), &route);
+    let (respond, edit) = action.map_or((Respond::Normal, None), |a| (a.respond, a.edit));
+    let target = edit.and(tenant.clone()).zip(Target::of(req.uri().path()));
+    let outside_edit = |when: Edit| {
+        if edit == Some(when)
+            && let Some((tenant, target)) = &target
+            && target.edit(&mut tenant.data())
+        {
+            shared.stats().external_edits += 1;
+            tracing::debug!(%route, ?target, ?when, "outside edit (fault)");
         }
-        Some(Fault::Status(status)) => {
+    };
+    if let Respond::Slow(wait) = respond {
+        tokio::time::sleep(wait).await;
+    }
+    outside_edit(Edit::BeforeServing);
+    let answer = match respond {
+        Respond::Drop => None,
+        Respond::Status(status) => {
             let tokens = store_of(&shared, tenant.as_ref()).bucket().remaining();
-            with_tokens(injected(status, "injected fault"), tokens)
+            Some(with_tokens(injected(status, "injected fault"), tokens))
         }
-        Some(Fault::RateLimited(secs)) => rate_limited(secs),
-        Some(Fault::DropAfterApply) => {
-            let applied = serve(&shared, tenant, router, req).await;
+        Respond::RateLimited(secs) => Some(rate_limited(secs)),
+        Respond::Normal
+        | Respond::Slow(_)
+        | Respond::DropAfterApply
+        | Respond::FailAfterApply(_)
+        | Respond::SlowAfterApply(_) => Some(serve(&shared, tenant, router, req).await),
+    };
+    outside_edit(Edit::AfterServing);
+    let response = match (respond, answer) {
+        (Respond::Drop | Respond::DropAfterApply, applied) | (_, applied @ None) => {
             shared.stats().record_outcome(None);
-            tracing::debug!(%route, status = %applied.status(), "dropping connection after applying (fault)");
+            let applied = applied.map(|r| r.status().as_u16());
+            tracing::debug!(%route, ?applied, "dropping connection (fault)");
             return Err(DropConnection);
         }
-        Some(Fault::FailAfterApply(status)) => {
-            let applied = serve(&shared, tenant, router, req).await;
+        (Respond::FailAfterApply(status), Some(applied)) => {
             tracing::debug!(%route, status = %applied.status(), "replacing the answer (fault)");
             let mut response = injected(status, "injected fault after applying the request");
             if let Some(tokens) = applied.headers().get(TOKENS) {
@@ -138,12 +174,25 @@ async fn handle(
             }
             response
         }
-        None => serve(&shared, tenant, router, req).await,
+        (Respond::SlowAfterApply(wait), Some(applied)) => {
+            tracing::debug!(%route, ?wait, "delaying the answer after applying (fault)");
+            tokio::time::sleep(wait).await;
+            applied
+        }
+        (_, Some(response)) => response,
     };
     let status = response.status().as_u16();
     shared.stats().record_outcome(Some(status));
     tracing::debug!(%route, status, "answered");
     Ok(response)
+}
+
+/// Whether the request carries a body without `Content-Length` (`Transfer-Encoding:
+/// chunked`, the only other way an HTTP/1.1 request can have one).
+fn chunked(req: &Request<Incoming>) -> bool {
+    let headers = req.headers();
+    !headers.contains_key(CONTENT_LENGTH)
+        && (headers.contains_key(TRANSFER_ENCODING) || !req.body().is_end_stream())
 }
 
 /// An injected error answer with this status.

@@ -123,6 +123,48 @@ impl Client {
         parse(&bytes)
     }
 
+    /// An authenticated request with an optional JSON body; `None` when the server closed
+    /// the connection without answering.
+    pub async fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Option<Reply> {
+        let body = body.map(Value::to_string);
+        let mut headers = vec![
+            ("ORDERDESK-STORE-ID", self.store_id.as_str()),
+            ("ORDERDESK-API-KEY", self.api_key.as_str()),
+        ];
+        if body.is_some() {
+            headers.push(("Content-Type", "application/json"));
+        }
+        match self
+            .exchange(&build(method, path, &headers, body.as_deref()))
+            .await
+        {
+            Ok(bytes) if bytes.is_empty() => None,
+            Ok(bytes) => Some(parse(&bytes)),
+            Err(err) if err.kind() == io::ErrorKind::ConnectionReset => None,
+            Err(err) => panic!("I/O error: {err}"),
+        }
+    }
+
+    /// An authenticated request whose JSON body is sent with `Transfer-Encoding: chunked`
+    /// (no `Content-Length`).
+    pub async fn send_chunked(&self, method: &str, path: &str, body: &Value) -> Reply {
+        let headers = [
+            ("ORDERDESK-STORE-ID", self.store_id.as_str()),
+            ("ORDERDESK-API-KEY", self.api_key.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        let bytes = self
+            .exchange(&build_chunked(method, path, &headers, &body.to_string()))
+            .await
+            .expect("I/O error");
+        parse(&bytes)
+    }
+
     /// Writes `request` on a fresh connection and reads until the server closes it.
     pub async fn exchange(&self, request: &[u8]) -> io::Result<Vec<u8>> {
         let mut stream = TcpStream::connect(self.addr).await?;
@@ -147,6 +189,27 @@ pub fn build(method: &str, path: &str, headers: &[(&str, &str)], body: Option<&s
     let mut bytes = head.into_bytes();
     bytes.extend_from_slice(body.unwrap_or_default().as_bytes());
     bytes
+}
+
+/// The bytes of a `Connection: close` request for `/api/v2{path}` whose body is sent in
+/// two chunks with `Transfer-Encoding: chunked` and no `Content-Length`.
+pub fn build_chunked(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+    let mut out =
+        format!("{method} /api/v2{path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    for (name, value) in headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str("Transfer-Encoding: chunked\r\n\r\n");
+    let middle = (0..=body.len() / 2)
+        .rev()
+        .find(|&i| body.is_char_boundary(i))
+        .unwrap_or(0);
+    let (first, second) = body.split_at(middle);
+    for chunk in [first, second].into_iter().filter(|c| !c.is_empty()) {
+        out.push_str(&format!("{:x}\r\n{chunk}\r\n", chunk.len()));
+    }
+    out.push_str("0\r\n\r\n");
+    out.into_bytes()
 }
 
 /// Parses a whole response (the server closed the connection after it).
