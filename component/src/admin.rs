@@ -4,7 +4,7 @@
 use crate::audit::{self, AuditEntry};
 use crate::error::ToolError;
 use crate::host::Host;
-use crate::kvutil::AppendList;
+use crate::kv::AppendList;
 use crate::tenancy::{self, TenantRecord};
 
 /// The audit trail of operator actions.
@@ -45,6 +45,7 @@ fn note(
                     Err(e) => e.code.as_str().into(),
                 },
                 request_id: format!("admin-{}", hex::encode(host.random_bytes(6))),
+                note: None,
             },
         );
     }

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ToolError;
 use crate::host::{Bucket, Host, Level};
-use crate::kvutil::{get_json, kv_err, set_json};
+use crate::kv::{get_json, kv_err, set_json};
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct AuditEntry {
@@ -19,10 +19,16 @@ pub struct AuditEntry {
     pub tool: String,
     /// The order, product or store acted on.
     pub target: Option<String>,
-    /// `ok`, or the error code.
+    /// `ok`, the error code, or `pending` while a write is in flight.
     pub outcome: String,
     pub request_id: String,
+    /// More about the outcome, e.g. why a call was abandoned.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
+
+/// The outcome of a write that has started and not finished yet.
+pub const PENDING: &str = "pending";
 
 fn seq_key(tenant: &str) -> String {
     format!("audit/{tenant}/seq")
@@ -32,20 +38,44 @@ fn entry_key(tenant: &str, seq: u64) -> String {
     format!("audit/{tenant}/{seq:012}")
 }
 
-/// Append an entry; a failure is logged, never raised (the mutation already happened).
-pub fn record(host: &dyn Host, mut entry: AuditEntry) {
-    let written = host
+/// Append an entry and return its seq; a failure is logged, never raised (the mutation
+/// may already have happened).
+pub fn record(host: &dyn Host, entry: AuditEntry) -> Option<u64> {
+    append(host, entry)
+        .map_err(|(tool, e)| {
+            host.log(
+                Level::Error,
+                "audit",
+                &format!("audit entry lost for {tool}: {e}"),
+            )
+        })
+        .ok()
+}
+
+/// Append an entry, or fail: for entries that must exist before a write goes out.
+pub fn append(host: &dyn Host, mut entry: AuditEntry) -> Result<u64, (String, ToolError)> {
+    let fail = |e: ToolError, entry: &AuditEntry| (entry.tool.clone(), e);
+    let seq = host
         .kv_increment(Bucket::State, &seq_key(&entry.tenant), 1)
-        .map_err(kv_err)
-        .and_then(|seq| {
-            entry.seq = seq;
-            set_json(host, Bucket::State, &entry_key(&entry.tenant, seq), &entry)
-        });
-    if let Err(e) = written {
+        .map_err(|e| fail(kv_err(e), &entry))?;
+    entry.seq = seq;
+    set_json(host, Bucket::State, &entry_key(&entry.tenant, seq), &entry)
+        .map_err(|e| fail(e, &entry))?;
+    Ok(seq)
+}
+
+/// Replace the entry with the same tenant and seq (a pending write's final outcome).
+pub fn rewrite(host: &dyn Host, entry: &AuditEntry) {
+    if let Err(e) = set_json(
+        host,
+        Bucket::State,
+        &entry_key(&entry.tenant, entry.seq),
+        entry,
+    ) {
         host.log(
             Level::Error,
             "audit",
-            &format!("audit entry lost for {}: {e}", entry.tool),
+            &format!("audit outcome lost for {}: {e}", entry.tool),
         );
     }
 }

@@ -47,25 +47,30 @@ impl Guest for Component {
     ) -> Result<ToolOutput, CallError> {
         let caller = tools::Caller {
             credential: caller.credential,
-            session: caller.session,
+            default_store: caller.default_store,
             request_id: caller.request_id,
         };
         let host = WasiHost::default();
         match tools::call(&host, &caller, &name, &arguments_json) {
             Ok(out) => Ok(ToolOutput {
                 structured: out.value.to_string(),
-                bind_credential: out.bind_credential,
+                bind_credential: out.bind.credential,
+                bind_default_store: out.bind.default_store,
             }),
             Err(tools::CallError::UnknownTool(name)) => Err(CallError::UnknownTool(name)),
             Err(tools::CallError::Failed(e)) => Err(CallError::Failed(wit_error(e))),
         }
+    }
+
+    fn call_abandoned(request_id: String, reason: String) {
+        tools::abandoned(&WasiHost::default(), &request_id, &reason);
     }
 }
 
 fn wit_error(e: crate::error::ToolError) -> ToolError {
     ToolError {
         code: e.code.as_str().into(),
-        retryable: e.retryable(),
+        retryable: e.retryable,
         message: e.message,
         details: (!e.details.is_null()).then(|| e.details.to_string()),
     }
@@ -106,14 +111,14 @@ export!(Component);
 #[derive(Default)]
 struct WasiHost {
     state: OnceCell<wasi::keyvalue::store::Bucket>,
-    cache: OnceCell<wasi::keyvalue::store::Bucket>,
+    cache: [OnceCell<wasi::keyvalue::store::Bucket>; 3],
 }
 
 impl WasiHost {
     fn bucket(&self, bucket: Bucket) -> Result<&wasi::keyvalue::store::Bucket, KvError> {
         let cell = match bucket {
             Bucket::State => &self.state,
-            Bucket::Cache => &self.cache,
+            Bucket::Cache(family) => &self.cache[family as usize],
         };
         if let Some(b) = cell.get() {
             return Ok(b);
@@ -153,6 +158,18 @@ impl Host for WasiHost {
         wasi::keyvalue::atomics::increment(self.bucket(bucket)?, key, delta).map_err(kv_error)
     }
 
+    fn lock_acquire(&self, name: &str, owner: &str, ttl_ms: u64) -> Result<bool, KvError> {
+        orderdesk::mcp::lock::acquire(name, owner, ttl_ms).map_err(KvError)
+    }
+
+    fn lock_renew(&self, name: &str, owner: &str, ttl_ms: u64) -> Result<bool, KvError> {
+        orderdesk::mcp::lock::renew(name, owner, ttl_ms).map_err(KvError)
+    }
+
+    fn lock_release(&self, name: &str, owner: &str) -> Result<bool, KvError> {
+        orderdesk::mcp::lock::release(name, owner).map_err(KvError)
+    }
+
     fn config(&self, key: &str) -> Option<String> {
         wasi::config::store::get(key).ok().flatten()
     }
@@ -187,12 +204,9 @@ impl Host for WasiHost {
     }
 }
 
-const CONNECT_TIMEOUT_NS: u64 = 10_000_000_000;
-const FIRST_BYTE_TIMEOUT_NS: u64 = 15_000_000_000;
-const BETWEEN_BYTES_TIMEOUT_NS: u64 = 15_000_000_000;
-
 /// One request over `wasi:http/outgoing-handler`. A bodyless request never touches the
-/// outgoing body, which avoids a race with servers that answer and close early.
+/// outgoing body, which avoids a race with servers that answer and close early; a body
+/// always goes with its `Content-Length`, so it is never sent chunked.
 fn send(request: &HttpRequest) -> Result<HttpResponse, NetError> {
     let (scheme, authority, path) = split_url(&request.url)
         .ok_or_else(|| NetError::Connection(format!("not an http(s) URL: {}", request.url)))?;
@@ -201,8 +215,9 @@ fn send(request: &HttpRequest) -> Result<HttpResponse, NetError> {
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec()))
         .collect();
-    if request.body.is_some() {
+    if let Some(body) = &request.body {
         fields.push(("content-type".into(), b"application/json".to_vec()));
+        fields.push(("content-length".into(), body.len().to_string().into_bytes()));
     }
     let headers = http::Fields::from_list(&fields)
         .map_err(|e| NetError::Connection(format!("bad header: {e:?}")))?;
@@ -237,9 +252,10 @@ fn send(request: &HttpRequest) -> Result<HttpResponse, NetError> {
     };
 
     let options = http::RequestOptions::new();
-    let _ = options.set_connect_timeout(Some(CONNECT_TIMEOUT_NS));
-    let _ = options.set_first_byte_timeout(Some(FIRST_BYTE_TIMEOUT_NS));
-    let _ = options.set_between_bytes_timeout(Some(BETWEEN_BYTES_TIMEOUT_NS));
+    let timeout_ns = request.timeout_ms.saturating_mul(1_000_000);
+    let _ = options.set_connect_timeout(Some(timeout_ns));
+    let _ = options.set_first_byte_timeout(Some(timeout_ns));
+    let _ = options.set_between_bytes_timeout(Some(timeout_ns));
     let future =
         wasi::http::outgoing_handler::handle(outgoing, Some(options)).map_err(net_error)?;
 

@@ -1,49 +1,17 @@
-//! Read-through cache over the `cache` bucket. Keys are
-//! `{tenant}:{store}:{endpoint}:{query-hash}`; each value carries its own expiry, so any
-//! key-value backend (even one without TTLs) serves.
+//! Read-through cache over one evictable bucket per family (`cache-orders`, …). Keys are
+//! `{tenant}:{store}:{endpoint}:{query-hash}`, where the hash also covers the family's
+//! generation, so a write invalidates every entry of its family at once. Each value
+//! carries its own expiry, so any key-value backend serves; the host's backends also
+//! expire and cap the buckets themselves, which sweeps the entries a bump made unreachable.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+pub use crate::host::Family;
+
 use crate::config::Ttls;
 use crate::host::{Bucket, Host, Level};
-
-/// The families of cached reads. Each has its own lifetime and generation counter, so a
-/// write invalidates exactly its family.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Family {
-    /// `/orders` and `/orders/{id}`.
-    Orders,
-    /// `/inventory-items` and `/inventory-items/{id}`.
-    Products,
-    /// `/store`: settings and folders.
-    Store,
-}
-
-impl Family {
-    pub const ALL: [Family; 3] = [Family::Orders, Family::Products, Family::Store];
-
-    /// The endpoint part of cache keys.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Family::Orders => "orders",
-            Family::Products => "inventory-items",
-            Family::Store => "store",
-        }
-    }
-}
-
-impl Ttls {
-    /// How long a family's reads are kept.
-    pub fn of(&self, family: Family) -> u64 {
-        match family {
-            Family::Orders => self.orders_ms,
-            Family::Products => self.products_ms,
-            Family::Store => self.store_ms,
-        }
-    }
-}
 
 /// Whether a result came from the cache; tools report it as `cache: "hit" | "miss"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -70,6 +38,20 @@ pub fn key(tenant: &str, store: &str, endpoint: &str, query: &[(String, String)]
     format!("{tenant}:{store}:{endpoint}:{}", hex::encode(&digest[..8]))
 }
 
+/// The generation counter of a family; every key embeds it, so bumping it invalidates all
+/// of that store's entries at once. Kept in `state`: if an evictable bucket dropped it, old
+/// entries would come back.
+fn generation_key(tenant: &str, store: &str, family: Family) -> String {
+    format!("gen/{tenant}/{store}/{}", family.as_str())
+}
+
+/// Invalidate every cached read of `family` for `tenant` and `store`, in O(1).
+pub fn invalidate(host: &dyn Host, tenant: &str, store: &str, family: Family) {
+    if let Err(e) = host.kv_increment(Bucket::State, &generation_key(tenant, store, family), 1) {
+        host.log(Level::Error, "cache", &format!("invalidation failed: {e}"));
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct Entry {
     expires_at_ms: u64,
@@ -94,16 +76,13 @@ impl<'a> Cache<'a> {
         }
     }
 
-    /// The generation counter of an endpoint family; every key embeds it, so bumping it
-    /// invalidates all of that store's entries at once. Kept in `state`: if an evictable
-    /// bucket dropped it, old entries would come back.
-    fn generation_key(&self, family: Family) -> String {
-        format!("gen/{}/{}/{}", self.tenant, self.store, family.as_str())
-    }
-
     fn generation(&self, family: Family) -> u64 {
         self.host
-            .kv_increment(Bucket::State, &self.generation_key(family), 0)
+            .kv_increment(
+                Bucket::State,
+                &generation_key(self.tenant, self.store, family),
+                0,
+            )
             .unwrap_or_else(|e| {
                 self.host
                     .log(Level::Warn, "cache", &format!("generation unreadable: {e}"));
@@ -113,13 +92,7 @@ impl<'a> Cache<'a> {
 
     /// Invalidate every cached read of `family` for this tenant and store, in O(1).
     pub fn invalidate(&self, family: Family) {
-        if let Err(e) = self
-            .host
-            .kv_increment(Bucket::State, &self.generation_key(family), 1)
-        {
-            self.host
-                .log(Level::Error, "cache", &format!("invalidation failed: {e}"));
-        }
+        invalidate(self.host, self.tenant, self.store, family);
     }
 
     /// Return the cached value for `family` + `query` if fresh, else call `fetch` and keep
@@ -139,20 +112,21 @@ impl<'a> Cache<'a> {
         ));
         let key = key(self.tenant, self.store, family.as_str(), &versioned);
         let now = self.host.now_ms();
+        let bucket = Bucket::Cache(family);
         if ttl_ms > 0
-            && let Some(value) = self.lookup(&key, now)
+            && let Some(value) = self.lookup(bucket, &key, now)
         {
             return Ok((value, CacheStatus::Hit));
         }
         let value = fetch()?;
         if ttl_ms > 0 {
-            self.store(&key, now.saturating_add(ttl_ms), &value);
+            self.store(bucket, &key, now.saturating_add(ttl_ms), &value);
         }
         Ok((value, CacheStatus::Miss))
     }
 
-    fn lookup(&self, key: &str, now: u64) -> Option<Value> {
-        let bytes = match self.host.kv_get(Bucket::Cache, key) {
+    fn lookup(&self, bucket: Bucket, key: &str, now: u64) -> Option<Value> {
+        let bytes = match self.host.kv_get(bucket, key) {
             Ok(found) => found?,
             Err(e) => {
                 self.host
@@ -162,26 +136,30 @@ impl<'a> Cache<'a> {
         };
         match serde_json::from_slice::<Entry>(&bytes) {
             Ok(entry) if entry.expires_at_ms > now => Some(entry.value),
-            Ok(_) => None,
+            Ok(_) => {
+                // Expired: gone now, even where the backend does not expire entries.
+                let _ = self.host.kv_delete(bucket, key);
+                None
+            }
             Err(e) => {
                 self.host.log(
                     Level::Warn,
                     "cache",
                     &format!("unreadable entry dropped: {e}"),
                 );
-                let _ = self.host.kv_delete(Bucket::Cache, key);
+                let _ = self.host.kv_delete(bucket, key);
                 None
             }
         }
     }
 
-    fn store(&self, key: &str, expires_at_ms: u64, value: &Value) {
+    fn store(&self, bucket: Bucket, key: &str, expires_at_ms: u64, value: &Value) {
         let entry = Entry {
             expires_at_ms,
             value: value.clone(),
         };
         let bytes = serde_json::to_vec(&entry).expect("a JSON value always serializes");
-        if let Err(e) = self.host.kv_set(Bucket::Cache, key, &bytes) {
+        if let Err(e) = self.host.kv_set(bucket, key, &bytes) {
             self.host
                 .log(Level::Warn, "cache", &format!("write failed: {e}"));
         }

@@ -1,11 +1,14 @@
-//! The OrderDesk API v2 client: auth headers, envelopes, error mapping and read retries.
+//! The OrderDesk API v2 client: auth headers, envelopes, error mapping, read retries, and
+//! single-shot writes whose failures the caller decides about.
+
+use std::cell::Cell;
 
 use serde_json::{Value, json};
 
-use crate::config::Secret;
+use crate::config::{Secret, Settings};
 use crate::error::{ErrorCode, ToolError};
 use crate::host::{Host, HttpRequest, HttpResponse, Level, Method, NetError};
-use crate::ratelimit::{Shape, Upstream};
+use crate::ratelimit::{Account, Upstream};
 use crate::retry::{Attempt, Decision, RetryPolicy, parse_retry_after};
 
 /// One OrderDesk store's credentials.
@@ -45,6 +48,14 @@ impl OdError {
     /// A write that failed this way may or may not have been applied.
     pub fn is_ambiguous(&self) -> bool {
         matches!(self, OdError::Server { .. } | OdError::Unreachable { .. })
+    }
+
+    /// OrderDesk refused it before doing anything (429): the advised wait, if any.
+    pub fn rate_limited(&self) -> Option<Option<u64>> {
+        match self {
+            OdError::RateLimited { retry_after_ms, .. } => Some(*retry_after_ms),
+            _ => None,
+        }
     }
 
     /// The tool error for this failure; `not_found` names what was missing.
@@ -94,95 +105,67 @@ impl OdError {
     }
 }
 
+/// Tokens taken ahead for requests that must follow each other with no wait between
+/// them (the re-check and the PUT of an update).
+#[derive(Debug, Default)]
+pub struct Reservation {
+    left: u64,
+}
+
 /// A client bound to one store.
 pub struct Client<'a> {
     host: &'a dyn Host,
     base_url: &'a str,
     creds: &'a Credentials,
     retry: RetryPolicy,
-    upstream: Shape,
+    timeout_ms: u64,
+    limiter: Upstream<'a>,
+    sent: Cell<u32>,
 }
 
 impl<'a> Client<'a> {
+    /// A client for `creds`, drawing upstream tokens from `account`'s bucket.
     pub fn new(
         host: &'a dyn Host,
-        base_url: &'a str,
+        settings: &'a Settings,
         creds: &'a Credentials,
-        retry: RetryPolicy,
-        upstream: Shape,
+        account: &Account,
     ) -> Self {
         Self {
             host,
-            base_url,
+            base_url: &settings.api_url,
             creds,
-            retry,
-            upstream,
+            retry: settings.retry,
+            timeout_ms: settings.upstream_timeout_ms,
+            limiter: Upstream::new(host, account, settings.upstream),
+            sent: Cell::new(0),
         }
+    }
+
+    /// Requests sent so far (every try counts).
+    pub fn sent(&self) -> u32 {
+        self.sent.get()
     }
 
     pub fn store_id(&self) -> &str {
         &self.creds.store_id
     }
 
-    /// GET `path` with `query`, retrying as reads may, and return the success envelope.
-    pub fn get(&self, path: &str, query: &[(String, String)]) -> Result<Value, OdError> {
-        let request = HttpRequest {
-            method: Method::Get,
-            url: self.url(path, query),
-            headers: self.auth_headers(),
-            body: None,
-        };
-        self.send(&request, self.retry)
+    pub fn retry_policy(&self) -> RetryPolicy {
+        self.retry
     }
 
-    /// A write. Only 429s are retried (OrderDesk refused those unprocessed); after a 5xx
-    /// or a lost connection the write may have happened, so the caller decides
-    /// ([`OdError::is_ambiguous`]).
-    pub fn write(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Value, OdError> {
-        let request = HttpRequest {
-            method,
-            url: self.url(path, &[]),
-            headers: self.auth_headers(),
-            body: body.map(|b| b.to_string().into_bytes()),
-        };
-        self.send(
-            &request,
-            RetryPolicy {
-                max_tries: 1,
-                ..self.retry
-            }
-            .with_rate_limit_retries(self.retry.max_tries),
-        )
-    }
-
-    fn send(&self, request: &HttpRequest, retry: RetryPolicy) -> Result<Value, OdError> {
-        let path = request
-            .url
-            .strip_prefix(self.base_url)
-            .unwrap_or(&request.url)
-            .to_string();
-        let path = path.split('?').next().unwrap_or_default().to_string();
-        let limiter = Upstream::new(self.host, &self.creds.store_id, self.upstream);
+    /// GET `path` with `query`, retrying as reads may (429: the advised wait; 5xx and
+    /// network errors: back-off with jitter), and return the success envelope.
+    pub fn read(&self, path: &str, query: &[(String, String)]) -> Result<Value, OdError> {
+        let request = self.request(Method::Get, path, query, None);
         let mut tries = 0;
         let mut last_status = 0;
         loop {
             tries += 1;
-            if let Err(e) = limiter.acquire() {
-                self.host.log(
-                    Level::Warn,
-                    "ratelimit",
-                    &format!("limiter unavailable: {e}"),
-                );
-            }
-            let attempt = match self.host.http(request) {
+            self.admit(None);
+            let attempt = match self.exchange(&request, tries) {
                 Ok(response) => {
-                    limiter.observe(&response);
-                    self.log_response(request, &response, tries);
                     last_status = response.status;
                     match classify(&response) {
                         Ok(verdict) => return verdict,
@@ -190,26 +173,100 @@ impl<'a> Client<'a> {
                     }
                 }
                 Err(NetError::Denied) => return Err(OdError::Denied),
-                Err(err) => {
-                    self.host.log(
-                        Level::Warn,
-                        "client",
-                        &format!(
-                            "{} {path} try {tries}: no response: {err}",
-                            request.method.as_str()
-                        ),
-                    );
-                    Attempt::Network
-                }
+                Err(_) => Attempt::Network,
             };
-            match retry.decide(tries, attempt, self.host.random_u64()) {
+            match self.retry.decide(tries, attempt, self.host.random_u64()) {
                 Decision::RetryAfter(ms) => self.host.sleep_ms(ms),
                 Decision::GiveUp => return Err(give_up(attempt, tries, last_status)),
             }
         }
     }
 
-    fn url(&self, path: &str, query: &[(String, String)]) -> String {
+    /// Take `n` upstream tokens now, waiting if the bucket needs it, for requests that
+    /// must then go out with no wait between them.
+    pub fn reserve(&self, n: u64) -> Reservation {
+        if let Err(e) = self.limiter.acquire(n) {
+            self.host.log(
+                Level::Warn,
+                "ratelimit",
+                &format!("limiter unavailable: {e}"),
+            );
+        }
+        Reservation { left: n }
+    }
+
+    /// Exactly one request, never retried: the caller owns what happens after a failure
+    /// (a 429 was refused unprocessed; a 5xx or a lost answer may have been applied).
+    /// With a reservation holding tokens, it goes out without waiting for the bucket.
+    pub fn send_once(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        reservation: Option<&mut Reservation>,
+    ) -> Result<Value, OdError> {
+        let body = body.map(|b| b.to_string().into_bytes());
+        let request = self.request(method, path, &[], body);
+        self.admit(reservation);
+        match self.exchange(&request, 1) {
+            Ok(response) => match classify(&response) {
+                Ok(verdict) => verdict,
+                Err(attempt) => Err(give_up(attempt, 1, response.status)),
+            },
+            Err(NetError::Denied) => Err(OdError::Denied),
+            Err(err) => Err(OdError::Unreachable {
+                reason: err.to_string(),
+                tries: 1,
+            }),
+        }
+    }
+
+    /// Wait for an upstream token, unless a reservation already holds one.
+    fn admit(&self, reservation: Option<&mut Reservation>) {
+        if let Some(r) = reservation
+            && r.left > 0
+        {
+            r.left -= 1;
+            return;
+        }
+        self.reserve(1);
+    }
+
+    fn exchange(&self, request: &HttpRequest, tries: u32) -> Result<HttpResponse, NetError> {
+        self.sent.set(self.sent.get() + 1);
+        let result = self.host.http(request);
+        let path = self.path_of(request);
+        let method = request.method.as_str();
+        match &result {
+            Ok(response) => {
+                self.limiter.observe(response);
+                self.host.log(
+                    Level::Debug,
+                    "client",
+                    &format!(
+                        "{method} {path} -> {} (try {tries}, tokens left {})",
+                        response.status,
+                        response.header("X-Tokens-Remaining").unwrap_or("?")
+                    ),
+                );
+            }
+            Err(NetError::Denied) => {}
+            Err(err) => self.host.log(
+                Level::Warn,
+                "client",
+                &format!("{method} {path} try {tries}: no response: {err}"),
+            ),
+        }
+        result
+    }
+
+    fn request(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(String, String)],
+        body: Option<Vec<u8>>,
+    ) -> HttpRequest {
         let mut url = format!("{}{}", self.base_url, path);
         if !query.is_empty() {
             let encoded = form_urlencoded::Serializer::new(String::new())
@@ -218,33 +275,26 @@ impl<'a> Client<'a> {
             url.push('?');
             url.push_str(&encoded);
         }
-        url
+        HttpRequest {
+            method,
+            url,
+            headers: vec![
+                ("ORDERDESK-STORE-ID".into(), self.creds.store_id.clone()),
+                ("ORDERDESK-API-KEY".into(), self.creds.api_key.0.clone()),
+                ("Accept".into(), "application/json".into()),
+            ],
+            body,
+            timeout_ms: self.timeout_ms,
+        }
     }
 
-    fn auth_headers(&self) -> Vec<(String, String)> {
-        vec![
-            ("ORDERDESK-STORE-ID".into(), self.creds.store_id.clone()),
-            ("ORDERDESK-API-KEY".into(), self.creds.api_key.0.clone()),
-            ("Accept".into(), "application/json".into()),
-        ]
-    }
-
-    fn log_response(&self, request: &HttpRequest, response: &HttpResponse, tries: u32) {
+    /// The request's path below the base URL, without the query (which may carry PII).
+    fn path_of<'r>(&self, request: &'r HttpRequest) -> &'r str {
         let path = request
             .url
             .strip_prefix(self.base_url)
             .unwrap_or(&request.url);
-        let path = path.split('?').next().unwrap_or(path);
-        self.host.log(
-            Level::Debug,
-            "client",
-            &format!(
-                "{} {path} -> {} (try {tries}, tokens left {})",
-                request.method.as_str(),
-                response.status,
-                response.header("X-Tokens-Remaining").unwrap_or("?")
-            ),
-        );
+        path.split('?').next().unwrap_or(path)
     }
 }
 

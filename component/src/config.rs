@@ -1,30 +1,14 @@
-//! Settings read from `wasi:config`: OrderDesk base URL, single-store credentials, TTLs,
-//! retry tuning. Keys are snake_case; the host fills them from flags, env and TOML.
+//! Settings read from `wasi:config`, under the keys and with the defaults of the shared
+//! table in `orderdesk-settings` (the host fills them from flags, env and TOML).
+
+use orderdesk_settings::{self as keys, Setting};
 
 use crate::error::{ErrorCode, ToolError};
-use crate::host::Host;
+use crate::host::{Family, Host};
+use crate::ratelimit::Shape;
 use crate::retry::RetryPolicy;
 
-/// OrderDesk's production API base.
-pub const DEFAULT_API_URL: &str = "https://app.orderdesk.me/api/v2";
-
-/// Configuration keys the component reads.
-pub mod keys {
-    pub const API_URL: &str = "api_url";
-    pub const STORE_ID: &str = "store_id";
-    pub const API_KEY: &str = "api_key";
-    pub const TTL_ORDERS_S: &str = "cache_ttl_orders_s";
-    pub const TTL_PRODUCTS_S: &str = "cache_ttl_products_s";
-    pub const TTL_STORE_S: &str = "cache_ttl_store_s";
-    pub const RETRY_BASE_MS: &str = "retry_base_ms";
-    pub const RETRY_MAX_WAIT_MS: &str = "retry_max_wait_ms";
-    pub const TOOL_CALLS_PER_MINUTE: &str = "tool_calls_per_minute";
-    pub const TOOL_CALL_BURST: &str = "tool_call_burst";
-    pub const UPSTREAM_BURST: &str = "upstream_burst";
-    pub const UPSTREAM_PER_SECOND: &str = "upstream_per_second";
-}
-
-/// Cache lifetimes per endpoint family, in milliseconds.
+/// Cache lifetimes per family, in milliseconds (0 turns a family's cache off).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ttls {
     pub orders_ms: u64,
@@ -32,12 +16,13 @@ pub struct Ttls {
     pub store_ms: u64,
 }
 
-impl Default for Ttls {
-    fn default() -> Self {
-        Self {
-            orders_ms: 15_000,
-            products_ms: 60_000,
-            store_ms: 3_600_000,
+impl Ttls {
+    /// How long a family's reads are kept.
+    pub fn of(&self, family: Family) -> u64 {
+        match family {
+            Family::Orders => self.orders_ms,
+            Family::Products => self.products_ms,
+            Family::Store => self.store_ms,
         }
     }
 }
@@ -47,16 +32,18 @@ impl Default for Ttls {
 pub struct Settings {
     pub api_url: String,
     pub store_id: Option<String>,
-    /// Never printed: `Settings` derives Debug only through `Secret`.
+    /// Never printed: `Secret` hides itself from Debug.
     pub api_key: Option<Secret>,
     pub ttls: Ttls,
     pub retry: RetryPolicy,
+    /// How long one upstream request may wait for a connection or the next bytes.
+    pub upstream_timeout_ms: u64,
     /// Per-tenant tool-call refill (0 disables the limit).
     pub tool_calls_per_minute: u64,
     /// Per-tenant tool-call burst.
     pub tool_call_burst: u64,
     /// The store's OrderDesk bucket, which the client-side limiter mirrors.
-    pub upstream: crate::ratelimit::Shape,
+    pub upstream: Shape,
 }
 
 /// A string that never appears in Debug output.
@@ -71,46 +58,80 @@ impl std::fmt::Debug for Secret {
 
 impl Settings {
     pub fn load(host: &dyn Host) -> Result<Self, ToolError> {
-        let defaults = Ttls::default();
-        let mut retry = RetryPolicy::default();
-        retry.base_ms = number(host, keys::RETRY_BASE_MS, retry.base_ms)?;
-        retry.max_retry_after_ms = number(host, keys::RETRY_MAX_WAIT_MS, retry.max_retry_after_ms)?;
-        let api_url = non_empty(host, keys::API_URL).unwrap_or_else(|| DEFAULT_API_URL.into());
+        let retry = RetryPolicy {
+            base_ms: number(host, &keys::RETRY_BASE_MS)?,
+            max_retry_after_ms: number(host, &keys::RETRY_MAX_WAIT_MS)?,
+            ..RetryPolicy::default()
+        };
+        let api_url = text(host, &keys::API_URL).unwrap_or_default();
         Ok(Self {
             api_url: api_url.trim_end_matches('/').to_string(),
-            store_id: non_empty(host, keys::STORE_ID),
-            api_key: non_empty(host, keys::API_KEY).map(Secret),
+            store_id: text(host, &keys::STORE_ID),
+            api_key: text(host, &keys::API_KEY).map(Secret),
             ttls: Ttls {
-                orders_ms: number(host, keys::TTL_ORDERS_S, defaults.orders_ms / 1000)? * 1000,
-                products_ms: number(host, keys::TTL_PRODUCTS_S, defaults.products_ms / 1000)?
-                    * 1000,
-                store_ms: number(host, keys::TTL_STORE_S, defaults.store_ms / 1000)? * 1000,
+                orders_ms: number(host, &keys::CACHE_TTL_ORDERS)?.saturating_mul(1000),
+                products_ms: number(host, &keys::CACHE_TTL_PRODUCTS)?.saturating_mul(1000),
+                store_ms: number(host, &keys::CACHE_TTL_STORE)?.saturating_mul(1000),
             },
             retry,
-            tool_calls_per_minute: number(host, keys::TOOL_CALLS_PER_MINUTE, 120)?,
-            tool_call_burst: number(host, keys::TOOL_CALL_BURST, 240)?,
-            upstream: crate::ratelimit::Shape::orderdesk(
-                number(host, keys::UPSTREAM_BURST, 20)?,
-                number(host, keys::UPSTREAM_PER_SECOND, 3)?,
+            upstream_timeout_ms: number(host, &keys::UPSTREAM_TIMEOUT_MS)?,
+            tool_calls_per_minute: number(host, &keys::TOOL_CALLS_PER_MINUTE)?,
+            tool_call_burst: number(host, &keys::TOOL_CALL_BURST)?,
+            upstream: Shape::orderdesk(
+                number(host, &keys::UPSTREAM_BURST)?,
+                number(host, &keys::UPSTREAM_PER_SECOND)?,
             ),
         })
     }
 }
 
-fn non_empty(host: &dyn Host, key: &str) -> Option<String> {
-    host.config(key)
+/// The configured value, else the table's default; empty counts as unset.
+fn text(host: &dyn Host, setting: &Setting) -> Option<String> {
+    host.config(setting.key)
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
+        .or_else(|| setting.default.map(str::to_string))
 }
 
-fn number(host: &dyn Host, key: &str, default: u64) -> Result<u64, ToolError> {
-    match non_empty(host, key) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|_| {
-            ToolError::new(
-                ErrorCode::NotConfigured,
-                format!("setting {key} must be a whole number, got {v:?}"),
-            )
-        }),
+fn number(host: &dyn Host, setting: &Setting) -> Result<u64, ToolError> {
+    let raw = text(host, setting).unwrap_or_else(|| "0".into());
+    setting
+        .check(&raw)
+        .and_then(|()| {
+            raw.parse()
+                .map_err(|_| format!("{} is not a number", setting.key))
+        })
+        .map_err(|e| ToolError::new(ErrorCode::NotConfigured, format!("setting {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::ScriptedHost;
+
+    #[test]
+    fn defaults_come_from_the_shared_table() {
+        let host = ScriptedHost::default();
+        let s = Settings::load(&host).unwrap();
+        assert_eq!(s.api_url, "https://app.orderdesk.me/api/v2");
+        assert_eq!(s.ttls.orders_ms, 15_000);
+        assert_eq!(s.ttls.store_ms, 3_600_000);
+        assert_eq!(s.retry.max_retry_after_ms, 10_000);
+        assert_eq!(s.tool_call_burst, 240);
+        assert!(s.store_id.is_none());
+    }
+
+    #[test]
+    fn configured_values_win_and_bad_ones_are_named() {
+        let mut host = ScriptedHost::default();
+        host.config.insert("cache_ttl_orders".into(), "2".into());
+        host.config.insert("retry_max_wait_ms".into(), "500".into());
+        let s = Settings::load(&host).unwrap();
+        assert_eq!(s.ttls.orders_ms, 2_000);
+        assert_eq!(s.retry.max_retry_after_ms, 500);
+        host.config.insert("upstream_burst".into(), "lots".into());
+        let e = Settings::load(&host).unwrap_err();
+        assert_eq!(e.code, ErrorCode::NotConfigured);
+        assert!(e.message.contains("upstream_burst"), "{}", e.message);
     }
 }

@@ -36,7 +36,8 @@ pub enum ErrorCode {
     ConcurrentUpdate,
     /// The tenant's tool-call budget is spent; details say when to retry.
     RateLimited,
-    /// A write failed in a way that leaves its outcome unknown (timeout or 5xx).
+    /// A write failed in a way that leaves its outcome unknown (timeout, dropped answer or
+    /// 5xx after sending); details say how to check or retry safely.
     WriteOutcomeUnknown,
     /// A bug or a host failure; the message says which.
     Internal,
@@ -88,6 +89,9 @@ pub struct ToolError {
     pub message: String,
     /// A JSON object with extra facts, or `Null`.
     pub details: Value,
+    /// Whether the same call may be sent again as it is; starts as the code's default and
+    /// is cleared wherever a write may already have happened.
+    pub retryable: bool,
 }
 
 impl ToolError {
@@ -96,7 +100,29 @@ impl ToolError {
             code,
             message: message.into(),
             details: Value::Null,
+            retryable: code.retryable(),
         }
+    }
+
+    /// A write whose effect is unknown: it may or may not have happened, so the call must
+    /// not simply be repeated. `details` says how to find out or retry safely.
+    pub fn write_outcome_unknown(message: impl Into<String>, details: Value) -> Self {
+        Self::new(ErrorCode::WriteOutcomeUnknown, message).with_details(details)
+    }
+
+    /// Mark the error as not safe to repeat (e.g. a write may have happened).
+    pub fn not_retryable(mut self) -> Self {
+        self.retryable = false;
+        self
+    }
+
+    /// Add `key: value` to the details object (creating it).
+    pub fn with_detail(mut self, key: &str, value: Value) -> Self {
+        if !self.details.is_object() {
+            self.details = Value::Object(Default::default());
+        }
+        self.details[key] = value;
+        self
     }
 
     pub fn with_details(mut self, details: Value) -> Self {
@@ -108,9 +134,5 @@ impl ToolError {
         let reason = reason.into();
         Self::new(ErrorCode::InvalidArgument, format!("{field}: {reason}"))
             .with_details(json!({ "field": field, "reason": reason }))
-    }
-
-    pub fn retryable(&self) -> bool {
-        self.code.retryable()
     }
 }

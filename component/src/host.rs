@@ -23,13 +23,16 @@ impl Method {
 }
 
 /// An outgoing request. `body` is `None` for bodyless requests, which then carry no
-/// `Content-Type` (OrderDesk rejects GETs that declare one).
+/// `Content-Type` (OrderDesk rejects GETs that declare one); a body always goes out with
+/// `Content-Length`, never chunked (some servers and proxies answer 411 to chunked bodies).
 #[derive(Clone, PartialEq, Eq)]
 pub struct HttpRequest {
     pub method: Method,
     pub url: String,
     pub headers: Vec<(String, String)>,
     pub body: Option<Vec<u8>>,
+    /// Longest wait to connect, for the first byte of the answer, and between bytes.
+    pub timeout_ms: u64,
 }
 
 impl fmt::Debug for HttpRequest {
@@ -74,20 +77,52 @@ pub enum NetError {
     Connection(String),
 }
 
-/// The two key-value buckets of `wasi:keyvalue`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The families of cached reads. Each lives in its own evictable bucket with its own
+/// lifetime and generation counter, so a write invalidates exactly its family and the
+/// backend can expire entries without reading them.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Family {
+    /// `/orders` and `/orders/{id}`.
+    Orders,
+    /// `/inventory-items` and `/inventory-items/{id}`.
+    Products,
+    /// `/store`: settings and folders.
+    Store,
+}
+
+impl Family {
+    pub const ALL: [Family; 3] = [Family::Orders, Family::Products, Family::Store];
+
+    /// The endpoint part of cache keys.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Family::Orders => "orders",
+            Family::Products => "inventory-items",
+            Family::Store => "store",
+        }
+    }
+}
+
+/// The key-value buckets of `wasi:keyvalue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Bucket {
-    /// Durable: tenants, stores, sync state, audit.
+    /// Durable: tenants, stores, sync state, audit, intents.
     State,
-    /// Evictable: the read-through cache.
-    Cache,
+    /// Evictable: the read-through cache of one family.
+    Cache(Family),
 }
 
 impl Bucket {
+    /// The bucket identifier passed to `wasi:keyvalue/store.open`.
     pub fn name(self) -> &'static str {
         match self {
             Bucket::State => "state",
-            Bucket::Cache => "cache",
+            Bucket::Cache(Family::Orders) => "cache-orders",
+            Bucket::Cache(Family::Products) => "cache-products",
+            Bucket::Cache(Family::Store) => "cache-store",
         }
     }
 }
@@ -116,6 +151,13 @@ pub trait Host {
     fn kv_delete(&self, bucket: Bucket, key: &str) -> Result<(), KvError>;
     /// Atomically add `delta` and return the new value (a missing key counts as 0).
     fn kv_increment(&self, bucket: Bucket, key: &str, delta: u64) -> Result<u64, KvError>;
+    /// Take the lock `name` for `owner` for `ttl_ms` if it is free or its lease expired
+    /// (`orderdesk:mcp/lock.acquire`); true when `owner` holds it now.
+    fn lock_acquire(&self, name: &str, owner: &str, ttl_ms: u64) -> Result<bool, KvError>;
+    /// Extend `owner`'s lease; false when it no longer holds the lock.
+    fn lock_renew(&self, name: &str, owner: &str, ttl_ms: u64) -> Result<bool, KvError>;
+    /// Release the lock if `owner` holds it; false when it did not.
+    fn lock_release(&self, name: &str, owner: &str) -> Result<bool, KvError>;
     /// A configuration value, `None` when unset.
     fn config(&self, key: &str) -> Option<String>;
     /// Wall-clock time in milliseconds since the Unix epoch.

@@ -1,5 +1,5 @@
-//! Small structures over `wasi:keyvalue` that stay correct with many concurrent callers and
-//! only `get`/`set`/`delete`/`increment`: append-only lists and leased locks.
+//! JSON records and append-only lists over `wasi:keyvalue`, correct with many concurrent
+//! callers using only `get`/`set`/`delete`/`increment`.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -126,62 +126,5 @@ impl<'a> AppendList<'a> {
         self.host
             .kv_delete(Bucket::State, &format!("{}/n", self.name))
             .map_err(kv_err)
-    }
-}
-
-/// A lock shared by every instance and host on the same state store. Taking it is an
-/// atomic increment (the caller that moves the counter from 0 to 1 holds it); a lease
-/// lets waiters break a lock whose holder died.
-pub struct Lease<'a> {
-    host: &'a dyn Host,
-    key: String,
-}
-
-const LEASE_MS: u64 = 15_000;
-
-impl<'a> Lease<'a> {
-    /// Wait up to `wait_ms` for the lock named `name`.
-    pub fn acquire(
-        host: &'a dyn Host,
-        name: &str,
-        wait_ms: u64,
-    ) -> Result<Option<Self>, ToolError> {
-        let key = format!("lock/{name}");
-        let lease_key = format!("{key}/lease");
-        let deadline = host.now_ms() + wait_ms;
-        let mut pause = 5;
-        loop {
-            let n = host.kv_increment(Bucket::State, &key, 1).map_err(kv_err)?;
-            if n == 1 {
-                let expires = host.now_ms() + LEASE_MS;
-                host.kv_set(Bucket::State, &lease_key, expires.to_string().as_bytes())
-                    .map_err(kv_err)?;
-                return Ok(Some(Self { host, key }));
-            }
-            let lease: Option<u64> = host
-                .kv_get(Bucket::State, &lease_key)
-                .map_err(kv_err)?
-                .and_then(|b| String::from_utf8_lossy(&b).parse().ok());
-            if lease.is_some_and(|expires| host.now_ms() > expires) {
-                // The holder died: break the lock, then compete for it again.
-                host.kv_delete(Bucket::State, &lease_key).map_err(kv_err)?;
-                host.kv_delete(Bucket::State, &key).map_err(kv_err)?;
-                continue;
-            }
-            if host.now_ms() >= deadline {
-                return Ok(None);
-            }
-            host.sleep_ms(pause + host.random_u64() % (pause + 1));
-            pause = (pause * 2).min(50);
-        }
-    }
-}
-
-impl Drop for Lease<'_> {
-    fn drop(&mut self) {
-        let _ = self
-            .host
-            .kv_delete(Bucket::State, &format!("{}/lease", self.key));
-        let _ = self.host.kv_delete(Bucket::State, &self.key);
     }
 }

@@ -9,7 +9,14 @@
 //! 2. Natively, tests implement [`host::Host`] with scripted responses and call
 //!    [`tools::call`] directly, so `cargo test` covers the logic without a wasm runtime.
 //!
-//! Data flows one way: `tools` → `client` / `cache` → `host`; nothing below `tools` knows MCP.
+//! Data flows one way, floor by floor; nothing below `tools` knows MCP:
+//!
+//! - front doors: [`tools`] (MCP tool catalog and dispatch), [`admin`] (the operator CLI);
+//! - [`services`]: orders, products, the store, the store registry, the update cycle, the
+//!   write policy and the journal, each over an explicit tenant + store context;
+//! - infrastructure: [`client`] (OrderDesk HTTP), [`retry`], [`ratelimit`], [`cache`],
+//!   [`lock`], [`kv`], [`crypto`], [`tenancy`], [`audit`], [`merge`], [`resource`];
+//! - [`host`]: the one trait the runtime implements.
 
 pub mod admin;
 pub mod audit;
@@ -20,13 +27,15 @@ pub mod crypto;
 pub mod envelope;
 pub mod error;
 pub mod host;
-pub mod kvutil;
+pub mod kv;
+pub mod lock;
 pub mod merge;
 pub mod ratelimit;
+pub mod resource;
 pub mod retry;
+pub mod services;
 pub mod tenancy;
 pub mod tools;
-pub mod update;
 
 #[cfg(test)]
 mod testing;

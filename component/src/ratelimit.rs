@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{ErrorCode, ToolError};
 use crate::host::{Bucket, Host, HttpResponse, Level};
-use crate::kvutil::{get_json, kv_err, set_json};
+use crate::kv::{get_json, kv_err, set_json};
 
 /// A bucket's shape.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -94,19 +94,44 @@ impl Gcra<'_> {
     }
 }
 
-/// The upstream bucket of one OrderDesk store.
+/// Whose upstream bucket a client draws from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Account {
+    /// A store whose credentials are known to work (registered, or configured): the one
+    /// bucket every caller of that store shares, mirroring OrderDesk's.
+    Store(String),
+    /// Credentials nobody has verified yet (`stores_register` checking a key): a small
+    /// bucket of the tenant's own, so junk attempts never drain a real store's bucket nor
+    /// pause it through `X-Tokens-Remaining`.
+    Unverified { tenant: String },
+}
+
+/// The bucket of unverified credentials: a few checks, then one every few seconds.
+pub const UNVERIFIED: Shape = Shape {
+    capacity: 3.0,
+    per_ms: 1.0 / 5_000.0,
+};
+
+/// An upstream bucket.
 pub struct Upstream<'a> {
     gcra: Gcra<'a>,
+    /// Whether OrderDesk's `X-Tokens-Remaining` may pause this bucket.
+    observes: bool,
 }
 
 impl<'a> Upstream<'a> {
-    pub fn new(host: &'a dyn Host, store_id: &str, shape: Shape) -> Self {
+    pub fn new(host: &'a dyn Host, account: &Account, shape: Shape) -> Self {
+        let (prefix, shape, observes) = match account {
+            Account::Store(id) => (format!("rl/upstream/{id}"), shape, true),
+            Account::Unverified { tenant } => (format!("rl/verify/{tenant}"), UNVERIFIED, false),
+        };
         Self {
             gcra: Gcra {
                 host,
-                prefix: format!("rl/upstream/{store_id}"),
+                prefix,
                 shape,
             },
+            observes,
         }
     }
 
@@ -114,17 +139,19 @@ impl<'a> Upstream<'a> {
         format!("{}/pause", self.gcra.prefix)
     }
 
-    /// Take a slot, sleeping until it is due. Returns how long it slept.
-    pub fn acquire(&self) -> Result<u64, ToolError> {
+    /// Take `n` slots at once, sleeping until the last is due, so the `n` requests that
+    /// follow go out back to back. Returns how long it slept.
+    pub fn acquire(&self, n: u64) -> Result<u64, ToolError> {
         let host = self.gcra.host;
+        let n = n.max(1);
         let position = host
-            .kv_increment(Bucket::State, &self.gcra.counter(), 1)
+            .kv_increment(Bucket::State, &self.gcra.counter(), n)
             .map_err(kv_err)?
-            - 1;
+            - n;
         let now = host.now_ms();
         let level = self.gcra.level_before(position, now)?;
         let shape = self.gcra.shape;
-        let mut wait = ((level + 1.0 - shape.capacity) / shape.per_ms)
+        let mut wait = ((level + n as f64 - shape.capacity) / shape.per_ms)
             .max(0.0)
             .ceil() as u64;
         let pause: Option<u64> = host
@@ -139,7 +166,7 @@ impl<'a> Upstream<'a> {
             host.log(
                 Level::Debug,
                 "ratelimit",
-                &format!("upstream slot due in {wait} ms"),
+                &format!("upstream slots due in {wait} ms"),
             );
             host.sleep_ms(wait);
         }
@@ -149,6 +176,9 @@ impl<'a> Upstream<'a> {
     /// Learn from OrderDesk's own count: when few tokens remain (other clients of the
     /// store use them too), hold new requests until the bucket refills.
     pub fn observe(&self, response: &HttpResponse) {
+        if !self.observes {
+            return;
+        }
         let host = self.gcra.host;
         let remaining = response
             .header("X-Tokens-Remaining")
@@ -209,8 +239,8 @@ mod tests {
     #[test]
     fn upstream_burst_then_three_per_second() {
         let host = ScriptedHost::configured();
-        let limiter = Upstream::new(&host, "s1", upstream_default());
-        let waits: Vec<u64> = (0..24).map(|_| limiter.acquire().unwrap()).collect();
+        let limiter = Upstream::new(&host, &Account::Store("s1".into()), upstream_default());
+        let waits: Vec<u64> = (0..24).map(|_| limiter.acquire(1).unwrap()).collect();
         assert!(waits[..18].iter().all(|w| *w == 0), "burst: {waits:?}");
         // After the burst, each request waits about a third of a second (the clock moves
         // with each sleep in the scripted host).
@@ -222,12 +252,12 @@ mod tests {
     #[test]
     fn idle_time_refills_but_never_beyond_capacity() {
         let host = ScriptedHost::configured();
-        let limiter = Upstream::new(&host, "s1", upstream_default());
+        let limiter = Upstream::new(&host, &Account::Store("s1".into()), upstream_default());
         for _ in 0..18 {
-            limiter.acquire().unwrap();
+            limiter.acquire(1).unwrap();
         }
         host.now.set(host.now.get() + 3_600_000);
-        let waits: Vec<u64> = (0..20).map(|_| limiter.acquire().unwrap()).collect();
+        let waits: Vec<u64> = (0..20).map(|_| limiter.acquire(1).unwrap()).collect();
         assert!(waits[..18].iter().all(|w| *w == 0), "{waits:?}");
         assert!(
             waits[18] > 0,
@@ -238,29 +268,69 @@ mod tests {
     #[test]
     fn low_tokens_remaining_pauses_new_requests() {
         let host = ScriptedHost::configured();
-        let limiter = Upstream::new(&host, "s1", upstream_default());
+        let limiter = Upstream::new(&host, &Account::Store("s1".into()), upstream_default());
         let response = HttpResponse {
             status: 200,
             headers: vec![("X-Tokens-Remaining".into(), "0".into())],
             body: Vec::new(),
         };
         limiter.observe(&response);
-        assert_eq!(limiter.acquire().unwrap(), 1000);
+        assert_eq!(limiter.acquire(1).unwrap(), 1000);
     }
 
     #[test]
     fn stores_have_separate_buckets() {
         let host = ScriptedHost::configured();
         for _ in 0..18 {
-            Upstream::new(&host, "a", upstream_default())
-                .acquire()
+            Upstream::new(&host, &Account::Store("a".into()), upstream_default())
+                .acquire(1)
                 .unwrap();
         }
         assert_eq!(
-            Upstream::new(&host, "b", upstream_default())
-                .acquire()
+            Upstream::new(&host, &Account::Store("b".into()), upstream_default())
+                .acquire(1)
                 .unwrap(),
             0
+        );
+    }
+
+    #[test]
+    fn reserving_two_slots_waits_once_for_both() {
+        let host = ScriptedHost::configured();
+        let limiter = Upstream::new(&host, &Account::Store("s1".into()), upstream_default());
+        for _ in 0..17 {
+            assert_eq!(limiter.acquire(1).unwrap(), 0);
+        }
+        // One slot left of 18: two together wait for the second to refill (1/3 s).
+        let wait = limiter.acquire(2).unwrap();
+        assert!((300..=400).contains(&wait), "{wait}");
+    }
+
+    #[test]
+    fn unverified_credentials_never_touch_the_store_bucket() {
+        let host = ScriptedHost::configured();
+        let junk = Upstream::new(
+            &host,
+            &Account::Unverified { tenant: "t".into() },
+            upstream_default(),
+        );
+        for _ in 0..10 {
+            junk.acquire(1).unwrap();
+        }
+        junk.observe(&HttpResponse {
+            status: 401,
+            headers: vec![("X-Tokens-Remaining".into(), "0".into())],
+            body: Vec::new(),
+        });
+        let real = Upstream::new(&host, &Account::Store("7".into()), upstream_default());
+        assert_eq!(
+            real.acquire(1).unwrap(),
+            0,
+            "the store's bucket is untouched"
+        );
+        assert!(
+            host.sleeps.borrow().iter().sum::<u64>() >= 30_000,
+            "junk attempts are throttled on their own bucket"
         );
     }
 

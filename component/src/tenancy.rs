@@ -1,8 +1,17 @@
 //! Tenants and their stores: master keys (hash only), the verification cache, the store
-//! registry with AES-GCM-sealed API keys, and default stores.
+//! registry with AES-GCM-sealed API keys, the tenant's default store, and key rotation.
 //!
 //! State layout (`state` bucket): `tenant/{id}`, `tenants` (list), `auth/{sha256(key)}`,
-//! `store/{tenant}/{store_id}`, `stores/{tenant}` (list), `default/{tenant}/{session|_}`.
+//! `store/{tenant}/{store_id}`, `stores/{tenant}` (list), `default/{tenant}`.
+//!
+//! A store record keeps its API key sealed per master-key version. Rotation first adds a
+//! copy sealed under the new key to every store, then switches the tenant record (one
+//! write), then removes the old copies: a failure at any step leaves either the old key or
+//! the new one opening every store. Rotation and registration hold the tenant's lock, and
+//! registration re-checks the key version under it, so no store is sealed under a key that
+//! is being retired.
+
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,8 +19,12 @@ use crate::client::Credentials;
 use crate::config::Secret;
 use crate::crypto;
 use crate::error::{ErrorCode, ToolError};
-use crate::host::{Bucket, Host};
-use crate::kvutil::{AppendList, get_json, kv_err, set_json};
+use crate::host::{Bucket, Host, Level};
+use crate::kv::{AppendList, get_json, kv_err, set_json};
+use crate::lock::{LEASE_MS, Lease};
+
+/// How long registration or rotation waits for the other to finish.
+const TENANT_LOCK_WAIT_MS: u64 = 10_000;
 
 /// How long a verified master key is trusted before Argon2 runs again.
 const VERIFIED_FOR_MS: u64 = 12 * 3600 * 1000;
@@ -41,8 +54,10 @@ pub struct StoreRecord {
     pub store_id: String,
     pub name: String,
     pub label: Option<String>,
-    /// hex(nonce || AES-256-GCM(api key)), bound to tenant and store.
-    pub sealed_api_key: String,
+    /// Master-key version → hex(nonce || AES-256-GCM(api key)), bound to tenant and store.
+    /// Normally one entry; two while a rotation runs (or after one failed midway).
+    #[serde(default)]
+    pub sealed: BTreeMap<u32, String>,
     pub created_at_ms: u64,
 }
 
@@ -81,6 +96,16 @@ fn tenant_id_of(master_key: &str) -> Option<&str> {
     let (id, secret) = rest.split_once('_')?;
     (id.len() == 16 && secret.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
         .then_some(id)
+}
+
+/// The lock registration and rotation of one tenant share.
+fn tenant_lock<'h>(host: &'h dyn Host, id: &str) -> Result<Lease<'h>, ToolError> {
+    Lease::acquire(host, &format!("tenant/{id}"), LEASE_MS, TENANT_LOCK_WAIT_MS)?.ok_or_else(|| {
+        ToolError::new(
+            ErrorCode::ConcurrentUpdate,
+            "the tenant is being changed (key rotation or registration); try again",
+        )
+    })
 }
 
 fn auth_required(message: &str) -> ToolError {
@@ -141,6 +166,8 @@ pub fn delete_tenant(host: &dyn Host, id: &str) -> Result<(), ToolError> {
             .map_err(kv_err)?;
     }
     stores.clear()?;
+    host.kv_delete(Bucket::State, &format!("default/{id}"))
+        .map_err(kv_err)?;
     host.kv_delete(Bucket::State, &tenant_key(id))
         .map_err(kv_err)?;
     AppendList::new(host, "tenants").remove(id)?;
@@ -188,6 +215,9 @@ impl Tenant {
         AppendList::new(host, format!("stores/{}", self.id))
     }
 
+    /// Seal `api_key` under this tenant's master key and save the store (replacing one
+    /// with the same id). Under the tenant lock, the key version is checked first: a
+    /// registration never seals under a key a rotation has retired.
     pub fn save_store(
         &self,
         host: &dyn Host,
@@ -196,18 +226,19 @@ impl Tenant {
         name: &str,
         label: Option<String>,
     ) -> Result<StoreRecord, ToolError> {
-        let nonce: [u8; 12] = host.random_bytes(12).try_into().expect("12 bytes asked");
-        let sealed = crypto::seal(
-            &self.encryption_key()?,
-            &nonce,
-            api_key.as_bytes(),
-            &crypto::associated_data(&self.id, store_id),
-        );
+        let _lock = tenant_lock(host, &self.id)?;
+        let current = get_tenant(host, &self.id)?;
+        if current.key_version != self.record.key_version {
+            return Err(auth_required(
+                "the tenant's master key was rotated meanwhile; sign in with the new key",
+            ));
+        }
+        let sealed = self.seal(host, &self.encryption_key()?, store_id, api_key);
         let record = StoreRecord {
             store_id: store_id.to_string(),
             name: name.to_string(),
             label,
-            sealed_api_key: sealed,
+            sealed: BTreeMap::from([(self.record.key_version, sealed)]),
             created_at_ms: host.now_ms(),
         };
         let existed =
@@ -217,6 +248,16 @@ impl Tenant {
             self.stores_list(host).push(store_id)?;
         }
         Ok(record)
+    }
+
+    fn seal(&self, host: &dyn Host, key: &[u8; 32], store_id: &str, api_key: &str) -> String {
+        let nonce: [u8; 12] = host.random_bytes(12).try_into().expect("12 bytes asked");
+        crypto::seal(
+            key,
+            &nonce,
+            api_key.as_bytes(),
+            &crypto::associated_data(&self.id, store_id),
+        )
     }
 
     pub fn stores(&self, host: &dyn Host) -> Result<Vec<StoreRecord>, ToolError> {
@@ -271,9 +312,18 @@ impl Tenant {
 
     /// Decrypt a store's API key into credentials.
     pub fn credentials(&self, record: &StoreRecord) -> Result<Credentials, ToolError> {
+        let sealed = record.sealed.get(&self.record.key_version).ok_or_else(|| {
+            ToolError::new(
+                ErrorCode::Internal,
+                format!(
+                    "store {} has no key sealed for the current master key; register it again",
+                    record.store_id
+                ),
+            )
+        })?;
         let plain = crypto::open(
             &self.encryption_key()?,
-            &record.sealed_api_key,
+            sealed,
             &crypto::associated_data(&self.id, &record.store_id),
         )
         .map_err(|e| {
@@ -292,53 +342,33 @@ impl Tenant {
         })
     }
 
-    fn default_key(&self, session: Option<&str>) -> String {
-        format!("default/{}/{}", self.id, session.unwrap_or("_"))
+    fn default_key(&self) -> String {
+        format!("default/{}", self.id)
     }
 
-    /// Set the default store for this session (and for the tenant, when it has none).
-    pub fn set_default(
-        &self,
-        host: &dyn Host,
-        session: Option<&str>,
-        store_id: &str,
-    ) -> Result<(), ToolError> {
-        host.kv_set(
-            Bucket::State,
-            &self.default_key(session),
-            store_id.as_bytes(),
-        )
-        .map_err(kv_err)?;
-        if session.is_some()
-            && host
-                .kv_get(Bucket::State, &self.default_key(None))
-                .map_err(kv_err)?
-                .is_none()
-        {
-            host.kv_set(Bucket::State, &self.default_key(None), store_id.as_bytes())
-                .map_err(kv_err)?;
-        }
-        Ok(())
+    /// Make `store_id` the tenant's default (the store tools use when a connection has
+    /// picked none).
+    pub fn set_default(&self, host: &dyn Host, store_id: &str) -> Result<(), ToolError> {
+        host.kv_set(Bucket::State, &self.default_key(), store_id.as_bytes())
+            .map_err(kv_err)
     }
 
-    /// The session's default store, else the tenant's.
-    pub fn default_store(
-        &self,
-        host: &dyn Host,
-        session: Option<&str>,
-    ) -> Result<Option<String>, ToolError> {
-        for key in [self.default_key(session), self.default_key(None)] {
-            if let Some(bytes) = host.kv_get(Bucket::State, &key).map_err(kv_err)? {
-                return Ok(Some(String::from_utf8_lossy(&bytes).into_owned()));
-            }
-        }
-        Ok(None)
+    /// The tenant's default store, if it has one.
+    pub fn default_store(&self, host: &dyn Host) -> Result<Option<String>, ToolError> {
+        Ok(host
+            .kv_get(Bucket::State, &self.default_key())
+            .map_err(kv_err)?
+            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 }
 
-/// Rotate a tenant's master key: verify the current one, re-seal every store key under
-/// the new one, bump the key version. Returns the new master key.
+/// Rotate a tenant's master key; returns the new one. Three steps, each of which may fail
+/// without losing a key: (1) every store gets a copy of its API key sealed under the new
+/// key, beside the old copy; (2) the tenant record switches to the new key in one write —
+/// from here the new key opens every store and the old key no longer verifies; (3) the
+/// old copies are removed (a failure here is logged; they are inert).
 pub fn rotate_key(host: &dyn Host, id: &str, current: &str) -> Result<String, ToolError> {
+    let _lock = tenant_lock(host, id)?;
     let tenant = authenticate(host, current)?;
     if tenant.id != id {
         return Err(auth_required("that master key belongs to another tenant"));
@@ -359,20 +389,36 @@ pub fn rotate_key(host: &dyn Host, id: &str, current: &str) -> Result<String, To
         record: record.clone(),
     };
     let key = rotated.encryption_key()?;
-    let mut resealed = Vec::with_capacity(stores.len());
+    // (1) new copies beside the old ones
     for (r, c) in &stores {
-        let nonce: [u8; 12] = host.random_bytes(12).try_into().expect("12 bytes asked");
-        let aad = crypto::associated_data(id, &r.store_id);
-        resealed.push(StoreRecord {
-            sealed_api_key: crypto::seal(&key, &nonce, c.api_key.0.as_bytes(), &aad),
-            ..r.clone()
-        });
+        let mut next = r.clone();
+        next.sealed.insert(
+            record.key_version,
+            rotated.seal(host, &key, &r.store_id, &c.api_key.0),
+        );
+        set_json(host, Bucket::State, &store_key(id, &r.store_id), &next)?;
     }
-    // Not atomic across records: a crash here needs the stores registered again. Rotation
-    // is an operator action run by hand, so that trade is acceptable.
+    // (2) the switch
     set_json(host, Bucket::State, &tenant_key(id), &record)?;
-    for r in &resealed {
-        set_json(host, Bucket::State, &store_key(id, &r.store_id), r)?;
+    // (3) clean-up
+    for (r, _) in &stores {
+        let key = store_key(id, &r.store_id);
+        let cleaned = get_json::<StoreRecord>(host, Bucket::State, &key).and_then(|found| {
+            let Some(mut found) = found else {
+                return Ok(());
+            };
+            found
+                .sealed
+                .retain(|version, _| *version == record.key_version);
+            set_json(host, Bucket::State, &key, &found)
+        });
+        if let Err(e) = cleaned {
+            host.log(
+                Level::Warn,
+                "tenancy",
+                &format!("old sealed key of store {} not removed: {e}", r.store_id),
+            );
+        }
     }
     Ok(new_key)
 }
@@ -426,6 +472,82 @@ mod tests {
         let tenant = authenticate(&host, &new).unwrap();
         let r = tenant.resolve(&host, "7").unwrap();
         assert_eq!(tenant.credentials(&r).unwrap().api_key.0, "k7");
+    }
+
+    /// Whether `key` signs in and opens every one of `stores`.
+    fn opens_all(host: &ScriptedHost, key: &str, stores: &[(&str, &str)]) -> bool {
+        let Ok(tenant) = authenticate(host, key) else {
+            return false;
+        };
+        stores.iter().all(|(id, api_key)| {
+            tenant
+                .resolve(host, id)
+                .and_then(|r| tenant.credentials(&r))
+                .is_ok_and(|c| c.api_key.0 == *api_key)
+        })
+    }
+
+    #[test]
+    fn a_rotation_failing_at_any_step_leaves_the_old_or_the_new_key_working() {
+        let stores = [("1", "k1"), ("2", "k2"), ("3", "k3")];
+        let mut outcomes = (0, 0);
+        for allowed_writes in 0..40 {
+            let host = ScriptedHost::configured();
+            let (record, old) = create_tenant(&host, "Acme").unwrap();
+            let tenant = authenticate(&host, &old).unwrap();
+            for (id, key) in stores {
+                tenant.save_store(&host, id, key, id, None).unwrap();
+            }
+            host.writes_left.set(Some(allowed_writes));
+            let result = rotate_key(&host, &record.id, &old);
+            host.writes_left.set(None);
+            match result {
+                Ok(new) => {
+                    outcomes.1 += 1;
+                    assert!(opens_all(&host, &new, &stores), "new key, {allowed_writes}");
+                    assert!(authenticate(&host, &old).is_err(), "old key retired");
+                }
+                Err(_) => {
+                    outcomes.0 += 1;
+                    assert!(opens_all(&host, &old, &stores), "old key, {allowed_writes}");
+                    // A later rotation still works from there.
+                    let new = rotate_key(&host, &record.id, &old).unwrap();
+                    assert!(opens_all(&host, &new, &stores));
+                }
+            }
+        }
+        assert!(
+            outcomes.0 > 3 && outcomes.1 > 3,
+            "both sides exercised: {outcomes:?}"
+        );
+    }
+
+    #[test]
+    fn a_completed_rotation_leaves_one_sealed_copy_per_store() {
+        let host = ScriptedHost::configured();
+        let (record, old) = create_tenant(&host, "Acme").unwrap();
+        let tenant = authenticate(&host, &old).unwrap();
+        tenant.save_store(&host, "1", "k1", "one", None).unwrap();
+        let new = rotate_key(&host, &record.id, &old).unwrap();
+        let stored: StoreRecord = get_json(&host, Bucket::State, &store_key(&record.id, "1"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(stored.sealed.len(), 1, "the old copy is gone");
+        assert!(opens_all(&host, &new, &[("1", "k1")]));
+    }
+
+    #[test]
+    fn a_registration_with_a_retired_key_version_is_refused() {
+        let host = ScriptedHost::configured();
+        let (record, old) = create_tenant(&host, "Acme").unwrap();
+        let stale = authenticate(&host, &old).unwrap();
+        let new = rotate_key(&host, &record.id, &old).unwrap();
+        let e = stale
+            .save_store(&host, "9", "k9", "nine", None)
+            .unwrap_err();
+        assert_eq!(e.code, ErrorCode::AuthRequired);
+        let fresh = authenticate(&host, &new).unwrap();
+        assert!(fresh.resolve(&host, "9").is_err(), "nothing was saved");
     }
 
     #[test]

@@ -1,20 +1,30 @@
-//! A scripted [`Host`] for unit tests: canned HTTP answers, an in-memory kv, a settable
-//! clock, recorded requests and sleeps.
+//! A scripted [`Host`] for unit tests: canned HTTP answers, an in-memory kv and lock table,
+//! a settable clock, recorded requests and sleeps, and storage that can be made to fail
+//! after a given number of writes.
 
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, VecDeque};
 
 use crate::host::{Bucket, Host, HttpRequest, HttpResponse, KvError, Level, NetError};
 
+/// What the scripted upstream does with one request; it sees the host, so it can move the
+/// clock or the lock table at that moment.
+pub type Responder = Box<dyn FnOnce(&ScriptedHost, &HttpRequest) -> Result<HttpResponse, NetError>>;
+
 #[derive(Default)]
 pub struct ScriptedHost {
-    pub responses: RefCell<VecDeque<Result<HttpResponse, NetError>>>,
+    pub responses: RefCell<VecDeque<Responder>>,
     pub requests: RefCell<Vec<HttpRequest>>,
     pub sleeps: RefCell<Vec<u64>>,
     pub kv: RefCell<BTreeMap<(&'static str, String), Vec<u8>>>,
+    /// name → (owner, expires at ms)
+    pub locks: RefCell<BTreeMap<String, (String, u64)>>,
     pub config: BTreeMap<String, String>,
     pub now: Cell<u64>,
     pub logs: RefCell<Vec<String>>,
+    /// Storage mutations (set, delete, increment) that still succeed; `None` = unlimited.
+    pub writes_left: Cell<Option<usize>>,
+    random: Cell<u64>,
 }
 
 impl ScriptedHost {
@@ -33,30 +43,69 @@ impl ScriptedHost {
     }
 
     pub fn answer(&self, status: u16, headers: &[(&str, &str)], body: &str) -> &Self {
-        self.responses.borrow_mut().push_back(Ok(HttpResponse {
-            status,
-            headers: headers
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-            body: body.as_bytes().to_vec(),
-        }));
-        self
+        let response = response(status, headers, body);
+        self.respond(move |_, _| Ok(response))
     }
 
     pub fn fail(&self, err: NetError) -> &Self {
-        self.responses.borrow_mut().push_back(Err(err));
+        self.respond(move |_, _| Err(err))
+    }
+
+    /// Answer the next request with whatever `f` computes from it (it may also change the
+    /// scripted world, e.g. to simulate an outside edit at that moment).
+    pub fn respond(
+        &self,
+        f: impl FnOnce(&ScriptedHost, &HttpRequest) -> Result<HttpResponse, NetError> + 'static,
+    ) -> &Self {
+        self.responses.borrow_mut().push_back(Box::new(f));
         self
+    }
+
+    /// Requests sent so far, as `METHOD path` without the base URL or query.
+    pub fn sent(&self) -> Vec<String> {
+        self.requests
+            .borrow()
+            .iter()
+            .map(|r| {
+                let path = r.url.split("/api/v2").nth(1).unwrap_or(&r.url);
+                let path = path.split('?').next().unwrap_or(path);
+                format!("{} {path}", r.method.as_str())
+            })
+            .collect()
+    }
+
+    fn mutate(&self) -> Result<(), KvError> {
+        match self.writes_left.get() {
+            Some(0) => Err(KvError("injected storage failure".into())),
+            Some(n) => {
+                self.writes_left.set(Some(n - 1));
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+}
+
+pub fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpResponse {
+    HttpResponse {
+        status,
+        headers: headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
+        body: body.as_bytes().to_vec(),
     }
 }
 
 impl Host for ScriptedHost {
     fn http(&self, request: &HttpRequest) -> Result<HttpResponse, NetError> {
         self.requests.borrow_mut().push(request.clone());
-        self.responses
+        let next = self
+            .responses
             .borrow_mut()
             .pop_front()
-            .expect("the test scripted fewer answers than the code asked for")
+            .expect("the test scripted fewer answers than the code asked for");
+        next(self, request)
     }
 
     fn kv_get(&self, bucket: Bucket, key: &str) -> Result<Option<Vec<u8>>, KvError> {
@@ -68,6 +117,7 @@ impl Host for ScriptedHost {
     }
 
     fn kv_set(&self, bucket: Bucket, key: &str, value: &[u8]) -> Result<(), KvError> {
+        self.mutate()?;
         self.kv
             .borrow_mut()
             .insert((bucket.name(), key.to_string()), value.to_vec());
@@ -75,6 +125,7 @@ impl Host for ScriptedHost {
     }
 
     fn kv_delete(&self, bucket: Bucket, key: &str) -> Result<(), KvError> {
+        self.mutate()?;
         self.kv
             .borrow_mut()
             .remove(&(bucket.name(), key.to_string()));
@@ -82,6 +133,9 @@ impl Host for ScriptedHost {
     }
 
     fn kv_increment(&self, bucket: Bucket, key: &str, delta: u64) -> Result<u64, KvError> {
+        if delta > 0 {
+            self.mutate()?;
+        }
         let mut kv = self.kv.borrow_mut();
         let slot = kv
             .entry((bucket.name(), key.to_string()))
@@ -89,6 +143,39 @@ impl Host for ScriptedHost {
         let next = String::from_utf8_lossy(slot).parse::<u64>().unwrap_or(0) + delta;
         *slot = next.to_string().into_bytes();
         Ok(next)
+    }
+
+    fn lock_acquire(&self, name: &str, owner: &str, ttl_ms: u64) -> Result<bool, KvError> {
+        let now = self.now.get();
+        let mut locks = self.locks.borrow_mut();
+        let free = locks
+            .get(name)
+            .is_none_or(|(holder, expires)| holder == owner || *expires <= now);
+        if free {
+            locks.insert(name.to_string(), (owner.to_string(), now + ttl_ms));
+        }
+        Ok(free)
+    }
+
+    fn lock_renew(&self, name: &str, owner: &str, ttl_ms: u64) -> Result<bool, KvError> {
+        let now = self.now.get();
+        let mut locks = self.locks.borrow_mut();
+        match locks.get_mut(name) {
+            Some((holder, expires)) if holder == owner && *expires > now => {
+                *expires = now + ttl_ms;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
+    fn lock_release(&self, name: &str, owner: &str) -> Result<bool, KvError> {
+        let mut locks = self.locks.borrow_mut();
+        if locks.get(name).is_some_and(|(holder, _)| holder == owner) {
+            locks.remove(name);
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     fn config(&self, key: &str) -> Option<String> {
@@ -109,18 +196,25 @@ impl Host for ScriptedHost {
     }
 
     fn random_bytes(&self, n: usize) -> Vec<u8> {
-        // Distinct per call so nonces and salts differ, deterministic per test.
-        let seed = self.now.get() as u8 ^ (self.requests.borrow().len() as u8);
-        let counter = self.kv_increment(Bucket::Cache, "__random", 1).unwrap_or(0) as u8;
-        (0..n)
-            .map(|i| {
-                seed.wrapping_add(counter.wrapping_mul(31))
-                    .wrapping_add(i as u8)
-            })
-            .collect()
+        // Distinct per call so nonces, salts and owner tokens differ; deterministic per test.
+        let mut out = Vec::with_capacity(n);
+        while out.len() < n {
+            let counter = self.random.get() + 1;
+            self.random.set(counter);
+            out.extend_from_slice(&splitmix64(counter).to_le_bytes());
+        }
+        out.truncate(n);
+        out
     }
 
     fn log(&self, _level: Level, context: &str, message: &str) {
         self.logs.borrow_mut().push(format!("{context}: {message}"));
     }
+}
+
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }

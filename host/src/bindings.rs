@@ -1,15 +1,16 @@
 //! Host bindings for the parts of the component's world that stock WASI crates do not
-//! cover: `wasi:keyvalue`, `wasi:logging`, and the exported `orderdesk:mcp/tools`.
+//! cover: `wasi:keyvalue`, `orderdesk:mcp/lock`, `wasi:logging`, and the exports. Imports
+//! are async, so state backends never block the async runtime.
 
 wasmtime::component::bindgen!({
     path: "../wit",
     world: "orderdesk:mcp/plugin-core",
-    imports: { default: trappable },
+    imports: { default: async | trappable },
     exports: { default: async },
     with: {
         "wasi:keyvalue/store.bucket": crate::kv::BucketHandle,
     },
     trappable_error_type: {
-        "wasi:keyvalue/store.error" => crate::kv::KvError,
+        "wasi:keyvalue/store.error" => crate::state::StateError,
     },
 });

@@ -1,11 +1,16 @@
-//! Outbound HTTP for the component, through one policy hook: only the configured
-//! OrderDesk origin is reachable; every other destination is refused (`HttpRequestDenied`)
-//! and logged, so even a compromised component cannot reach anything else.
+//! Capability `http_egress`: outbound HTTP for the component (`wasi:http`), through one
+//! policy hook: only the configured OrderDesk origin is reachable; every other destination
+//! is refused (`HttpRequestDenied`) and logged, so even a compromised component cannot
+//! reach anything else.
 
 use std::future::Future;
 use std::sync::Arc;
 
-use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime::component::Linker;
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpCtx, WasiHttpHooks};
+
+use crate::capability::{CallInfo, Capability};
+use crate::runtime::CallState;
 
 /// One allowed origin: scheme, host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +67,18 @@ pub struct EgressPolicy {
 }
 
 impl EgressPolicy {
+    /// The allow-list from a comma-separated list of origins or URLs.
+    pub fn parse(list: &str) -> anyhow::Result<Self> {
+        let origins = list
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(Origin::of)
+            .collect::<anyhow::Result<Vec<_>>>()?;
+        anyhow::ensure!(!origins.is_empty(), "the egress allow-list is empty");
+        Ok(Self::allow(origins))
+    }
+
     pub fn allow(origins: Vec<Origin>) -> Self {
         Self {
             allowed: Arc::new(origins),
@@ -70,6 +87,39 @@ impl EgressPolicy {
 
     pub fn permits(&self, uri: &http::Uri) -> bool {
         self.allowed.iter().any(|o| o.matches(uri))
+    }
+}
+
+/// App-wide: the allow-list.
+pub struct Egress {
+    policy: EgressPolicy,
+}
+
+impl Egress {
+    pub fn new(policy: EgressPolicy) -> Self {
+        Self { policy }
+    }
+}
+
+/// Per call: the wasi-http context and the policy its hook applies.
+pub struct EgressCall {
+    pub ctx: WasiHttpCtx,
+    pub policy: EgressPolicy,
+}
+
+impl Capability for Egress {
+    type Call = EgressCall;
+
+    fn link(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+        Ok(())
+    }
+
+    fn call(&self, _: &CallInfo) -> EgressCall {
+        EgressCall {
+            ctx: WasiHttpCtx::new(),
+            policy: self.policy.clone(),
+        }
     }
 }
 

@@ -1,102 +1,152 @@
-//! The `wasi:keyvalue/store` and `atomics` imports, implemented over [`KvBackend`].
+//! Capability `kv`: `wasi:keyvalue/store` and `atomics` for the component, over the state
+//! [`Backend`]. The component may open exactly the buckets of the [`Layout`]; anything
+//! else is `no-such-store`.
 
-use wasmtime::component::Resource;
+use std::sync::Arc;
 
-use super::{BUCKETS, KvError};
+use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
+
 use crate::bindings::wasi::keyvalue::{atomics, store};
-use crate::runtime::HostState;
+use crate::capability::{CallInfo, Capability};
+use crate::runtime::CallState;
+use crate::state::{Backend, Bucket, Layout, StateError};
 
-/// A guest's open bucket: just its name; the backend is shared by the whole host.
+/// App-wide: the backend and the buckets it serves.
+pub struct Kv {
+    backend: Arc<dyn Backend>,
+    layout: Layout,
+}
+
+impl Kv {
+    pub fn new(backend: Arc<dyn Backend>, layout: Layout) -> Self {
+        Self { backend, layout }
+    }
+}
+
+/// Per call: the open bucket handles and a handle on the backend.
+pub struct KvCall {
+    table: ResourceTable,
+    backend: Arc<dyn Backend>,
+    layout: Layout,
+}
+
+/// A guest's open bucket.
 pub struct BucketHandle {
-    name: &'static str,
+    bucket: Bucket,
 }
 
-impl From<wasmtime::component::ResourceTableError> for KvError {
+impl Capability for Kv {
+    type Call = KvCall;
+
+    fn link(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
+        store::add_to_linker::<_, HasSelf<KvCall>>(linker, |s| &mut s.kv)?;
+        atomics::add_to_linker::<_, HasSelf<KvCall>>(linker, |s| &mut s.kv)?;
+        Ok(())
+    }
+
+    fn call(&self, _: &CallInfo) -> KvCall {
+        KvCall {
+            table: ResourceTable::new(),
+            backend: self.backend.clone(),
+            layout: self.layout.clone(),
+        }
+    }
+}
+
+impl From<wasmtime::component::ResourceTableError> for StateError {
     fn from(e: wasmtime::component::ResourceTableError) -> Self {
-        KvError::Other(format!("bucket handle: {e}"))
+        StateError::Other(format!("bucket handle: {e}"))
     }
 }
 
-impl HostState {
-    fn bucket_name(&self, bucket: &Resource<BucketHandle>) -> Result<&'static str, KvError> {
-        Ok(self.table.get(bucket)?.name)
+impl KvCall {
+    fn bucket(&self, handle: &Resource<BucketHandle>) -> Result<Bucket, StateError> {
+        Ok(self.table.get(handle)?.bucket)
     }
 }
 
-impl store::Host for HostState {
-    fn open(&mut self, identifier: String) -> Result<Resource<BucketHandle>, KvError> {
-        let name = BUCKETS
-            .into_iter()
-            .find(|b| *b == identifier)
-            .ok_or(KvError::NoSuchStore)?;
-        Ok(self.table.push(BucketHandle { name })?)
+impl store::Host for KvCall {
+    async fn open(&mut self, identifier: String) -> Result<Resource<BucketHandle>, StateError> {
+        let bucket = self
+            .layout
+            .bucket(&identifier)
+            .ok_or(StateError::NoSuchBucket)?;
+        Ok(self.table.push(BucketHandle { bucket })?)
     }
 
-    fn convert_error(&mut self, err: KvError) -> wasmtime::Result<store::Error> {
+    fn convert_error(&mut self, err: StateError) -> wasmtime::Result<store::Error> {
         Ok(match err {
-            KvError::NoSuchStore => store::Error::NoSuchStore,
-            KvError::Other(msg) => store::Error::Other(msg),
+            StateError::NoSuchBucket => store::Error::NoSuchStore,
+            StateError::Other(msg) => store::Error::Other(msg),
         })
     }
 }
 
-impl store::HostBucket for HostState {
-    fn get(
+impl store::HostBucket for KvCall {
+    async fn get(
         &mut self,
         bucket: Resource<BucketHandle>,
         key: String,
-    ) -> Result<Option<Vec<u8>>, KvError> {
-        let name = self.bucket_name(&bucket)?;
-        self.kv.get(name, &key)
+    ) -> Result<Option<Vec<u8>>, StateError> {
+        let bucket = self.bucket(&bucket)?;
+        self.backend.get(bucket, &key).await
     }
 
-    fn set(
+    async fn set(
         &mut self,
         bucket: Resource<BucketHandle>,
         key: String,
         value: Vec<u8>,
-    ) -> Result<(), KvError> {
-        let name = self.bucket_name(&bucket)?;
-        self.kv.set(name, &key, &value)
+    ) -> Result<(), StateError> {
+        let bucket = self.bucket(&bucket)?;
+        self.backend.set(bucket, &key, value).await
     }
 
-    fn delete(&mut self, bucket: Resource<BucketHandle>, key: String) -> Result<(), KvError> {
-        let name = self.bucket_name(&bucket)?;
-        self.kv.delete(name, &key)
+    async fn delete(
+        &mut self,
+        bucket: Resource<BucketHandle>,
+        key: String,
+    ) -> Result<(), StateError> {
+        let bucket = self.bucket(&bucket)?;
+        self.backend.delete(bucket, &key).await
     }
 
-    fn exists(&mut self, bucket: Resource<BucketHandle>, key: String) -> Result<bool, KvError> {
-        let name = self.bucket_name(&bucket)?;
-        self.kv.exists(name, &key)
+    async fn exists(
+        &mut self,
+        bucket: Resource<BucketHandle>,
+        key: String,
+    ) -> Result<bool, StateError> {
+        let bucket = self.bucket(&bucket)?;
+        self.backend.exists(bucket, &key).await
     }
 
-    fn list_keys(
+    async fn list_keys(
         &mut self,
         bucket: Resource<BucketHandle>,
         cursor: Option<u64>,
-    ) -> Result<store::KeyResponse, KvError> {
+    ) -> Result<store::KeyResponse, StateError> {
         const PAGE: u32 = 1000;
-        let name = self.bucket_name(&bucket)?;
+        let bucket = self.bucket(&bucket)?;
         let offset = cursor.unwrap_or(0);
-        let keys = self.kv.list_keys(name, offset, PAGE)?;
+        let keys = self.backend.list_keys(bucket, offset, PAGE).await?;
         let cursor = (keys.len() == PAGE as usize).then(|| offset + u64::from(PAGE));
         Ok(store::KeyResponse { keys, cursor })
     }
 
-    fn drop(&mut self, bucket: Resource<BucketHandle>) -> wasmtime::Result<()> {
+    async fn drop(&mut self, bucket: Resource<BucketHandle>) -> wasmtime::Result<()> {
         self.table.delete(bucket)?;
         Ok(())
     }
 }
 
-impl atomics::Host for HostState {
-    fn increment(
+impl atomics::Host for KvCall {
+    async fn increment(
         &mut self,
         bucket: Resource<BucketHandle>,
         key: String,
         delta: u64,
-    ) -> Result<u64, KvError> {
-        let name = self.bucket_name(&bucket)?;
-        self.kv.increment(name, &key, delta)
+    ) -> Result<u64, StateError> {
+        let bucket = self.bucket(&bucket)?;
+        self.backend.increment(bucket, &key, delta).await
     }
 }

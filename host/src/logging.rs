@@ -1,11 +1,42 @@
-//! `wasi:logging` for the component: guest log events become host `tracing` events,
-//! tagged with the call's request id.
+//! Capability `logging`: `wasi:logging` for the component. Guest log events become host
+//! `tracing` events (target `component`), tagged with the call's request id.
+
+use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings::wasi::logging::logging::{self, Level};
-use crate::runtime::HostState;
+use crate::capability::{CallInfo, Capability};
+use crate::runtime::CallState;
 
-impl logging::Host for HostState {
-    fn log(&mut self, level: Level, context: String, message: String) -> wasmtime::Result<()> {
+/// App-wide: nothing to share; `tracing` is global.
+pub struct Logging;
+
+/// Per call: the request id every event carries.
+pub struct LogCall {
+    request_id: String,
+}
+
+impl Capability for Logging {
+    type Call = LogCall;
+
+    fn link(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
+        logging::add_to_linker::<_, HasSelf<LogCall>>(linker, |s| &mut s.log)?;
+        Ok(())
+    }
+
+    fn call(&self, info: &CallInfo) -> LogCall {
+        LogCall {
+            request_id: info.request_id.clone(),
+        }
+    }
+}
+
+impl logging::Host for LogCall {
+    async fn log(
+        &mut self,
+        level: Level,
+        context: String,
+        message: String,
+    ) -> wasmtime::Result<()> {
         let request_id = self.request_id.as_str();
         match level {
             Level::Trace => tracing::trace!(target: "component", request_id, context, "{message}"),

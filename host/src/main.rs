@@ -1,48 +1,52 @@
 //! `orderdesk-mcp`: a small wasmtime host that runs the OrderDesk component and serves it
 //! as an MCP server.
 //!
-//! The host gives the component exactly four capabilities, one module each:
-//! [`http_egress`] (outbound HTTP to the OrderDesk origin only), [`kv`] (state and cache
-//! buckets), `wasi:config` (settings, from [`config`]) and [`logging`]. [`runtime`] owns the
-//! sandbox; [`mcp`] maps MCP onto the component's tools; [`stdio`] is the transport.
+//! The host gives the component exactly five capabilities, one module each, all with the
+//! same life cycle ([`capability`]): [`http_egress`] (outbound HTTP to the OrderDesk
+//! origin only), [`kv`] (`wasi:keyvalue` buckets), [`lock`] (leases), [`config`]
+//! (`wasi:config`, from [`settings`]) and [`logging`]. [`state`] holds the backends `kv` and
+//! `lock` serve from; [`runtime`] owns the sandbox; [`mcp`] maps MCP onto the component's
+//! tools; [`stdio`] is the transport.
 
 mod bindings;
+mod capability;
 mod config;
 mod http_egress;
 mod kv;
+mod lock;
 mod logging;
 mod mcp;
 mod runtime;
+mod settings;
+mod state;
 mod stdio;
 
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
+use orderdesk_settings as table;
 use tracing_subscriber::EnvFilter;
 
-use config::{FileConfig, LogFormat, ServeArgs, Settings};
-use http_egress::{EgressPolicy, Origin};
-use runtime::{Runtime, RuntimeOptions};
+use http_egress::{Egress, EgressPolicy, Origin};
+use runtime::{Capabilities, Runtime, RuntimeOptions};
+use settings::{SettingArgs, Settings};
+use state::Layout;
 
 /// MCP server for OrderDesk: lets AI agents read and manage an OrderDesk store.
+///
+/// Every setting below can also come from its environment variable or, under its name in
+/// snake_case (store_id, api_key, state, …), from the `--config` TOML file. Flags win over
+/// env vars, which win over the file.
 #[derive(Debug, Parser)]
-#[command(name = "orderdesk-mcp", version, about, long_about = None)]
+#[command(name = "orderdesk-mcp", version, about, long_about)]
 struct Cli {
-    /// TOML file with settings; keys are the long flag names in snake_case
-    /// (store_id, api_key, api_url, state, …). Flags and env vars override it.
+    /// TOML file with settings; keys are the long flag names in snake_case.
     #[arg(long, env = "ORDERDESK_MCP_CONFIG", global = true)]
     config: Option<std::path::PathBuf>,
 
-    /// Log filter, e.g. `info` or `orderdesk_mcp=debug,component=debug`. The MCP SDK and
-    /// the HTTP stack never log below info, since their debug output carries keys.
-    /// [default: info,rmcp=warn]
-    #[arg(long, env = "ORDERDESK_MCP_LOG", global = true)]
-    log: Option<String>,
-
-    /// Log line format (logs always go to stderr). [default: json]
-    #[arg(long, value_enum, env = "ORDERDESK_MCP_LOG_FORMAT", global = true)]
-    log_format: Option<LogFormat>,
+    #[command(flatten)]
+    settings: SettingArgs,
 
     #[command(subcommand)]
     command: Command,
@@ -51,7 +55,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve MCP over stdin/stdout for one client (Claude Desktop, Claude Code, Cursor…).
-    Stdio(ServeArgs),
+    Stdio,
     /// Manage tenants (for serving many stores and people from one server).
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -64,21 +68,14 @@ enum TenantCommand {
         /// Display name of the tenant.
         #[arg(long)]
         name: String,
-        #[command(flatten)]
-        serve: ServeArgs,
     },
     /// List tenants.
-    List {
-        #[command(flatten)]
-        serve: ServeArgs,
-    },
+    List,
     /// Delete a tenant with its stores and audit trail.
     Delete {
         /// Tenant id (from `tenant list`).
         #[arg(long)]
         id: String,
-        #[command(flatten)]
-        serve: ServeArgs,
     },
     /// Issue a new master key and re-encrypt the tenant's store keys under it.
     RotateKey {
@@ -88,8 +85,6 @@ enum TenantCommand {
         /// The tenant's current master key.
         #[arg(long, env = "ORDERDESK_MASTER_KEY", hide_env_values = true)]
         master_key: String,
-        #[command(flatten)]
-        serve: ServeArgs,
     },
 }
 
@@ -97,34 +92,32 @@ enum TenantCommand {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let file = match &cli.config {
-        Some(path) => FileConfig::load(path)?,
-        None => FileConfig::default(),
+        Some(path) => settings::load_file(path)?,
+        None => toml::Table::new(),
     };
+    let settings = Settings::resolve(cli.settings, &file)?;
     init_logging(
-        cli.log.as_deref().or(file.log.as_deref()),
-        cli.log_format
-            .or(file.log_format)
-            .unwrap_or(LogFormat::Json),
+        settings.text(&table::LOG),
+        settings.text(&table::LOG_FORMAT) == Some("text"),
     );
     match cli.command {
-        Command::Stdio(args) => {
-            let settings = Settings::resolve(args, file)?;
+        Command::Stdio => {
             let handler = build(&settings).await?;
             stdio::serve(handler).await
         }
-        Command::Tenant(command) => tenant(command, file).await,
+        Command::Tenant(command) => tenant(command, &settings).await,
     }
 }
 
 /// `orderdesk-mcp tenant …`: the component's admin interface, from the command line.
-async fn tenant(command: TenantCommand, file: FileConfig) -> anyhow::Result<()> {
+async fn tenant(command: TenantCommand, settings: &Settings) -> anyhow::Result<()> {
     let fail = |e: bindings::orderdesk::mcp::types::ToolError| {
         anyhow::anyhow!("{}: {}", e.code, e.message)
     };
     let sandbox = |e: runtime::SandboxError| anyhow::anyhow!("{e}");
+    let runtime = start(settings)?;
     match command {
-        TenantCommand::Create { name, serve } => {
-            let runtime = start(&Settings::resolve(serve, file)?)?;
+        TenantCommand::Create { name } => {
             let (info, key) = runtime
                 .tenant_create(&name)
                 .await
@@ -133,8 +126,7 @@ async fn tenant(command: TenantCommand, file: FileConfig) -> anyhow::Result<()> 
             println!("tenant created: id={} name={}", info.id, info.name);
             println!("master key (shown once, keep it safe): {key}");
         }
-        TenantCommand::List { serve } => {
-            let runtime = start(&Settings::resolve(serve, file)?)?;
+        TenantCommand::List => {
             let tenants = runtime
                 .tenant_list()
                 .await
@@ -145,8 +137,7 @@ async fn tenant(command: TenantCommand, file: FileConfig) -> anyhow::Result<()> 
                 println!("{:<18} {:<8} {}", t.id, t.stores, t.name);
             }
         }
-        TenantCommand::Delete { id, serve } => {
-            let runtime = start(&Settings::resolve(serve, file)?)?;
+        TenantCommand::Delete { id } => {
             runtime
                 .tenant_delete(&id)
                 .await
@@ -154,12 +145,7 @@ async fn tenant(command: TenantCommand, file: FileConfig) -> anyhow::Result<()> 
                 .map_err(fail)?;
             println!("tenant {id} deleted");
         }
-        TenantCommand::RotateKey {
-            id,
-            master_key,
-            serve,
-        } => {
-            let runtime = start(&Settings::resolve(serve, file)?)?;
+        TenantCommand::RotateKey { id, master_key } => {
             let key = runtime
                 .tenant_rotate_key(&id, &master_key)
                 .await
@@ -171,7 +157,7 @@ async fn tenant(command: TenantCommand, file: FileConfig) -> anyhow::Result<()> 
     Ok(())
 }
 
-fn init_logging(filter: Option<&str>, format: LogFormat) {
+fn init_logging(filter: Option<&str>, text: bool) {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     use tracing_subscriber::{Layer as _, filter::filter_fn};
@@ -189,9 +175,10 @@ fn init_logging(filter: Option<&str>, format: LogFormat) {
     let fmt = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(false);
-    let fmt = match format {
-        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
-        LogFormat::Text => fmt.boxed(),
+    let fmt = if text {
+        fmt.boxed()
+    } else {
+        fmt.json().flatten_event(true).boxed()
     };
     tracing_subscriber::registry()
         .with(fmt.with_filter(no_payloads).with_filter(filter))
@@ -208,33 +195,48 @@ async fn build(settings: &Settings) -> anyhow::Result<mcp::OrderDeskMcp> {
     mcp::OrderDeskMcp::new(runtime, &catalog)
 }
 
-/// Open state and start the sandbox.
+/// Open state and start the sandbox, with every capability built from the settings.
 fn start(settings: &Settings) -> anyhow::Result<Runtime> {
     tracing::debug!(?settings, "starting");
-    let component = match &settings.component {
+    let component = match settings.path(&table::COMPONENT) {
         Some(path) => {
-            std::fs::read(path).with_context(|| format!("reading component {}", path.display()))?
+            std::fs::read(&path).with_context(|| format!("reading component {}", path.display()))?
         }
         None => runtime::EMBEDDED_COMPONENT.to_vec(),
     };
-    let kv =
-        kv::open(&settings.state).with_context(|| format!("opening state {}", settings.state))?;
-    let origin = Origin::of(&settings.api_url).context("invalid --api-url")?;
+    let spec = settings.state()?;
+    let layout = Layout::new(
+        settings.secs(&table::CACHE_TTL_ORDERS),
+        settings.secs(&table::CACHE_TTL_PRODUCTS),
+        settings.secs(&table::CACHE_TTL_STORE),
+        settings.count(&table::CACHE_MAX_ENTRIES),
+    );
+    let backend =
+        state::open(&spec, layout.clone()).with_context(|| format!("opening state {spec}"))?;
+    let api_url = settings.api_url();
+    let egress = match settings.text(&table::EGRESS_ALLOW) {
+        Some(list) => EgressPolicy::parse(list).context("invalid --egress-allow")?,
+        None => EgressPolicy::allow(vec![Origin::of(&api_url).context("invalid --api-url")?]),
+    };
     let runtime = Runtime::new(RuntimeOptions {
         component,
-        precompile_cache: settings.precompile_cache.clone(),
-        memory_limit_bytes: settings.memory_limit_bytes,
-        call_timeout: settings.call_timeout,
-        max_instances: settings.max_instances,
-        kv,
-        config: settings.component_config(),
-        egress: EgressPolicy::allow(vec![origin]),
+        precompile_cache: settings.precompile_cache(),
+        memory_limit_bytes: (settings.count(&table::MEMORY_LIMIT_MB) << 20) as usize,
+        call_timeout: settings.secs(&table::CALL_TIMEOUT_SECS),
+        max_instances: settings.count(&table::MAX_INSTANCES) as u32,
+        capabilities: Capabilities {
+            egress: Egress::new(egress),
+            kv: kv::Kv::new(backend.clone(), layout),
+            lock: lock::Locks::new(backend),
+            config: config::Config::new(settings.component_config()),
+            logging: logging::Logging,
+        },
     })?;
     tracing::info!(
         compile = ?runtime.compile_source,
-        state = %settings.state,
-        api_url = %settings.api_url,
-        store_configured = settings.store_id.is_some() && settings.api_key.is_some(),
+        state = %spec,
+        api_url = %api_url,
+        store_configured = settings.single_store(),
         "component loaded"
     );
     Ok(runtime)

@@ -1,13 +1,16 @@
 //! The MCP face of the component (rmcp `ServerHandler`): `tools/list` from the component's
-//! catalog, `tools/call` run in the sandbox, errors shaped as MCP expects.
+//! catalog, `tools/call` run in the sandbox, errors shaped as MCP expects, and the state
+//! one session binds (credential, default store), which belongs to that session alone.
 
 use std::borrow::Cow;
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, Implementation, ListToolsResult,
-    PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -23,28 +26,54 @@ folders (store_info lists folders), add notes, items and shipments, and manage i
 or pass `store` to any tool. Failed calls return isError with error.code (e.g. \
 ORDER_NOT_FOUND, CONCURRENT_UPDATE, OD_API_429, INVALID_ARGUMENT).";
 
-/// One MCP connection's handler; cheap to clone, shares the runtime.
-#[derive(Clone)]
+/// The largest arguments object a call may carry; larger ones are refused before they
+/// reach the component (whose memory is capped).
+pub const MAX_ARGUMENTS_BYTES: usize = 1 << 20;
+
+/// The tool catalog as MCP lists it, read once from the component.
+struct Catalog {
+    tools: Vec<Tool>,
+    /// Tools that change nothing: their sandbox failures may be retried.
+    read_only: HashSet<String>,
+}
+
+/// What one connection (stdio) or MCP session has bound: memory only, never logged, never
+/// shared with another session.
+#[derive(Default)]
+struct Session {
+    /// The tenant master key bound by `tenant_use_master_key`.
+    credential: Option<String>,
+    /// The store picked with `stores_use`.
+    default_store: Option<String>,
+}
+
+/// One MCP session's handler: the shared runtime and catalog, and this session's own state.
 pub struct OrderDeskMcp {
     runtime: Arc<Runtime>,
-    tools: Arc<Vec<Tool>>,
-    connection_id: String,
-    /// The tenant master key bound by `tenant_use_master_key`: memory only, never logged.
-    credential: Arc<Mutex<Option<String>>>,
+    catalog: Arc<Catalog>,
+    session: Mutex<Session>,
 }
 
 impl OrderDeskMcp {
-    pub fn new(runtime: Arc<Runtime>, catalog: &[ToolDescriptor]) -> anyhow::Result<Self> {
-        let tools = catalog
+    pub fn new(runtime: Arc<Runtime>, descriptors: &[ToolDescriptor]) -> anyhow::Result<Self> {
+        let tools = descriptors
             .iter()
             .map(to_mcp_tool)
             .collect::<anyhow::Result<_>>()?;
+        let read_only = descriptors
+            .iter()
+            .filter(|d| d.annotations.read_only)
+            .map(|d| d.name.clone())
+            .collect();
         Ok(Self {
             runtime,
-            tools: Arc::new(tools),
-            connection_id: uuid::Uuid::new_v4().to_string(),
-            credential: Arc::new(Mutex::new(None)),
+            catalog: Arc::new(Catalog { tools, read_only }),
+            session: Mutex::new(Session::default()),
         })
+    }
+
+    fn session(&self) -> std::sync::MutexGuard<'_, Session> {
+        self.session.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     async fn call(
@@ -54,14 +83,31 @@ impl OrderDeskMcp {
     ) -> Result<CallToolResult, McpError> {
         let request_id = uuid::Uuid::new_v4().to_string();
         let args = Value::Object(arguments.unwrap_or_default()).to_string();
-        let caller = Caller {
-            credential: self
-                .credential
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
-            session: Some(self.connection_id.clone()),
-            request_id: request_id.clone(),
+        if args.len() > MAX_ARGUMENTS_BYTES {
+            tracing::info!(
+                request_id,
+                tool = name,
+                outcome = "INVALID_ARGUMENT",
+                "tool call"
+            );
+            return Ok(error_result(
+                "INVALID_ARGUMENT",
+                &format!(
+                    "the arguments are {} bytes; at most {MAX_ARGUMENTS_BYTES} are accepted",
+                    args.len()
+                ),
+                Value::Null,
+                false,
+                &request_id,
+            ));
+        }
+        let caller = {
+            let session = self.session();
+            Caller {
+                credential: session.credential.clone(),
+                default_store: session.default_store.clone(),
+                request_id: request_id.clone(),
+            }
         };
         let started = Instant::now();
         let outcome = self.runtime.call_tool(caller, name, &args).await;
@@ -75,9 +121,15 @@ impl OrderDeskMcp {
                     outcome = "ok",
                     "tool call"
                 );
+                let mut session = self.session();
                 if let Some(bound) = output.bind_credential {
-                    *self.credential.lock().unwrap_or_else(|p| p.into_inner()) = Some(bound);
+                    session.credential = Some(bound);
+                    session.default_store = None;
                 }
+                if let Some(store) = output.bind_default_store {
+                    session.default_store = Some(store);
+                }
+                drop(session);
                 let value: Value = serde_json::from_str(&output.structured).map_err(|e| {
                     McpError::internal_error(format!("component returned invalid JSON: {e}"), None)
                 })?;
@@ -118,11 +170,18 @@ impl OrderDeskMcp {
                     outcome = sandbox.code(),
                     "tool call failed in the sandbox: {sandbox}"
                 );
+                // A write stopped midway may already have reached OrderDesk.
+                let read_only = self.catalog.read_only.contains(&name.replace('.', "_"));
+                let details = if read_only {
+                    Value::Null
+                } else {
+                    json!({ "write_outcome": "unknown" })
+                };
                 error_result(
                     sandbox.code(),
                     &sandbox.to_string(),
-                    Value::Null,
-                    true,
+                    details,
+                    read_only,
                     &request_id,
                 )
             }
@@ -131,8 +190,9 @@ impl OrderDeskMcp {
     }
 }
 
-/// `{"error": {code, message, details, request_id, retryable}}` as structured content and
-/// as text, with `isError: true`.
+/// `{"error": {code, message, details, retryable, request_id}}` as text content, with
+/// `isError: true` and no `structuredContent`: clients validate structured content against
+/// the tool's `outputSchema` (which describes successes), so an error must not carry any.
 fn error_result(
     code: &str,
     message: &str,
@@ -140,7 +200,7 @@ fn error_result(
     retryable: bool,
     request_id: &str,
 ) -> CallToolResult {
-    CallToolResult::structured_error(json!({
+    let body = json!({
         "error": {
             "code": code,
             "message": message,
@@ -148,7 +208,8 @@ fn error_result(
             "retryable": retryable,
             "request_id": request_id,
         }
-    }))
+    });
+    CallToolResult::error(vec![ContentBlock::text(body.to_string())])
 }
 
 fn to_mcp_tool(d: &ToolDescriptor) -> anyhow::Result<Tool> {
@@ -191,7 +252,7 @@ impl ServerHandler for OrderDeskMcp {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(self.tools.as_ref().clone()))
+        Ok(ListToolsResult::with_all_items(self.catalog.tools.clone()))
     }
 
     async fn call_tool(

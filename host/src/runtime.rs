@@ -7,27 +7,51 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Store, StoreLimits,
     StoreLimitsBuilder,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+use wasmtime_wasi_config::WasiConfigVariables;
+use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use crate::bindings::orderdesk::mcp::types::{
     CallError, Caller, TenantInfo, ToolDescriptor, ToolError, ToolOutput,
 };
 use crate::bindings::{PluginCore, PluginCorePre};
-use crate::http_egress::EgressPolicy;
-use crate::kv::KvBackend;
+use crate::capability::{CallInfo, Capability};
+use crate::config::Config as ConfigCapability;
+use crate::http_egress::{Egress, EgressCall};
+use crate::kv::{Kv, KvCall};
+use crate::lock::{LockCall, Locks};
+use crate::logging::{LogCall, Logging};
 
 /// The component built by `build.rs`, embedded in the binary.
 pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("ORDERDESK_COMPONENT_WASM"));
 
 /// How often the epoch ticks; deadlines are counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The capabilities given to the component, each built once.
+pub struct Capabilities {
+    pub egress: Egress,
+    pub kv: Kv,
+    pub lock: Locks,
+    pub config: ConfigCapability,
+    pub logging: Logging,
+}
+
+impl Capabilities {
+    fn link(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
+        Egress::link(linker)?;
+        Kv::link(linker)?;
+        Locks::link(linker)?;
+        ConfigCapability::link(linker)?;
+        Logging::link(linker)?;
+        Ok(())
+    }
+}
 
 /// Everything needed to build the sandbox.
 pub struct RuntimeOptions {
@@ -41,10 +65,7 @@ pub struct RuntimeOptions {
     pub call_timeout: Duration,
     /// Instances that may run at once (the pool size).
     pub max_instances: u32,
-    pub kv: Arc<dyn KvBackend>,
-    /// Values the component reads through `wasi:config`.
-    pub config: Vec<(String, String)>,
-    pub egress: EgressPolicy,
+    pub capabilities: Capabilities,
 }
 
 /// Why a call produced neither a result nor a tool error.
@@ -78,19 +99,23 @@ pub enum CompileSource {
     Compiled,
 }
 
-/// The per-store state: WASI contexts, the shared kv backend and this call's limits.
-pub struct HostState {
+/// One call's store: the base WASI context, each capability's per-call state, and the
+/// call's limits.
+pub struct CallState {
     pub(crate) table: ResourceTable,
     wasi: WasiCtx,
-    http: WasiHttpCtx,
-    egress: EgressPolicy,
-    pub(crate) kv: Arc<dyn KvBackend>,
-    config: Arc<WasiConfigVariables>,
+    pub(crate) egress: EgressCall,
+    pub(crate) kv: KvCall,
+    pub(crate) lock: LockCall,
+    pub(crate) config: Arc<WasiConfigVariables>,
+    pub(crate) log: LogCall,
     limits: StoreLimits,
-    pub(crate) request_id: String,
 }
 
-impl WasiView for HostState {
+/// `orderdesk:mcp/types` has no functions; linking it satisfies the type-only import.
+impl crate::bindings::orderdesk::mcp::types::Host for CallState {}
+
+impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,
@@ -99,24 +124,20 @@ impl WasiView for HostState {
     }
 }
 
-impl WasiHttpView for HostState {
+impl WasiHttpView for CallState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
         WasiHttpCtxView {
-            ctx: &mut self.http,
+            ctx: &mut self.egress.ctx,
             table: &mut self.table,
-            hooks: &mut self.egress,
+            hooks: &mut self.egress.policy,
         }
     }
 }
 
-impl crate::bindings::orderdesk::mcp::types::Host for HostState {}
-
 pub struct Runtime {
     engine: Engine,
-    pre: PluginCorePre<HostState>,
-    kv: Arc<dyn KvBackend>,
-    config: Arc<WasiConfigVariables>,
-    egress: EgressPolicy,
+    pre: PluginCorePre<CallState>,
+    capabilities: Capabilities,
     memory_limit_bytes: usize,
     call_timeout: Duration,
     pub compile_source: CompileSource,
@@ -136,13 +157,14 @@ impl Runtime {
         )?;
         tracing::debug!(?compile_source, elapsed = ?started.elapsed(), "component ready");
 
-        let mut linker = Linker::<HostState>::new(&engine);
+        let mut linker = Linker::<CallState>::new(&engine);
+        // The base WASI p2 interfaces Rust std imports (cli, io, clocks, random).
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        wasmtime_wasi_config::add_to_linker(&mut linker, |s: &mut HostState| {
-            WasiConfig::from(&*s.config)
-        })?;
-        PluginCore::add_to_linker::<_, HasSelf<HostState>>(&mut linker, |s| s)?;
+        Capabilities::link(&mut linker)?;
+        crate::bindings::orderdesk::mcp::types::add_to_linker::<
+            _,
+            wasmtime::component::HasSelf<CallState>,
+        >(&mut linker, |s| s)?;
         let pre = PluginCorePre::new(linker.instantiate_pre(&component).map_err(|e| {
             anyhow::anyhow!("the component needs an import this host does not provide: {e:#}")
         })?)?;
@@ -151,9 +173,7 @@ impl Runtime {
             _ticker: EpochTicker::start(engine.clone()),
             engine,
             pre,
-            kv: options.kv,
-            config: Arc::new(options.config.into_iter().collect()),
-            egress: options.egress,
+            capabilities: options.capabilities,
             memory_limit_bytes: options.memory_limit_bytes,
             call_timeout: options.call_timeout,
             compile_source,
@@ -161,21 +181,25 @@ impl Runtime {
         })
     }
 
-    fn store(&self, request_id: &str) -> Store<HostState> {
-        let state = HostState {
+    fn store(&self, request_id: &str) -> Store<CallState> {
+        let info = CallInfo {
+            request_id: request_id.to_string(),
+        };
+        let caps = &self.capabilities;
+        let state = CallState {
             table: ResourceTable::new(),
             // No args, env, files or sockets: the component's only way out is wasi:http.
             wasi: WasiCtxBuilder::new().inherit_stderr().build(),
-            http: WasiHttpCtx::new(),
-            egress: self.egress.clone(),
-            kv: self.kv.clone(),
-            config: self.config.clone(),
+            egress: caps.egress.call(&info),
+            kv: caps.kv.call(&info),
+            lock: caps.lock.call(&info),
+            config: caps.config.call(&info),
+            log: caps.logging.call(&info),
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.memory_limit_bytes)
                 .instances(64)
                 .trap_on_grow_failure(true)
                 .build(),
-            request_id: request_id.to_string(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
@@ -193,7 +217,8 @@ impl Runtime {
         .await
     }
 
-    /// Run one tool call in a fresh instance.
+    /// Run one tool call in a fresh instance. When the call traps or runs out of time, the
+    /// component settles what it left open (`call-abandoned`) in another fresh instance.
     pub async fn call_tool(
         &self,
         caller: Caller,
@@ -203,15 +228,38 @@ impl Runtime {
         let request_id = caller.request_id.clone();
         let name = name.to_string();
         let args = arguments_json.to_string();
-        self.run(&request_id, move |instance, store| {
-            Box::pin(async move {
-                instance
-                    .orderdesk_mcp_tools()
-                    .call_call_tool(store, &caller, &name, &args)
-                    .await
+        let outcome = self
+            .run(&request_id, move |instance, store| {
+                Box::pin(async move {
+                    instance
+                        .orderdesk_mcp_tools()
+                        .call_call_tool(store, &caller, &name, &args)
+                        .await
+                })
             })
-        })
-        .await
+            .await;
+        if let Err(e) = &outcome {
+            self.abandoned(&request_id, &e.to_string()).await;
+        }
+        outcome
+    }
+
+    /// `orderdesk:mcp/tools.call-abandoned`: best effort, logged when it fails too.
+    async fn abandoned(&self, request_id: &str, reason: &str) {
+        let (id, why) = (request_id.to_string(), reason.to_string());
+        let settled = self
+            .run(request_id, move |instance, store| {
+                Box::pin(async move {
+                    instance
+                        .orderdesk_mcp_tools()
+                        .call_call_abandoned(store, &id, &why)
+                        .await
+                })
+            })
+            .await;
+        if let Err(e) = settled {
+            tracing::error!(request_id, "settling an abandoned call failed: {e}");
+        }
     }
 
     /// `orderdesk:mcp/admin.tenant-create`.
@@ -265,7 +313,7 @@ impl Runtime {
         request_id: &str,
         f: impl for<'a> FnOnce(
             &'a PluginCore,
-            &'a mut Store<HostState>,
+            &'a mut Store<CallState>,
         ) -> std::pin::Pin<
             Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
         >,

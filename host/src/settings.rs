@@ -1,277 +1,221 @@
-//! Settings from flags, environment and a TOML file (in that order of precedence), and
-//! the values handed to the component through `wasi:config`.
+//! Settings from flags, environment and a TOML file (in that order of precedence), all
+//! generated from the one table in `orderdesk-settings`: the CLI arguments (with their env
+//! vars, help and defaults), the TOML keys, the checks, and the `wasi:config` values handed
+//! to the component. A new setting is one entry in that table.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use clap::{Args, ValueEnum};
-use serde::Deserialize;
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, ArgMatches, Args, Command, FromArgMatches};
+use orderdesk_settings::{self as table, Kind, Setting};
 
-use crate::kv::StateSpec;
+use crate::state::StateSpec;
 
-pub const DEFAULT_API_URL: &str = "https://app.orderdesk.me/api/v2";
-
-/// Options shared by every serving command. Each flag also reads an environment variable
-/// and a key of the same name (snake_case) in the `--config` TOML file.
-#[derive(Debug, Clone, Default, Args)]
-pub struct ServeArgs {
-    /// OrderDesk store id (Store Settings → API in OrderDesk).
-    #[arg(long, env = "ORDERDESK_STORE_ID")]
-    pub store_id: Option<String>,
-
-    /// OrderDesk API key for that store. Prefer the environment variable: flags show up in
-    /// process listings.
-    #[arg(long, env = "ORDERDESK_API_KEY", hide_env_values = true)]
-    pub api_key: Option<String>,
-
-    /// OrderDesk API base URL; the component may reach this origin and no other.
-    /// [default: https://app.orderdesk.me/api/v2]
-    #[arg(long, env = "ORDERDESK_API_URL")]
-    pub api_url: Option<String>,
-
-    /// Where state and cache live: `sqlite:PATH` or `memory`.
-    /// [default: sqlite:<data dir>/orderdesk-mcp/state.db]
-    #[arg(long, env = "ORDERDESK_MCP_STATE")]
-    pub state: Option<String>,
-
-    /// Load this component build instead of the embedded one.
-    #[arg(long, env = "ORDERDESK_MCP_COMPONENT")]
-    pub component: Option<PathBuf>,
-
-    /// Directory for the compiled-component cache. [default: <cache dir>/orderdesk-mcp]
-    #[arg(long, env = "ORDERDESK_MCP_PRECOMPILE_CACHE")]
-    pub precompile_cache: Option<PathBuf>,
-
-    /// Compile the component on every start instead of caching the compiled artifact.
-    #[arg(long, env = "ORDERDESK_MCP_NO_PRECOMPILE_CACHE")]
-    pub no_precompile_cache: bool,
-
-    /// Wall-clock limit per tool call, in seconds. [default: 30]
-    #[arg(long, env = "ORDERDESK_MCP_CALL_TIMEOUT_SECS")]
-    pub call_timeout_secs: Option<u64>,
-
-    /// Linear-memory cap per component instance, in MiB. [default: 64]
-    #[arg(long, env = "ORDERDESK_MCP_MEMORY_LIMIT_MB")]
-    pub memory_limit_mb: Option<u64>,
-
-    /// Tool calls that may run at once (the instance pool size). [default: 32]
-    #[arg(long, env = "ORDERDESK_MCP_MAX_INSTANCES")]
-    pub max_instances: Option<u32>,
-
-    /// Cache lifetime of order reads, in seconds (0 disables). [default: 15]
-    #[arg(long, env = "ORDERDESK_CACHE_TTL_ORDERS")]
-    pub cache_ttl_orders: Option<u64>,
-
-    /// Cache lifetime of inventory reads, in seconds. [default: 60]
-    #[arg(long, env = "ORDERDESK_CACHE_TTL_PRODUCTS")]
-    pub cache_ttl_products: Option<u64>,
-
-    /// Cache lifetime of store settings, in seconds. [default: 3600]
-    #[arg(long, env = "ORDERDESK_CACHE_TTL_STORE")]
-    pub cache_ttl_store: Option<u64>,
-
-    /// Tool calls each tenant may make per minute (0 = unlimited). [default: 120]
-    #[arg(long, env = "ORDERDESK_MCP_TOOL_CALLS_PER_MINUTE")]
-    pub tool_calls_per_minute: Option<u64>,
-
-    /// Tool-call burst per tenant; writes cost 2. [default: 240]
-    #[arg(long, env = "ORDERDESK_MCP_TOOL_CALL_BURST")]
-    pub tool_call_burst: Option<u64>,
-
-    /// OrderDesk's per-store bucket size, mirrored by the client-side limiter. [default: 20]
-    #[arg(long, env = "ORDERDESK_UPSTREAM_BURST")]
-    pub upstream_burst: Option<u64>,
-
-    /// OrderDesk's per-store refill rate, requests per second. [default: 3]
-    #[arg(long, env = "ORDERDESK_UPSTREAM_PER_SECOND")]
-    pub upstream_per_second: Option<u64>,
-
-    /// First back-off step after a 5xx or network error, in ms. [default: 250]
-    #[arg(long, env = "ORDERDESK_RETRY_BASE_MS", hide = true)]
-    pub retry_base_ms: Option<u64>,
+/// The settings given as flags or env vars (clap fills these; defaults are not included,
+/// so the TOML file can still supply them).
+#[derive(Debug, Clone, Default)]
+pub struct SettingArgs {
+    given: BTreeMap<&'static str, String>,
 }
 
-/// The `--config` TOML file: the same keys as the flags, snake_case.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    pub store_id: Option<String>,
-    pub api_key: Option<String>,
-    pub api_url: Option<String>,
-    pub state: Option<String>,
-    pub component: Option<PathBuf>,
-    pub precompile_cache: Option<PathBuf>,
-    pub no_precompile_cache: Option<bool>,
-    pub call_timeout_secs: Option<u64>,
-    pub memory_limit_mb: Option<u64>,
-    pub max_instances: Option<u32>,
-    pub cache_ttl_orders: Option<u64>,
-    pub cache_ttl_products: Option<u64>,
-    pub cache_ttl_store: Option<u64>,
-    pub retry_base_ms: Option<u64>,
-    pub tool_calls_per_minute: Option<u64>,
-    pub tool_call_burst: Option<u64>,
-    pub upstream_burst: Option<u64>,
-    pub upstream_per_second: Option<u64>,
-    pub log: Option<String>,
-    pub log_format: Option<LogFormat>,
-}
-
-impl FileConfig {
-    pub fn load(path: &Path) -> anyhow::Result<Self> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("reading config file {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))
+impl SettingArgs {
+    /// Settings as if given on the command line (for tests).
+    #[cfg(test)]
+    pub fn from_pairs(pairs: &[(&'static str, &str)]) -> Self {
+        Self {
+            given: pairs.iter().map(|(k, v)| (*k, v.to_string())).collect(),
+        }
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LogFormat {
-    /// One JSON object per line (for log shippers).
-    Json,
-    /// Human-readable lines.
-    Text,
+impl Args for SettingArgs {
+    fn augment_args(cmd: Command) -> Command {
+        table::ALL.iter().fold(cmd, |cmd, s| cmd.arg(arg(s)))
+    }
+
+    fn augment_args_for_update(cmd: Command) -> Command {
+        Self::augment_args(cmd)
+    }
 }
 
-/// Fully resolved settings.
+fn arg(s: &'static Setting) -> Arg {
+    let mut arg = Arg::new(s.key)
+        .long(s.flag())
+        .env(s.env)
+        .help(s.help)
+        .hide(s.hidden)
+        .global(true);
+    arg = match s.kind {
+        Kind::Flag => arg.action(ArgAction::SetTrue),
+        Kind::Secret => arg.hide_env_values(true).value_name("SECRET"),
+        Kind::Count { .. } => arg.value_name("N"),
+        Kind::Path => arg.value_name("PATH"),
+        Kind::Choice(words) => arg.value_parser(words.to_vec()),
+        Kind::Text => arg,
+    };
+    if let Some(default) = s.default {
+        arg = arg.default_value(default);
+    }
+    arg
+}
+
+impl FromArgMatches for SettingArgs {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut given = BTreeMap::new();
+        for s in table::ALL {
+            let source = matches.value_source(s.key);
+            if !matches!(
+                source,
+                Some(ValueSource::CommandLine | ValueSource::EnvVariable)
+            ) {
+                continue;
+            }
+            let value = match s.kind {
+                Kind::Flag => matches.get_flag(s.key).to_string(),
+                _ => matches
+                    .get_one::<String>(s.key)
+                    .cloned()
+                    .unwrap_or_default(),
+            };
+            given.insert(s.key, value);
+        }
+        Ok(Self { given })
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        *self = Self::from_arg_matches(matches)?;
+        Ok(())
+    }
+}
+
+/// The `--config` TOML file: the settings' keys, nothing else.
+pub fn load_file(path: &Path) -> anyhow::Result<toml::Table> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading config file {}", path.display()))?;
+    let file: toml::Table =
+        toml::from_str(&text).with_context(|| format!("parsing config file {}", path.display()))?;
+    for key in file.keys() {
+        anyhow::ensure!(
+            table::by_key(key).is_some(),
+            "config file {}: unknown setting {key:?}",
+            path.display()
+        );
+    }
+    Ok(file)
+}
+
+/// Every setting, resolved and checked.
 #[derive(Clone)]
 pub struct Settings {
-    pub store_id: Option<String>,
-    pub api_key: Option<String>,
-    pub api_url: String,
-    pub state: StateSpec,
-    pub component: Option<PathBuf>,
-    pub precompile_cache: Option<PathBuf>,
-    pub call_timeout: Duration,
-    pub memory_limit_bytes: usize,
-    pub max_instances: u32,
-    pub cache_ttl_orders: Option<u64>,
-    pub cache_ttl_products: Option<u64>,
-    pub cache_ttl_store: Option<u64>,
-    pub retry_base_ms: Option<u64>,
-    pub tool_calls_per_minute: Option<u64>,
-    pub tool_call_burst: Option<u64>,
-    pub upstream_burst: Option<u64>,
-    pub upstream_per_second: Option<u64>,
+    values: BTreeMap<&'static str, String>,
 }
 
 impl std::fmt::Debug for Settings {
-    // The API key never reaches a log line.
+    // Secrets never reach a log line.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Settings")
-            .field("store_id", &self.store_id)
-            .field("api_key", &self.api_key.as_ref().map(|_| "***"))
-            .field("api_url", &self.api_url)
-            .field("state", &self.state.to_string())
-            .field("component", &self.component)
-            .field("precompile_cache", &self.precompile_cache)
-            .field("call_timeout", &self.call_timeout)
-            .field("memory_limit_bytes", &self.memory_limit_bytes)
-            .field("max_instances", &self.max_instances)
-            .finish_non_exhaustive()
+        let mut map = f.debug_map();
+        for (key, value) in &self.values {
+            let secret = table::by_key(key).is_some_and(|s| s.kind == Kind::Secret);
+            map.entry(key, &if secret { "***" } else { value.as_str() });
+        }
+        map.finish()
     }
 }
 
 impl Settings {
-    /// Flags and env (already merged by clap) win over the file, which wins over defaults.
-    pub fn resolve(args: ServeArgs, file: FileConfig) -> anyhow::Result<Self> {
-        let state = match args.state.or(file.state) {
-            Some(s) => s.parse::<StateSpec>().map_err(anyhow::Error::msg)?,
-            None => StateSpec::Sqlite(default_state_path()?),
-        };
-        let no_cache = args.no_precompile_cache || file.no_precompile_cache.unwrap_or(false);
-        let precompile_cache = if no_cache {
-            None
-        } else {
-            args.precompile_cache
-                .or(file.precompile_cache)
-                .or_else(|| dirs::cache_dir().map(|d| d.join("orderdesk-mcp")))
-        };
-        let memory_mb = args.memory_limit_mb.or(file.memory_limit_mb).unwrap_or(64);
-        anyhow::ensure!(
-            (8..=4096).contains(&memory_mb),
-            "memory_limit_mb must be 8-4096, got {memory_mb}"
-        );
-        let timeout = args
-            .call_timeout_secs
-            .or(file.call_timeout_secs)
-            .unwrap_or(30);
-        anyhow::ensure!(timeout >= 1, "call_timeout_secs must be at least 1");
-        let api_url = args
-            .api_url
-            .or(file.api_url)
-            .unwrap_or_else(|| DEFAULT_API_URL.into());
-        Ok(Self {
-            store_id: non_empty(args.store_id.or(file.store_id)),
-            api_key: non_empty(args.api_key.or(file.api_key)),
-            api_url: api_url.trim_end_matches('/').to_string(),
-            state,
-            component: args.component.or(file.component),
-            precompile_cache,
-            call_timeout: Duration::from_secs(timeout),
-            memory_limit_bytes: (memory_mb * 1024 * 1024) as usize,
-            max_instances: args
-                .max_instances
-                .or(file.max_instances)
-                .unwrap_or(32)
-                .max(1),
-            cache_ttl_orders: args.cache_ttl_orders.or(file.cache_ttl_orders),
-            cache_ttl_products: args.cache_ttl_products.or(file.cache_ttl_products),
-            cache_ttl_store: args.cache_ttl_store.or(file.cache_ttl_store),
-            retry_base_ms: args.retry_base_ms.or(file.retry_base_ms),
-            tool_calls_per_minute: args.tool_calls_per_minute.or(file.tool_calls_per_minute),
-            tool_call_burst: args.tool_call_burst.or(file.tool_call_burst),
-            upstream_burst: args.upstream_burst.or(file.upstream_burst),
-            upstream_per_second: args.upstream_per_second.or(file.upstream_per_second),
-        })
+    /// Flags and env win over the file, which wins over the table's defaults.
+    pub fn resolve(args: SettingArgs, file: &toml::Table) -> anyhow::Result<Self> {
+        let mut values = BTreeMap::new();
+        for s in table::ALL {
+            let from_file = file.get(s.key).map(|v| match v {
+                toml::Value::String(text) => text.clone(),
+                other => other.to_string(),
+            });
+            let value = args
+                .given
+                .get(s.key)
+                .cloned()
+                .or(from_file)
+                .or(s.default.map(str::to_string))
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty());
+            if let Some(v) = value {
+                s.check(&v).map_err(anyhow::Error::msg)?;
+                values.insert(s.key, v);
+            }
+        }
+        Ok(Self { values })
     }
 
-    /// The `wasi:config` values the component reads (keys match `component/src/config.rs`).
+    pub fn text(&self, s: &Setting) -> Option<&str> {
+        self.values.get(s.key).map(String::as_str)
+    }
+
+    /// A checked whole number (0 when unset).
+    pub fn count(&self, s: &Setting) -> u64 {
+        self.text(s).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    pub fn flag(&self, s: &Setting) -> bool {
+        self.text(s).and_then(table::parse_flag).unwrap_or(false)
+    }
+
+    pub fn path(&self, s: &Setting) -> Option<PathBuf> {
+        self.text(s).map(PathBuf::from)
+    }
+
+    pub fn secs(&self, s: &Setting) -> Duration {
+        Duration::from_secs(self.count(s))
+    }
+
+    /// The OrderDesk API base, without a trailing slash.
+    pub fn api_url(&self) -> String {
+        self.text(&table::API_URL)
+            .unwrap_or_default()
+            .trim_end_matches('/')
+            .to_string()
+    }
+
+    /// Where state lives (`--state`, else the SQLite file in the user's data dir).
+    pub fn state(&self) -> anyhow::Result<StateSpec> {
+        match self.text(&table::STATE) {
+            Some(s) => s.parse().map_err(anyhow::Error::msg),
+            None => Ok(StateSpec::Sqlite(default_state_path()?)),
+        }
+    }
+
+    /// The compiled-component cache directory, unless caching is off.
+    pub fn precompile_cache(&self) -> Option<PathBuf> {
+        if self.flag(&table::NO_PRECOMPILE_CACHE) {
+            return None;
+        }
+        self.path(&table::PRECOMPILE_CACHE)
+            .or_else(|| dirs::cache_dir().map(|d| d.join("orderdesk-mcp")))
+    }
+
+    pub fn single_store(&self) -> bool {
+        self.text(&table::STORE_ID).is_some() && self.text(&table::API_KEY).is_some()
+    }
+
+    /// The `wasi:config` values the component reads: every component setting that has a
+    /// value, under its key.
     pub fn component_config(&self) -> Vec<(String, String)> {
-        let mut vars = vec![("api_url".to_string(), self.api_url.clone())];
-        let optional = [
-            ("store_id", self.store_id.clone()),
-            ("api_key", self.api_key.clone()),
-            (
-                "cache_ttl_orders_s",
-                self.cache_ttl_orders.map(|v| v.to_string()),
-            ),
-            (
-                "cache_ttl_products_s",
-                self.cache_ttl_products.map(|v| v.to_string()),
-            ),
-            (
-                "cache_ttl_store_s",
-                self.cache_ttl_store.map(|v| v.to_string()),
-            ),
-            ("retry_base_ms", self.retry_base_ms.map(|v| v.to_string())),
-            (
-                "tool_calls_per_minute",
-                self.tool_calls_per_minute.map(|v| v.to_string()),
-            ),
-            (
-                "tool_call_burst",
-                self.tool_call_burst.map(|v| v.to_string()),
-            ),
-            ("upstream_burst", self.upstream_burst.map(|v| v.to_string())),
-            (
-                "upstream_per_second",
-                self.upstream_per_second.map(|v| v.to_string()),
-            ),
-        ];
-        vars.extend(
-            optional
-                .into_iter()
-                .filter_map(|(k, v)| v.map(|v| (k.to_string(), v))),
-        );
-        vars
+        table::ALL
+            .iter()
+            .filter(|s| s.for_component())
+            .filter_map(|s| {
+                let value = if s.key == table::API_URL.key {
+                    Some(self.api_url())
+                } else {
+                    self.text(s).map(str::to_string)
+                };
+                value.map(|v| (s.key.to_string(), v))
+            })
+            .collect()
     }
-}
-
-fn non_empty(v: Option<String>) -> Option<String> {
-    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
 }
 
 fn default_state_path() -> anyhow::Result<PathBuf> {
@@ -285,39 +229,79 @@ fn default_state_path() -> anyhow::Result<PathBuf> {
 mod tests {
     use super::*;
 
+    fn file(text: &str) -> toml::Table {
+        toml::from_str(text).unwrap()
+    }
+
     #[test]
     fn flags_win_over_file_and_defaults_fill_the_rest() {
-        let args = ServeArgs {
-            store_id: Some("1".into()),
-            state: Some("memory".into()),
-            ..Default::default()
-        };
-        let file: FileConfig = toml::from_str(
-            "store_id = \"2\"\napi_key = \"k\"\ncall_timeout_secs = 5\nstate = \"sqlite:/x\"",
-        )
-        .unwrap();
-        let s = Settings::resolve(args, file).unwrap();
-        assert_eq!(s.store_id.as_deref(), Some("1"));
-        assert_eq!(s.api_key.as_deref(), Some("k"));
-        assert_eq!(s.state, StateSpec::Memory);
-        assert_eq!(s.call_timeout, Duration::from_secs(5));
-        assert_eq!(s.api_url, DEFAULT_API_URL);
-        assert_eq!(s.memory_limit_bytes, 64 << 20);
+        let args = SettingArgs::from_pairs(&[("store_id", "1"), ("state", "memory")]);
+        let f =
+            file("store_id = \"2\"\napi_key = \"k\"\ncall_timeout_secs = 5\nstate = \"sqlite:/x\"");
+        let s = Settings::resolve(args, &f).unwrap();
+        assert_eq!(s.text(&table::STORE_ID), Some("1"));
+        assert_eq!(s.text(&table::API_KEY), Some("k"));
+        assert_eq!(s.state().unwrap(), StateSpec::Memory);
+        assert_eq!(s.secs(&table::CALL_TIMEOUT_SECS), Duration::from_secs(5));
+        assert_eq!(s.api_url(), "https://app.orderdesk.me/api/v2");
+        assert_eq!(s.count(&table::MEMORY_LIMIT_MB), 64);
     }
 
     #[test]
-    fn unknown_file_keys_are_refused() {
-        assert!(toml::from_str::<FileConfig>("stor_id = \"1\"").is_err());
+    fn bad_values_and_unknown_file_keys_are_refused() {
+        let f = file("memory_limit_mb = 2");
+        let e = Settings::resolve(SettingArgs::default(), &f).unwrap_err();
+        assert!(e.to_string().contains("memory_limit_mb"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "stor_id = \"1\"").unwrap();
+        let e = load_file(&path).unwrap_err();
+        assert!(e.to_string().contains("stor_id"), "{e}");
     }
 
     #[test]
-    fn debug_output_hides_the_key() {
-        let args = ServeArgs {
-            api_key: Some("super-secret-key".into()),
-            state: Some("memory".into()),
-            ..Default::default()
-        };
-        let s = Settings::resolve(args, FileConfig::default()).unwrap();
+    fn the_component_gets_its_settings_under_the_shared_keys() {
+        let args = SettingArgs::from_pairs(&[
+            ("api_url", "http://127.0.0.1:9/api/v2/"),
+            ("retry_max_wait_ms", "500"),
+            ("memory_limit_mb", "32"),
+        ]);
+        let s = Settings::resolve(args, &toml::Table::new()).unwrap();
+        let config: BTreeMap<String, String> = s.component_config().into_iter().collect();
+        assert_eq!(config["api_url"], "http://127.0.0.1:9/api/v2");
+        assert_eq!(config["retry_max_wait_ms"], "500");
+        assert_eq!(config["cache_ttl_orders"], "15", "defaults travel too");
+        assert!(
+            !config.contains_key("memory_limit_mb"),
+            "host-only settings stay here"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_secrets() {
+        let args = SettingArgs::from_pairs(&[("api_key", "super-secret-key")]);
+        let s = Settings::resolve(args, &toml::Table::new()).unwrap();
         assert!(!format!("{s:?}").contains("super-secret-key"));
+    }
+
+    #[test]
+    fn every_setting_is_a_flag_with_its_env_var() {
+        let cmd = SettingArgs::augment_args(Command::new("t"));
+        let m = cmd
+            .clone()
+            .try_get_matches_from(["t", "--retry-max-wait-ms", "700", "--no-precompile-cache"])
+            .unwrap();
+        let args = SettingArgs::from_arg_matches(&m).unwrap();
+        assert_eq!(args.given["retry_max_wait_ms"], "700");
+        assert_eq!(args.given["no_precompile_cache"], "true");
+        assert!(
+            !args.given.contains_key("cache_ttl_orders"),
+            "defaults are not 'given'"
+        );
+        for s in table::ALL {
+            let arg = cmd.get_arguments().find(|a| a.get_id() == s.key).unwrap();
+            assert_eq!(arg.get_long(), Some(s.flag().as_str()));
+            assert_eq!(arg.get_env().and_then(|e| e.to_str()), Some(s.env));
+        }
     }
 }

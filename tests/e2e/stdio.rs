@@ -416,7 +416,9 @@ async fn invalid_arguments_are_precise_tool_errors() {
         ("orders_list", json!({ "order_by": "color" }), "color"),
         ("orders_get", json!({}), "order_id"),
         ("orders_get", json!({ "order_id": "../store" }), "order_id"),
-        ("orders_get", json!({ "order_id": 5 }), "string"),
+        ("orders_get", json!({ "order_id": -5 }), "negative"),
+        ("orders_get", json!({ "order_id": 5.5 }), "order_id"),
+        ("orders_get", json!({ "order_id": true }), "order_id"),
     ];
     for (tool, args, mention) in cases {
         let error = server.err(tool, args.clone()).await;

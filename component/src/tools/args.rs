@@ -1,9 +1,158 @@
-//! Argument parsing and validation shared by every tool.
+//! Argument parsing and validation shared by every tool, and the id types that accept ids
+//! as agents send them (a string or an integer).
 
-use serde::de::DeserializeOwned;
+use std::borrow::Cow;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
+use serde::de::{self, DeserializeOwned, Deserializer, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{ErrorCode, ToolError};
+
+/// A record id as agents send it: a string (`"100123"`) or a non-negative integer
+/// (`100123`). OrderDesk ids are digits, but they travel as text in paths, so both forms
+/// mean the same id; [`Validate`] implementations check it with [`check_id`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Id(pub String);
+
+impl Id {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+struct IdVisitor;
+
+impl Visitor<'_> for IdVisitor {
+    type Value = Id;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an id as a string or a non-negative integer")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Id, E> {
+        Ok(Id(v.trim().to_string()))
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Id, E> {
+        Ok(Id(v.to_string()))
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Id, E> {
+        u64::try_from(v)
+            .map(|v| Id(v.to_string()))
+            .map_err(|_| E::custom(format!("an id cannot be negative, got {v}")))
+    }
+}
+
+impl<'de> Deserialize<'de> for Id {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(IdVisitor)
+    }
+}
+
+impl JsonSchema for Id {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Id".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[A-Za-z0-9_-]+$" },
+                { "type": "integer", "minimum": 0 }
+            ]
+        })
+    }
+}
+
+/// A store as tools name it: its OrderDesk id (a string or an integer) or its registered
+/// name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct StoreRef(pub String);
+
+impl StoreRef {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for StoreRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Id(text) = Id::deserialize(d)?;
+        if text.is_empty() || text.chars().count() > 100 {
+            return Err(de::Error::custom("a store is named by 1-100 characters"));
+        }
+        Ok(StoreRef(text))
+    }
+}
+
+impl JsonSchema for StoreRef {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "StoreRef".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "description": "Store id or registered name (after tenant_use_master_key); \
+                default: this connection's default store.",
+            "anyOf": [
+                { "type": "string", "minLength": 1, "maxLength": 100 },
+                { "type": "integer", "minimum": 0 }
+            ]
+        })
+    }
+}
+
+/// A numeric id (e.g. a folder id) as a number or a string of digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct NumericId(pub u64);
+
+impl<'de> Deserialize<'de> for NumericId {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let id = Id::deserialize(d)?;
+        id.0.parse()
+            .map(NumericId)
+            .map_err(|_| de::Error::custom(format!("expected a whole number, got {:?}", id.0)))
+    }
+}
+
+impl JsonSchema for NumericId {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "NumericId".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": "^[0-9]{1,19}$" }
+            ]
+        })
+    }
+}
 
 /// Rules the schema cannot express (or that we want to state in our own words).
 pub trait Validate {
@@ -31,14 +180,19 @@ pub fn raw_json(text: &str) -> Result<Value, ToolError> {
     }
 }
 
-/// Deserialize into the tool's argument type; serde's message names the field at fault.
+/// Deserialize into the tool's argument type; the message names the field at fault
+/// (`order_id: invalid type …`, `changes.shipping: …`).
 pub fn parse<A: DeserializeOwned>(raw: Value) -> Result<A, ToolError> {
-    serde_json::from_value(raw).map_err(|e| {
-        ToolError::new(
-            ErrorCode::InvalidArgument,
-            format!("invalid arguments: {e}"),
-        )
-        .with_details(serde_json::json!({ "reason": e.to_string() }))
+    serde_path_to_error::deserialize(raw).map_err(|e| {
+        let path = e.path().to_string();
+        let reason = e.into_inner().to_string();
+        let message = if path == "." {
+            format!("invalid arguments: {reason}")
+        } else {
+            format!("invalid arguments: {path}: {reason}")
+        };
+        ToolError::new(ErrorCode::InvalidArgument, message)
+            .with_details(serde_json::json!({ "field": path, "reason": reason }))
     })
 }
 
@@ -144,6 +298,24 @@ mod tests {
         assert!(check_id("order_id", "../store").is_err());
         assert!(check_id("order_id", "1?x=2").is_err());
         assert!(check_id("order_id", "").is_err());
+    }
+
+    #[test]
+    fn ids_come_as_strings_or_integers() {
+        let id: Id = serde_json::from_value(serde_json::json!(100100005)).unwrap();
+        assert_eq!(id.as_str(), "100100005");
+        let id: Id = serde_json::from_value(serde_json::json!(" 42 ")).unwrap();
+        assert_eq!(id.as_str(), "42");
+        for bad in [
+            serde_json::json!(-1),
+            serde_json::json!(1.5),
+            serde_json::json!(true),
+        ] {
+            assert!(serde_json::from_value::<Id>(bad.clone()).is_err(), "{bad}");
+        }
+        let folder: NumericId = serde_json::from_value(serde_json::json!("3")).unwrap();
+        assert_eq!(folder.0, 3);
+        assert!(serde_json::from_value::<NumericId>(serde_json::json!("three")).is_err());
     }
 
     #[test]

@@ -2,13 +2,17 @@
 //! annotations, argument validation, and the call entry point. One file per tool group.
 
 mod args;
-mod items;
+mod ctx;
 mod ops;
+mod order_items;
 mod orders;
 mod orders_write;
+mod page;
 mod products;
 mod products_write;
+mod shipments;
 mod store;
+mod stores;
 mod tenant;
 #[cfg(test)]
 mod tests;
@@ -18,25 +22,23 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use std::cell::RefCell;
-
-use crate::audit::{self, AuditEntry};
-use crate::cache::Cache;
-use crate::client::{Client, Credentials};
 use crate::config::Settings;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::Host;
 use crate::ratelimit;
-use crate::tenancy::{self, Tenant};
+use crate::services::{Journal, journal};
+use crate::tenancy;
 
 pub use args::Validate;
+pub use ctx::{Bind, Ctx, Principal};
 
 /// Who is calling (mirrors `orderdesk:mcp/types.caller`).
 #[derive(Clone, Default)]
 pub struct Caller {
     /// The tenant master key the connection presents, if any.
     pub credential: Option<String>,
-    pub session: Option<String>,
+    /// The store id this connection picked with `stores_use`.
+    pub default_store: Option<String>,
     pub request_id: String,
 }
 
@@ -44,7 +46,7 @@ impl std::fmt::Debug for Caller {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Caller")
             .field("credential", &self.credential.as_ref().map(|_| "***"))
-            .field("session", &self.session)
+            .field("default_store", &self.default_store)
             .field("request_id", &self.request_id)
             .finish()
     }
@@ -165,23 +167,27 @@ fn portable(mut schema: Value) -> Value {
 
 /// Every tool, in the order `tools/list` shows them.
 pub fn catalog() -> Vec<Tool> {
-    let mut tools = tenant::tools();
-    tools.extend(store::tools());
-    tools.extend(orders::tools());
-    tools.extend(orders_write::tools());
-    tools.extend(items::tools());
-    tools.extend(products::tools());
-    tools.extend(products_write::tools());
-    tools.extend(ops::tools());
-    tools
+    let groups = [
+        tenant::tools,
+        stores::tools,
+        store::tools,
+        orders::tools,
+        orders_write::tools,
+        order_items::tools,
+        shipments::tools,
+        products::tools,
+        products_write::tools,
+        ops::tools,
+    ];
+    groups.into_iter().flat_map(|group| group()).collect()
 }
 
 /// A successful call (mirrors `orderdesk:mcp/types.tool-output`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {
     pub value: Value,
-    /// For the host to present as the connection's credential from now on.
-    pub bind_credential: Option<String>,
+    /// Connection state for the host to keep and present on this connection's later calls.
+    pub bind: Bind,
 }
 
 /// Why a call produced no result (mirrors `orderdesk:mcp/types.call-error`).
@@ -219,182 +225,30 @@ pub fn call(
         }
         _ => Principal::SingleStore,
     };
-    let ctx = Ctx {
-        host,
-        caller,
-        settings,
-        principal,
-        audit: RefCell::new(AuditNote::default()),
-        bind: RefCell::new(None),
-    };
+    let journal = Journal::new(host, tool.name, &caller.request_id);
+    let ctx = Ctx::new(host, caller, &settings, principal, &journal);
     let cost = if tool.annotations.read_only { 1 } else { 2 };
     ratelimit::admit_tool_call(
         host,
         ctx.tenant(),
         cost,
-        ctx.settings.tool_calls_per_minute,
-        ctx.settings.tool_call_burst,
+        settings.tool_calls_per_minute,
+        settings.tool_call_burst,
     )
     .map_err(CallError::Failed)?;
     let result = (tool.run)(&ctx, raw);
     if !tool.annotations.read_only {
-        ctx.record_audit(tool.name, &result);
+        journal.finish(ctx.tenant(), &result.as_ref().map(drop));
     }
     let value = result.map_err(CallError::Failed)?;
     Ok(Output {
         value,
-        bind_credential: ctx.bind.into_inner(),
+        bind: ctx.into_bind(),
     })
 }
 
-/// Who the call acts for.
-pub enum Principal {
-    /// No master key: the store configured through `wasi:config`.
-    SingleStore,
-    Tenant(Tenant),
-}
-
-/// What a mutation touched, for the audit trail.
-#[derive(Default)]
-struct AuditNote {
-    store: Option<String>,
-    target: Option<String>,
-}
-
-/// The store a call acts on.
-pub struct StoreCtx {
-    pub creds: Credentials,
-    /// Tenant part of cache keys: the tenant id, or `_` in single-store mode.
-    pub tenant: String,
-}
-
-/// What a tool handler may use.
-pub struct Ctx<'a> {
-    pub host: &'a dyn Host,
-    pub caller: &'a Caller,
-    pub settings: Settings,
-    pub principal: Principal,
-    audit: RefCell<AuditNote>,
-    bind: RefCell<Option<String>>,
-}
-
-/// The tenant name used in cache keys, limits and audit when there is no tenant.
-pub const SINGLE_STORE_TENANT: &str = "_";
-
-const NO_STORE_HINT: &str = "no store given and no default store: pass `store` (id or name), \
-call stores_use to pick a default, or register one with stores_register (after \
-tenant_use_master_key). In single-store mode, start the server with --store-id and --api-key";
-
-impl Ctx<'_> {
-    pub fn tenant(&self) -> &str {
-        match &self.principal {
-            Principal::Tenant(t) => &t.id,
-            Principal::SingleStore => SINGLE_STORE_TENANT,
-        }
-    }
-
-    /// The bound tenant, or `AUTH_REQUIRED`.
-    pub fn require_tenant(&self) -> Result<&Tenant, ToolError> {
-        match &self.principal {
-            Principal::Tenant(t) => Ok(t),
-            Principal::SingleStore => Err(ToolError::new(
-                ErrorCode::AuthRequired,
-                "this tool needs a tenant: call tenant_use_master_key first (or send the \
-                 master key as a bearer token over HTTP)",
-            )),
-        }
-    }
-
-    /// Resolve the store a call acts on: `wanted` (id or name), else the default.
-    pub fn store(&self, wanted: Option<&str>) -> Result<StoreCtx, ToolError> {
-        let creds = match &self.principal {
-            Principal::SingleStore => {
-                let configured = match (&self.settings.store_id, &self.settings.api_key) {
-                    (Some(id), Some(key)) => Credentials {
-                        store_id: id.clone(),
-                        api_key: key.clone(),
-                    },
-                    _ => return Err(ToolError::new(ErrorCode::StoreNotFound, NO_STORE_HINT)),
-                };
-                if let Some(w) = wanted.filter(|w| *w != configured.store_id) {
-                    return Err(ToolError::new(
-                        ErrorCode::StoreNotFound,
-                        format!(
-                            "store {w:?} is not available: this server is configured for store {}",
-                            configured.store_id
-                        ),
-                    ));
-                }
-                configured
-            }
-            Principal::Tenant(tenant) => {
-                let id = match wanted {
-                    Some(w) => w.to_string(),
-                    None => tenant
-                        .default_store(self.host, self.caller.session.as_deref())?
-                        .ok_or_else(|| ToolError::new(ErrorCode::StoreNotFound, NO_STORE_HINT))?,
-                };
-                let record = tenant.resolve(self.host, &id)?;
-                tenant.credentials(&record)?
-            }
-        };
-        self.audit.borrow_mut().store = Some(creds.store_id.clone());
-        Ok(StoreCtx {
-            creds,
-            tenant: self.tenant().to_string(),
-        })
-    }
-
-    pub fn client<'c>(&'c self, creds: &'c Credentials) -> Client<'c> {
-        Client::new(
-            self.host,
-            &self.settings.api_url,
-            creds,
-            self.settings.retry,
-            self.settings.upstream,
-        )
-    }
-
-    pub fn cache<'c>(&'c self, store: &'c StoreCtx) -> Cache<'c> {
-        Cache::new(
-            self.host,
-            &store.tenant,
-            &store.creds.store_id,
-            self.settings.ttls,
-        )
-    }
-
-    /// Name what a mutation acted on, for the audit trail.
-    pub fn audit_target(&self, store: Option<&str>, target: impl Into<String>) {
-        let mut note = self.audit.borrow_mut();
-        if let Some(s) = store {
-            note.store = Some(s.to_string());
-        }
-        note.target = Some(target.into());
-    }
-
-    /// Ask the host to present `credential` on this connection's later calls.
-    pub fn bind_credential(&self, credential: String) {
-        *self.bind.borrow_mut() = Some(credential);
-    }
-
-    fn record_audit(&self, tool: &str, result: &Result<Value, ToolError>) {
-        let note = self.audit.borrow();
-        audit::record(
-            self.host,
-            AuditEntry {
-                seq: 0,
-                at_ms: self.host.now_ms(),
-                tenant: self.tenant().to_string(),
-                store: note.store.clone(),
-                tool: tool.to_string(),
-                target: note.target.clone(),
-                outcome: match result {
-                    Ok(_) => "ok".into(),
-                    Err(e) => e.code.as_str().into(),
-                },
-                request_id: self.caller.request_id.clone(),
-            },
-        );
-    }
+/// Settle a call that trapped or ran out of time (`call-abandoned`): a write it had begun
+/// gets its cache dropped and its audit entry marked `WRITE_OUTCOME_UNKNOWN`.
+pub fn abandoned(host: &dyn Host, request_id: &str, reason: &str) {
+    journal::settle_abandoned(host, request_id, reason);
 }

@@ -3,6 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::args::StoreRef;
+use super::page::default_limit;
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::audit::{self, AuditEntry};
 use crate::cache::Family;
@@ -49,8 +51,7 @@ pub struct InvalidateArgs {
     /// Which reads to forget (default all).
     #[serde(default = "all")]
     pub scope: Scope,
-    /// Store id or name (after tenant_use_master_key); default: the default store.
-    pub store: Option<String>,
+    pub store: Option<StoreRef>,
 }
 
 fn all() -> Scope {
@@ -66,8 +67,8 @@ pub struct InvalidatedOut {
 }
 
 fn invalidate(ctx: &Ctx, args: InvalidateArgs) -> Result<InvalidatedOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    let cache = ctx.cache(&sc);
+    let sc = ctx.store(args.store.as_ref())?;
+    let cache = sc.cache();
     let families: &[Family] = match args.scope {
         Scope::All => &Family::ALL,
         Scope::Orders => &[Family::Orders],
@@ -77,10 +78,10 @@ fn invalidate(ctx: &Ctx, args: InvalidateArgs) -> Result<InvalidatedOut, ToolErr
     for family in families {
         cache.invalidate(*family);
     }
-    ctx.audit_target(None, format!("cache:{:?}", args.scope).to_lowercase());
+    sc.note_target(&format!("cache:{:?}", args.scope).to_lowercase());
     Ok(InvalidatedOut {
         scope: args.scope,
-        store_id: sc.creds.store_id.clone(),
+        store_id: sc.store_id().to_string(),
     })
 }
 
@@ -92,10 +93,6 @@ pub struct AuditArgs {
     pub limit: u32,
     /// Only entries older than this seq (the previous page's next_before).
     pub before: Option<u64>,
-}
-
-fn default_limit() -> u32 {
-    50
 }
 
 impl Validate for AuditArgs {

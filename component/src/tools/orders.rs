@@ -4,11 +4,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::args::{check_date, check_id, check_limit};
+use super::args::{Id, NumericId, StoreRef, check_date, check_id, check_limit};
+use super::page::{Page, default_limit};
 use super::{Annotations, Ctx, Tool, Validate};
-use crate::cache::{CacheStatus, Family};
-use crate::envelope;
-use crate::error::{ErrorCode, ToolError};
+use crate::cache::CacheStatus;
+use crate::error::ToolError;
+use crate::resource::ORDER;
+use crate::services::records;
 
 pub fn tools() -> Vec<Tool> {
     vec![
@@ -40,14 +42,13 @@ pub fn tools() -> Vec<Tool> {
 #[serde(deny_unknown_fields)]
 pub struct OrdersGetArgs {
     /// OrderDesk's order id (digits), as in an order's `id` field.
-    pub order_id: String,
-    /// Store id or name (after tenant_use_master_key); default: the default store.
-    pub store: Option<String>,
+    pub order_id: Id,
+    pub store: Option<StoreRef>,
 }
 
 impl Validate for OrdersGetArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        check_id("order_id", &self.order_id)
+        check_id("order_id", self.order_id.as_str())
     }
 }
 
@@ -60,41 +61,17 @@ pub struct OrderOut {
 }
 
 fn orders_get(ctx: &Ctx, args: OrdersGetArgs) -> Result<OrderOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    let creds = &sc.creds;
-    let client = ctx.client(creds);
-    let path = format!("/orders/{}", args.order_id);
-    let (body, cache) = ctx
-        .cache(&sc)
-        .read_through(
-            Family::Orders,
-            &[("id".into(), args.order_id.clone())],
-            || client.get(&path, &[]),
-        )
-        .map_err(|e| {
-            let err = e.into_tool_error(ErrorCode::OrderNotFound);
-            if err.code == ErrorCode::OrderNotFound {
-                ToolError::new(
-                    ErrorCode::OrderNotFound,
-                    format!("no order with id {} in this store", args.order_id),
-                )
-                .with_details(serde_json::json!({ "order_id": args.order_id }))
-            } else {
-                err
-            }
-        })?;
-    Ok(OrderOut {
-        order: envelope::object(&body, "order")?,
-        cache,
-    })
+    let sc = ctx.store(args.store.as_ref())?;
+    let (order, cache) = records::get(&sc, &ORDER, args.order_id.as_str())?;
+    Ok(OrderOut { order, cache })
 }
 
 /// A folder id filter: one id or several.
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum FolderIds {
-    One(u64),
-    Many(Vec<u64>),
+    One(NumericId),
+    Many(Vec<NumericId>),
 }
 
 /// Fields OrderDesk can sort orders by.
@@ -134,7 +111,7 @@ pub struct OrdersListArgs {
     /// Only orders with this customer e-mail.
     pub email: Option<String>,
     /// Only the order with this id from the originating cart or marketplace.
-    pub source_id: Option<String>,
+    pub source_id: Option<Id>,
     /// Only orders from this source (cart or marketplace name).
     pub source_name: Option<String>,
     pub customer_first_name: Option<String>,
@@ -153,12 +130,7 @@ pub struct OrdersListArgs {
     pub order_by: Option<OrderBy>,
     /// Sort direction (default desc).
     pub order: Option<SortOrder>,
-    /// Store id or name (after tenant_use_master_key); default: the default store.
-    pub store: Option<String>,
-}
-
-fn default_limit() -> u32 {
-    50
+    pub store: Option<StoreRef>,
 }
 
 impl Validate for OrdersListArgs {
@@ -195,17 +167,21 @@ impl OrdersListArgs {
         ];
         if let Some(ids) = &self.folder_id {
             let joined = match ids {
-                FolderIds::One(id) => id.to_string(),
-                FolderIds::Many(ids) => {
-                    ids.iter().map(u64::to_string).collect::<Vec<_>>().join(",")
-                }
+                FolderIds::One(id) => id.0.to_string(),
+                FolderIds::Many(ids) => ids
+                    .iter()
+                    .map(|id| id.0.to_string())
+                    .collect::<Vec<_>>()
+                    .join(","),
             };
             q.push(("folder_id".into(), joined));
+        }
+        if let Some(source_id) = &self.source_id {
+            q.push(("source_id".into(), source_id.0.clone()));
         }
         let text_filters = [
             ("folder_name", &self.folder_name),
             ("email", &self.email),
-            ("source_id", &self.source_id),
             ("source_name", &self.source_name),
             ("customer_first_name", &self.customer_first_name),
             ("customer_last_name", &self.customer_last_name),
@@ -231,42 +207,6 @@ impl OrdersListArgs {
     }
 }
 
-/// Paging facts shared by list results.
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Page {
-    /// Records matching the filters in all pages.
-    pub total_count: u64,
-    /// Offset of this page.
-    pub offset: u64,
-    /// Page size asked for.
-    pub limit: u32,
-    /// Records in this page.
-    pub returned: u64,
-    /// Whether more records follow this page.
-    pub has_more: bool,
-    /// The offset of the next page, when there is one.
-    pub next_offset: Option<u64>,
-}
-
-impl Page {
-    pub fn new(total: Option<u64>, offset: u64, limit: u32, returned: u64) -> Self {
-        let end = offset + returned;
-        // Without a total, a full page suggests more.
-        let has_more = match total {
-            Some(t) => end < t,
-            None => returned == u64::from(limit),
-        };
-        Self {
-            total_count: total.unwrap_or(end),
-            offset,
-            limit,
-            returned,
-            has_more,
-            next_offset: has_more.then_some(end),
-        }
-    }
-}
-
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct OrdersListOut {
     /// Orders as OrderDesk returns them.
@@ -278,20 +218,17 @@ pub struct OrdersListOut {
 }
 
 fn orders_list(ctx: &Ctx, args: OrdersListArgs) -> Result<OrdersListOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    let creds = &sc.creds;
-    let client = ctx.client(creds);
-    let query = args.query();
-    let (body, cache) = ctx
-        .cache(&sc)
-        .read_through(Family::Orders, &query, || client.get("/orders", &query))
-        .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
-    let orders = envelope::objects(&body, "orders")?;
-    let total = envelope::total_records(&body);
+    let sc = ctx.store(args.store.as_ref())?;
+    let listed = records::list(&sc, &ORDER, &args.query())?;
     Ok(OrdersListOut {
-        page: Page::new(total, args.offset, args.limit, orders.len() as u64),
-        orders,
-        cache,
+        page: Page::new(
+            listed.total,
+            args.offset,
+            args.limit,
+            listed.records.len() as u64,
+        ),
+        orders: listed.records,
+        cache: listed.cache,
     })
 }
 
@@ -307,25 +244,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn paging_with_total() {
-        let p = Page::new(Some(120), 100, 50, 20);
-        assert!(!p.has_more);
-        assert_eq!(p.next_offset, None);
-        let p = Page::new(Some(120), 50, 50, 50);
-        assert!(p.has_more);
-        assert_eq!(p.next_offset, Some(100));
-    }
-
-    #[test]
-    fn paging_without_total_uses_a_full_page() {
-        assert!(Page::new(None, 0, 10, 10).has_more);
-        assert!(!Page::new(None, 0, 10, 9).has_more);
-    }
-
-    #[test]
     fn query_carries_every_filter() {
         let args: OrdersListArgs = serde_json::from_value(serde_json::json!({
-            "limit": 5, "folder_id": [1, 2], "email": "a@b.c", "order_by": "date_updated", "order": "asc"
+            "limit": 5, "folder_id": [1, "2"], "email": "a@b.c", "source_id": 777, "order_by": "date_updated", "order": "asc"
         }))
         .unwrap();
         let q = args.query();
@@ -334,6 +255,7 @@ mod tests {
         assert_eq!(get("offset"), Some("0"));
         assert_eq!(get("folder_id"), Some("1,2"));
         assert_eq!(get("email"), Some("a@b.c"));
+        assert_eq!(get("source_id"), Some("777"));
         assert_eq!(get("order_by"), Some("date_updated"));
         assert_eq!(get("order"), Some("asc"));
     }
@@ -345,7 +267,7 @@ mod tests {
             serde_json::from_value(serde_json::json!({"limit": 101})).unwrap();
         assert_eq!(
             args.validate().unwrap_err().code,
-            ErrorCode::InvalidArgument
+            crate::error::ErrorCode::InvalidArgument
         );
     }
 }

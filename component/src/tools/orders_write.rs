@@ -5,15 +5,14 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::args::check_id;
-use super::{Annotations, Ctx, StoreCtx, Tool, Validate};
-use crate::cache::Family;
-use crate::client::OdError;
-use crate::envelope;
+use super::args::{Id, NumericId, StoreRef, check_id};
+use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::{ErrorCode, ToolError};
-use crate::host::{Level, Method};
 use crate::merge;
-use crate::update::{self, Target};
+use crate::resource::ORDER;
+use crate::services::orders::{self, FolderRef};
+use crate::services::records;
+use crate::services::update::Updated;
 
 pub fn tools() -> Vec<Tool> {
     vec![
@@ -21,12 +20,13 @@ pub fn tools() -> Vec<Tool> {
             "orders_create",
             "Create an order",
             "Create an OrderDesk order. Needs at least one item in order_items and a first/last \
-             name or company in shipping or customer. Give source_id (the cart's order id) when \
-             you have one; otherwise one is generated. Safe to retry: if the store already has \
-             an order with that source_id it is returned (already_existed) instead of a \
-             duplicate, and a timeout or OrderDesk error is resolved by looking the order up \
-             by source_id before trying again.",
-            Annotations::IDEMPOTENT_WRITE,
+             name or company in shipping or customer. Give source_id (the cart's order id, a \
+             string or a number) when you have one; otherwise one is generated and returned. \
+             Safe to retry with the same source_id: if the store already has an order with \
+             it, that order is returned (already_existed) instead of a duplicate. If the \
+             answer is lost and the order cannot be found, the error is \
+             WRITE_OUTCOME_UNKNOWN with details.source_id: call again with that source_id.",
+            Annotations::WRITE,
             create,
         ),
         Tool::new(
@@ -36,8 +36,8 @@ pub fn tools() -> Vec<Tool> {
              current order: fields you give override, arrays (e.g. order_items) replace the \
              whole list, null removes a field, nested objects such as shipping merge field by \
              field, everything you omit stays. If someone else edits the order meanwhile, the \
-             update is redone on the fresh copy (CONCURRENT_UPDATE after 5 tries). To change \
-             the folder use orders_move.",
+             update is redone on the fresh copy (CONCURRENT_UPDATE after 5 tries); the result \
+             counts conflicts and retries. To change the folder use orders_move.",
             Annotations::IDEMPOTENT_WRITE,
             update_order,
         ),
@@ -67,7 +67,9 @@ pub fn tools() -> Vec<Tool> {
             "Move orders to a folder",
             "Move one or more orders to a folder, by folder id or exact name (store_info lists \
              folders). OrderDesk runs the destination folder's automation rules on arrival, \
-             which may e.g. email customers or send orders to a fulfiller.",
+             which may e.g. email customers or send orders to a fulfiller, so a move is never \
+             repeated blindly: if its answer is lost, the orders are read back, else the \
+             error is WRITE_OUTCOME_UNKNOWN.",
             Annotations::DESTRUCTIVE,
             move_orders,
         ),
@@ -81,18 +83,13 @@ pub fn tools() -> Vec<Tool> {
     ]
 }
 
-fn invalidate_orders(ctx: &Ctx, sc: &StoreCtx) {
-    ctx.cache(sc).invalidate(Family::Orders);
-}
-
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateArgs {
     /// The order in OrderDesk's format: email, shipping, customer, order_items
     /// ([{name, code, price, quantity}]), source_id, totals, checkout_data, order_metadata…
     pub order: Map<String, Value>,
-    /// Store id or name (after tenant_use_master_key); default: the default store.
-    pub store: Option<String>,
+    pub store: Option<StoreRef>,
 }
 
 impl Validate for CreateArgs {
@@ -130,122 +127,70 @@ impl Validate for CreateArgs {
                 ));
             }
         }
-        Ok(())
+        match self.order.get("source_id") {
+            None | Some(Value::Null) => Ok(()),
+            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 100 => Ok(()),
+            Some(Value::Number(n)) if n.is_u64() => Ok(()),
+            Some(other) => Err(ToolError::invalid_argument(
+                "order.source_id",
+                format!("must be a non-empty string or a whole number, got {other}"),
+            )),
+        }
     }
 }
 
 #[derive(Serialize, JsonSchema)]
-pub struct OrderWriteOut {
-    /// The order as OrderDesk now has it.
+pub struct CreateOut {
+    /// The order as OrderDesk has it.
     pub order: Map<String, Value>,
+    /// The order's source_id: the one given, or the one generated. Retry with it.
+    pub source_id: String,
+    /// True when an order with this source_id already existed; nothing was created.
+    pub already_existed: bool,
+    /// True when the answer was lost and the order was found by its source_id.
+    pub recovered: bool,
     /// Requests sent to OrderDesk for this call.
     pub upstream_calls: u32,
-    /// Cycles redone because the order changed underneath (updates only).
+}
+
+fn create(ctx: &Ctx, args: CreateArgs) -> Result<CreateOut, ToolError> {
+    let sc = ctx.store(args.store.as_ref())?;
+    let created = orders::create(&sc, args.order)?;
+    Ok(CreateOut {
+        order: created.order,
+        source_id: created.source_id,
+        already_existed: created.already_existed,
+        recovered: created.recovered,
+        upstream_calls: created.upstream_calls,
+    })
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct UpdateOut {
+    /// The order as OrderDesk now has it.
+    pub order: Map<String, Value>,
+    /// False when the change left the order as it was (nothing was sent).
+    pub changed: bool,
+    /// Cycles redone because the order changed underneath (someone else's edit, or 409).
     pub conflicts: u32,
-    /// True when a lost answer was recovered by finding the order OrderDesk had created.
+    /// Cycles redone because OrderDesk refused or lost a request (429, 5xx, no answer).
+    pub retries: u32,
+    /// True when the PUT's answer was lost and reading the order back showed it landed.
     pub recovered: bool,
-    /// True when an order with the given source_id already existed; nothing was created.
-    pub already_existed: bool,
+    /// Requests sent to OrderDesk for this call.
+    pub upstream_calls: u32,
 }
 
-fn create(ctx: &Ctx, mut args: CreateArgs) -> Result<OrderWriteOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    let client = ctx.client(&sc.creds);
-    let mut calls = 0;
-    let given = args
-        .order
-        .get("source_id")
-        .and_then(Value::as_str)
-        .map(str::to_string);
-    let source_id = match given.filter(|s| !s.trim().is_empty()) {
-        Some(s) => {
-            // Idempotent per source_id: an agent retrying its own call gets the same order.
-            calls += 1;
-            if let Some(order) = find_by_source_id(&client, &s)? {
-                note_order(ctx, &order);
-                return Ok(OrderWriteOut {
-                    already_existed: true,
-                    ..written(order, calls)
-                });
-            }
-            s
+impl From<Updated> for UpdateOut {
+    fn from(u: Updated) -> Self {
+        Self {
+            order: u.record,
+            changed: u.changed,
+            conflicts: u.conflicts,
+            retries: u.retries,
+            recovered: u.recovered,
+            upstream_calls: u.upstream_calls,
         }
-        None => {
-            let generated = format!("odmcp-{}", hex::encode(ctx.host.random_bytes(8)));
-            args.order
-                .insert("source_id".into(), Value::String(generated.clone()));
-            generated
-        }
-    };
-    ctx.audit_target(None, format!("source_id:{source_id}"));
-    let body = Value::Object(args.order);
-    let mut last_error = None;
-    for _ in 0..3 {
-        calls += 1;
-        match client.write(Method::Post, "/orders", Some(&body)) {
-            Ok(answer) => {
-                invalidate_orders(ctx, &sc);
-                let order = envelope::object(&answer, "order")?;
-                note_order(ctx, &order);
-                return Ok(written(order, calls));
-            }
-            Err(e) if e.is_ambiguous() => {
-                // Did OrderDesk create it before the answer was lost?
-                calls += 1;
-                if let Some(order) = find_by_source_id(&client, &source_id)? {
-                    invalidate_orders(ctx, &sc);
-                    ctx.host.log(
-                        Level::Info,
-                        "orders_create",
-                        "answer lost; found the order by source_id",
-                    );
-                    note_order(ctx, &order);
-                    return Ok(OrderWriteOut {
-                        recovered: true,
-                        ..written(order, calls)
-                    });
-                }
-                last_error = Some(e);
-                ctx.host
-                    .sleep_ms(ctx.settings.retry.backoff(calls, ctx.host.random_u64()));
-            }
-            Err(e) => return Err(e.into_tool_error(ErrorCode::OdApiError)),
-        }
-    }
-    let e = last_error.expect("the loop ran");
-    Err(e.into_tool_error(ErrorCode::OdApiError))
-}
-
-fn find_by_source_id(
-    client: &crate::client::Client,
-    source_id: &str,
-) -> Result<Option<Map<String, Value>>, ToolError> {
-    let query = [
-        ("source_id".to_string(), source_id.to_string()),
-        ("limit".to_string(), "1".to_string()),
-    ];
-    let body = client
-        .get("/orders", &query)
-        .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
-    Ok(envelope::objects(&body, "orders")?.into_iter().next())
-}
-
-fn written(order: Map<String, Value>, upstream_calls: u32) -> OrderWriteOut {
-    OrderWriteOut {
-        order,
-        upstream_calls,
-        conflicts: 0,
-        recovered: false,
-        already_existed: false,
-    }
-}
-
-fn note_order(ctx: &Ctx, order: &Map<String, Value>) {
-    if let Some(id) = order
-        .get("id")
-        .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-    {
-        ctx.audit_target(None, id);
     }
 }
 
@@ -253,16 +198,15 @@ fn note_order(ctx: &Ctx, order: &Map<String, Value>) {
 #[serde(deny_unknown_fields)]
 pub struct UpdateArgs {
     /// OrderDesk order id.
-    pub order_id: String,
+    pub order_id: Id,
     /// Fields to change (merge rules in the description).
     pub changes: Map<String, Value>,
-    /// Store id or name (after tenant_use_master_key); default: the default store.
-    pub store: Option<String>,
+    pub store: Option<StoreRef>,
 }
 
 impl Validate for UpdateArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        check_id("order_id", &self.order_id)?;
+        check_id("order_id", self.order_id.as_str())?;
         if self.changes.is_empty() {
             return Err(ToolError::invalid_argument("changes", "is empty"));
         }
@@ -282,53 +226,28 @@ impl Validate for UpdateArgs {
     }
 }
 
-fn order_target(sc: &StoreCtx, order_id: &str) -> Target<'static> {
-    Target {
-        path: format!("/orders/{order_id}"),
-        envelope: "order",
-        lock: format!("order/{}/{order_id}", sc.creds.store_id),
-        not_found: ErrorCode::OrderNotFound,
-    }
-}
-
-fn finish_update(ctx: &Ctx, sc: &StoreCtx, done: update::Updated) -> OrderWriteOut {
-    if done.changed {
-        invalidate_orders(ctx, sc);
-    }
-    OrderWriteOut {
-        conflicts: done.conflicts,
-        ..written(done.record, done.upstream_calls)
-    }
-}
-
-fn update_order(ctx: &Ctx, args: UpdateArgs) -> Result<OrderWriteOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    ctx.audit_target(None, args.order_id.clone());
-    let client = ctx.client(&sc.creds);
+fn update_order(ctx: &Ctx, args: UpdateArgs) -> Result<UpdateOut, ToolError> {
+    let sc = ctx.store(args.store.as_ref())?;
     let changes = args.changes;
-    let done = update::update(
-        ctx.host,
-        &client,
-        &order_target(&sc, &args.order_id),
-        &|base| Ok(merge::merge(base, &changes)),
-    )?;
-    Ok(finish_update(ctx, &sc, done))
+    let done = records::update(&sc, &ORDER, args.order_id.as_str(), &|base| {
+        Ok(merge::merge(base, &changes))
+    })?;
+    Ok(done.into())
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MutateArgs {
     /// OrderDesk order id.
-    pub order_id: String,
+    pub order_id: Id,
     /// RFC 6902 operations, applied in order.
     pub operations: Vec<Value>,
-    /// Store id or name (after tenant_use_master_key); default: the default store.
-    pub store: Option<String>,
+    pub store: Option<StoreRef>,
 }
 
 impl Validate for MutateArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        check_id("order_id", &self.order_id)?;
+        check_id("order_id", self.order_id.as_str())?;
         if self.operations.is_empty() {
             return Err(ToolError::invalid_argument("operations", "is empty"));
         }
@@ -345,32 +264,26 @@ impl Validate for MutateArgs {
     }
 }
 
-fn mutate(ctx: &Ctx, args: MutateArgs) -> Result<OrderWriteOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    ctx.audit_target(None, args.order_id.clone());
-    let client = ctx.client(&sc.creds);
+fn mutate(ctx: &Ctx, args: MutateArgs) -> Result<UpdateOut, ToolError> {
+    let sc = ctx.store(args.store.as_ref())?;
     let ops = args.operations;
-    let done = update::update(
-        ctx.host,
-        &client,
-        &order_target(&sc, &args.order_id),
-        &|base| merge::apply_patch(base, &ops),
-    )?;
-    Ok(finish_update(ctx, &sc, done))
+    let done = records::update(&sc, &ORDER, args.order_id.as_str(), &|base| {
+        merge::apply_patch(base, &ops)
+    })?;
+    Ok(done.into())
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OrderRefArgs {
     /// OrderDesk order id.
-    pub order_id: String,
-    /// Store id or name (after tenant_use_master_key); default: the default store.
-    pub store: Option<String>,
+    pub order_id: Id,
+    pub store: Option<StoreRef>,
 }
 
 impl Validate for OrderRefArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        check_id("order_id", &self.order_id)
+        check_id("order_id", self.order_id.as_str())
     }
 }
 
@@ -381,30 +294,11 @@ pub struct DeletedOut {
 }
 
 fn delete(ctx: &Ctx, args: OrderRefArgs) -> Result<DeletedOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    ctx.audit_target(None, args.order_id.clone());
-    let client = ctx.client(&sc.creds);
-    let path = format!("/orders/{}", args.order_id);
-    let mut result = client.write(Method::Delete, &path, None);
-    // DELETE is idempotent: after an unclear failure, ask again; a 404 then means done.
-    for _ in 0..2 {
-        match &result {
-            Err(e) if e.is_ambiguous() => {
-                ctx.host
-                    .sleep_ms(ctx.settings.retry.backoff(1, ctx.host.random_u64()));
-                result = match client.write(Method::Delete, &path, None) {
-                    Err(OdError::NotFound(_)) => Ok(Value::Null),
-                    other => other,
-                };
-            }
-            _ => break,
-        }
-    }
-    invalidate_orders(ctx, &sc);
-    result.map_err(|e| e.into_tool_error(ErrorCode::OrderNotFound))?;
+    let sc = ctx.store(args.store.as_ref())?;
+    orders::delete(&sc, args.order_id.as_str())?;
     Ok(DeletedOut {
         deleted: true,
-        order_id: args.order_id,
+        order_id: args.order_id.0,
     })
 }
 
@@ -412,13 +306,12 @@ fn delete(ctx: &Ctx, args: OrderRefArgs) -> Result<DeletedOut, ToolError> {
 #[serde(deny_unknown_fields)]
 pub struct MoveArgs {
     /// Orders to move (1-100 ids).
-    pub order_ids: Vec<String>,
+    pub order_ids: Vec<Id>,
     /// Destination folder id.
-    pub folder_id: Option<u64>,
+    pub folder_id: Option<NumericId>,
     /// Destination folder name (exact, case-insensitive), instead of folder_id.
     pub folder_name: Option<String>,
-    /// Store id or name (after tenant_use_master_key); default: the default store.
-    pub store: Option<String>,
+    pub store: Option<StoreRef>,
 }
 
 impl Validate for MoveArgs {
@@ -427,7 +320,7 @@ impl Validate for MoveArgs {
             return Err(ToolError::invalid_argument("order_ids", "needs 1-100 ids"));
         }
         for id in &self.order_ids {
-            check_id("order_ids", id)?;
+            check_id("order_ids", id.as_str())?;
         }
         match (&self.folder_id, &self.folder_name) {
             (Some(_), None) | (None, Some(_)) => Ok(()),
@@ -447,28 +340,18 @@ pub struct MovedOut {
 }
 
 fn move_orders(ctx: &Ctx, args: MoveArgs) -> Result<MovedOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    ctx.audit_target(None, args.order_ids.join(","));
-    let folders = super::store::store_settings(ctx, &sc)?.folders;
-    let folder = match (&args.folder_id, &args.folder_name) {
-        (Some(id), _) => folders.iter().find(|f| f.id == *id),
-        (_, Some(name)) => folders.iter().find(|f| f.name.eq_ignore_ascii_case(name.trim())),
-        _ => None,
-    }
-    .ok_or_else(|| {
-        ToolError::new(ErrorCode::InvalidArgument, "no such folder in this store; store_info lists the folders")
-            .with_details(json!({ "folders": folders.iter().map(|f| json!({"id": f.id, "name": f.name})).collect::<Vec<_>>() }))
-    })?;
-    let body = json!({ "destination_folder_id": folder.id, "orders": args.order_ids });
-    let result = ctx
-        .client(&sc.creds)
-        .write(Method::Post, "/move-orders", Some(&body));
-    invalidate_orders(ctx, &sc);
-    result.map_err(|e| e.into_tool_error(ErrorCode::OrderNotFound))?;
+    let sc = ctx.store(args.store.as_ref())?;
+    let ids: Vec<String> = args.order_ids.into_iter().map(|id| id.0).collect();
+    let to = match (args.folder_id, args.folder_name) {
+        (Some(id), _) => FolderRef::Id(id.0),
+        (None, Some(name)) => FolderRef::Name(name),
+        (None, None) => unreachable!("validated"),
+    };
+    let folder = orders::move_to(&sc, &ids, &to)?;
     Ok(MovedOut {
-        moved: args.order_ids,
+        moved: ids,
         folder_id: folder.id,
-        folder_name: Some(folder.name.clone()),
+        folder_name: Some(folder.name),
     })
 }
 
@@ -476,16 +359,15 @@ fn move_orders(ctx: &Ctx, args: MoveArgs) -> Result<MovedOut, ToolError> {
 #[serde(deny_unknown_fields)]
 pub struct NoteArgs {
     /// OrderDesk order id.
-    pub order_id: String,
+    pub order_id: Id,
     /// The note text, up to 1,800 characters.
     pub note: String,
-    /// Store id or name (after tenant_use_master_key); default: the default store.
-    pub store: Option<String>,
+    pub store: Option<StoreRef>,
 }
 
 impl Validate for NoteArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        check_id("order_id", &self.order_id)?;
+        check_id("order_id", self.order_id.as_str())?;
         let n = self.note.chars().count();
         if n == 0 || n > 1800 {
             return Err(ToolError::invalid_argument(
@@ -504,18 +386,10 @@ pub struct NoteOut {
 }
 
 fn add_note(ctx: &Ctx, args: NoteArgs) -> Result<NoteOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    ctx.audit_target(None, args.order_id.clone());
-    let client = ctx.client(&sc.creds);
-    let result = client.write(
-        Method::Post,
-        &format!("/orders/{}/order-history", args.order_id),
-        Some(&json!({ "note": args.note })),
-    );
-    invalidate_orders(ctx, &sc);
-    result.map_err(|e| e.into_tool_error(ErrorCode::OrderNotFound))?;
+    let sc = ctx.store(args.store.as_ref())?;
+    orders::add_note(&sc, args.order_id.as_str(), &args.note)?;
     Ok(NoteOut {
         added: true,
-        order_id: args.order_id,
+        order_id: args.order_id.0,
     })
 }

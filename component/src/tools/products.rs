@@ -5,12 +5,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::args::{check_id, check_limit};
-use super::orders::Page;
+use super::args::{Id, StoreRef, check_id, check_limit};
+use super::page::{Page, default_limit};
 use super::{Annotations, Ctx, Tool, Validate};
-use crate::cache::{CacheStatus, Family};
-use crate::envelope;
-use crate::error::{ErrorCode, ToolError};
+use crate::cache::CacheStatus;
+use crate::error::ToolError;
+use crate::resource::PRODUCT;
+use crate::services::records;
 
 pub fn tools() -> Vec<Tool> {
     vec![
@@ -39,14 +40,13 @@ pub fn tools() -> Vec<Tool> {
 #[serde(deny_unknown_fields)]
 pub struct ProductsGetArgs {
     /// OrderDesk's inventory item id.
-    pub product_id: String,
-    /// Store id or name (after tenant_use_master_key); default: the default store.
-    pub store: Option<String>,
+    pub product_id: Id,
+    pub store: Option<StoreRef>,
 }
 
 impl Validate for ProductsGetArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        check_id("product_id", &self.product_id)
+        check_id("product_id", self.product_id.as_str())
     }
 }
 
@@ -59,29 +59,9 @@ pub struct ProductOut {
 }
 
 fn products_get(ctx: &Ctx, args: ProductsGetArgs) -> Result<ProductOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    let creds = &sc.creds;
-    let client = ctx.client(creds);
-    let path = format!("/inventory-items/{}", args.product_id);
-    let key = [("id".to_string(), args.product_id.clone())];
-    let (body, cache) = ctx
-        .cache(&sc)
-        .read_through(Family::Products, &key, || client.get(&path, &[]))
-        .map_err(|e| match e.into_tool_error(ErrorCode::ProductNotFound) {
-            err if err.code == ErrorCode::ProductNotFound => ToolError::new(
-                ErrorCode::ProductNotFound,
-                format!(
-                    "no inventory item with id {} in this store",
-                    args.product_id
-                ),
-            )
-            .with_details(serde_json::json!({ "product_id": args.product_id })),
-            err => err,
-        })?;
-    Ok(ProductOut {
-        product: envelope::object(&body, "inventory_item")?,
-        cache,
-    })
+    let sc = ctx.store(args.store.as_ref())?;
+    let (product, cache) = records::get(&sc, &PRODUCT, args.product_id.as_str())?;
+    Ok(ProductOut { product, cache })
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -98,12 +78,7 @@ pub struct ProductsListArgs {
     pub code: Option<String>,
     /// Only items with exactly this name.
     pub name: Option<String>,
-    /// Store id or name (after tenant_use_master_key); default: the default store.
-    pub store: Option<String>,
-}
-
-fn default_limit() -> u32 {
-    50
+    pub store: Option<StoreRef>,
 }
 
 impl Validate for ProductsListArgs {
@@ -123,9 +98,7 @@ pub struct ProductsListOut {
 }
 
 fn products_list(ctx: &Ctx, args: ProductsListArgs) -> Result<ProductsListOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    let creds = &sc.creds;
-    let client = ctx.client(creds);
+    let sc = ctx.store(args.store.as_ref())?;
     let mut query = vec![
         ("limit".to_string(), args.limit.to_string()),
         ("offset".to_string(), args.offset.to_string()),
@@ -136,17 +109,15 @@ fn products_list(ctx: &Ctx, args: ProductsListArgs) -> Result<ProductsListOut, T
     if let Some(name) = &args.name {
         query.push(("name".into(), name.clone()));
     }
-    let (body, cache) = ctx
-        .cache(&sc)
-        .read_through(Family::Products, &query, || {
-            client.get("/inventory-items", &query)
-        })
-        .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
-    let products = envelope::objects(&body, "inventory_items")?;
-    let total = envelope::total_records(&body);
+    let listed = records::list(&sc, &PRODUCT, &query)?;
     Ok(ProductsListOut {
-        page: Page::new(total, args.offset, args.limit, products.len() as u64),
-        products,
-        cache,
+        page: Page::new(
+            listed.total,
+            args.offset,
+            args.limit,
+            listed.records.len() as u64,
+        ),
+        products: listed.records,
+        cache: listed.cache,
     })
 }

@@ -5,14 +5,13 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::args::check_id;
-use super::{Annotations, Ctx, StoreCtx, Tool, Validate};
-use crate::cache::Family;
-use crate::envelope;
-use crate::error::{ErrorCode, ToolError};
-use crate::host::Method;
+use super::args::{Id, StoreRef, check_id};
+use super::{Annotations, Ctx, Tool, Validate};
+use crate::error::ToolError;
 use crate::merge;
-use crate::update::{self, Target};
+use crate::resource::PRODUCT;
+use crate::services::orders::id_text;
+use crate::services::{products, records};
 
 pub fn tools() -> Vec<Tool> {
     vec![
@@ -20,7 +19,8 @@ pub fn tools() -> Vec<Tool> {
             "products_create",
             "Create an inventory item",
             "Create a product (OrderDesk inventory item): name and code (SKU) are required; \
-             price, stock, location, weight and variation fields are optional.",
+             price, stock, location, weight and variation fields are optional. A lost answer \
+             is settled by looking the item up by its code (recovered).",
             Annotations::WRITE,
             create,
         ),
@@ -54,23 +54,12 @@ pub fn tools() -> Vec<Tool> {
     ]
 }
 
-fn done(ctx: &Ctx, sc: &StoreCtx) {
-    ctx.cache(sc).invalidate(Family::Products);
-}
-
-#[derive(Serialize, JsonSchema)]
-pub struct ProductOut {
-    /// The inventory item as OrderDesk now has it.
-    pub product: Map<String, Value>,
-}
-
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateArgs {
     /// The item: name, code, price, stock, location, …
     pub product: Map<String, Value>,
-    /// Store id or name (after tenant_use_master_key); default: the default store.
-    pub store: Option<String>,
+    pub store: Option<StoreRef>,
 }
 
 impl Validate for CreateArgs {
@@ -88,41 +77,32 @@ impl Validate for CreateArgs {
     }
 }
 
-fn create(ctx: &Ctx, args: CreateArgs) -> Result<ProductOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    ctx.audit_target(
-        None,
-        args.product
-            .get("code")
-            .and_then(Value::as_str)
-            .unwrap_or("")
-            .to_string(),
-    );
-    let result = ctx.client(&sc.creds).write(
-        Method::Post,
-        "/inventory-items",
-        Some(&Value::Object(args.product)),
-    );
-    done(ctx, &sc);
-    let body = result.map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
-    Ok(ProductOut {
-        product: envelope::object(&body, "inventory_item")?,
-    })
+#[derive(Serialize, JsonSchema)]
+pub struct CreatedOut {
+    /// The inventory item as OrderDesk now has it.
+    pub product: Map<String, Value>,
+    /// True when the answer was lost and the item was found by its code.
+    pub recovered: bool,
+}
+
+fn create(ctx: &Ctx, args: CreateArgs) -> Result<CreatedOut, ToolError> {
+    let sc = ctx.store(args.store.as_ref())?;
+    let (product, recovered) = products::create(&sc, args.product)?;
+    Ok(CreatedOut { product, recovered })
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateArgs {
-    pub product_id: String,
+    pub product_id: Id,
     /// Fields to change.
     pub changes: Map<String, Value>,
-    /// Store id or name (after tenant_use_master_key); default: the default store.
-    pub store: Option<String>,
+    pub store: Option<StoreRef>,
 }
 
 impl Validate for UpdateArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        check_id("product_id", &self.product_id)?;
+        check_id("product_id", self.product_id.as_str())?;
         if self.changes.is_empty() {
             return Err(ToolError::invalid_argument("changes", "is empty"));
         }
@@ -136,36 +116,42 @@ impl Validate for UpdateArgs {
     }
 }
 
-fn update_product(ctx: &Ctx, args: UpdateArgs) -> Result<ProductOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    ctx.audit_target(None, args.product_id.clone());
-    let target = Target {
-        path: format!("/inventory-items/{}", args.product_id),
-        envelope: "inventory_item",
-        lock: format!("product/{}/{}", sc.creds.store_id, args.product_id),
-        not_found: ErrorCode::ProductNotFound,
-    };
+#[derive(Serialize, JsonSchema)]
+pub struct UpdatedOut {
+    /// The inventory item as OrderDesk now has it.
+    pub product: Map<String, Value>,
+    /// False when the change left the item as it was (nothing was sent).
+    pub changed: bool,
+    /// Cycles redone because the item changed underneath.
+    pub conflicts: u32,
+    /// Cycles redone because OrderDesk refused or lost a request.
+    pub retries: u32,
+}
+
+fn update_product(ctx: &Ctx, args: UpdateArgs) -> Result<UpdatedOut, ToolError> {
+    let sc = ctx.store(args.store.as_ref())?;
     let changes = args.changes;
-    let result = update::update(ctx.host, &ctx.client(&sc.creds), &target, &|base| {
+    let done = records::update(&sc, &PRODUCT, args.product_id.as_str(), &|base| {
         Ok(merge::merge(base, &changes))
-    });
-    done(ctx, &sc);
-    Ok(ProductOut {
-        product: result?.record,
+    })?;
+    Ok(UpdatedOut {
+        product: done.record,
+        changed: done.changed,
+        conflicts: done.conflicts,
+        retries: done.retries,
     })
 }
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProductRefArgs {
-    pub product_id: String,
-    /// Store id or name (after tenant_use_master_key); default: the default store.
-    pub store: Option<String>,
+    pub product_id: Id,
+    pub store: Option<StoreRef>,
 }
 
 impl Validate for ProductRefArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        check_id("product_id", &self.product_id)
+        check_id("product_id", self.product_id.as_str())
     }
 }
 
@@ -176,18 +162,11 @@ pub struct DeletedOut {
 }
 
 fn delete(ctx: &Ctx, args: ProductRefArgs) -> Result<DeletedOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    ctx.audit_target(None, args.product_id.clone());
-    let result = ctx.client(&sc.creds).write(
-        Method::Delete,
-        &format!("/inventory-items/{}", args.product_id),
-        None,
-    );
-    done(ctx, &sc);
-    result.map_err(|e| e.into_tool_error(ErrorCode::ProductNotFound))?;
+    let sc = ctx.store(args.store.as_ref())?;
+    records::delete(&sc, &PRODUCT, args.product_id.as_str())?;
     Ok(DeletedOut {
         deleted: true,
-        product_id: args.product_id,
+        product_id: args.product_id.0,
     })
 }
 
@@ -196,8 +175,7 @@ fn delete(ctx: &Ctx, args: ProductRefArgs) -> Result<DeletedOut, ToolError> {
 pub struct BatchArgs {
     /// Items to update (1-100), each with `id` and the fields to set.
     pub products: Vec<Map<String, Value>>,
-    /// Store id or name (after tenant_use_master_key); default: the default store.
-    pub store: Option<String>,
+    pub store: Option<StoreRef>,
 }
 
 impl Validate for BatchArgs {
@@ -206,9 +184,7 @@ impl Validate for BatchArgs {
             return Err(ToolError::invalid_argument("products", "needs 1-100 items"));
         }
         for (i, p) in self.products.iter().enumerate() {
-            let id = p
-                .get("id")
-                .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string));
+            let id = p.get("id").map(id_text);
             check_id(&format!("products[{i}].id"), id.as_deref().unwrap_or(""))?;
         }
         Ok(())
@@ -223,17 +199,11 @@ pub struct BatchOut {
 }
 
 fn batch_update(ctx: &Ctx, args: BatchArgs) -> Result<BatchOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
+    let sc = ctx.store(args.store.as_ref())?;
     let n = args.products.len();
-    ctx.audit_target(None, format!("batch of {n}"));
-    let body = Value::Array(args.products.into_iter().map(Value::Object).collect());
-    let result = ctx
-        .client(&sc.creds)
-        .write(Method::Put, "/batch-inventory-items", Some(&body));
-    done(ctx, &sc);
-    let body = result.map_err(|e| e.into_tool_error(ErrorCode::ProductNotFound))?;
+    let products = products::batch_update(&sc, args.products)?;
     Ok(BatchOut {
-        products: envelope::objects(&body, "inventory_items")?,
+        products,
         updated: n,
     })
 }

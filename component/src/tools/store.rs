@@ -4,10 +4,11 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::{Annotations, Ctx, StoreCtx, Tool, Validate};
-use crate::cache::{CacheStatus, Family};
-use crate::envelope;
-use crate::error::{ErrorCode, ToolError};
+use super::args::StoreRef;
+use super::{Annotations, Ctx, Tool, Validate};
+use crate::cache::CacheStatus;
+use crate::error::ToolError;
+use crate::services::store::{self, Folder};
 
 pub fn tools() -> Vec<Tool> {
     vec![
@@ -36,8 +37,7 @@ pub fn tools() -> Vec<Tool> {
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StoreArgs {
-    /// Store id or name (after tenant_use_master_key); default: the default store.
-    pub store: Option<String>,
+    pub store: Option<StoreRef>,
 }
 
 impl Validate for StoreArgs {}
@@ -56,26 +56,16 @@ pub struct StoreTestOut {
 }
 
 fn store_test(ctx: &Ctx, args: StoreArgs) -> Result<StoreTestOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    let creds = &sc.creds;
-    let body = ctx
-        .client(creds)
-        .get("/test", &[])
-        .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
+    let sc = ctx.store(args.store.as_ref())?;
+    let tested = store::test(&sc)?;
     Ok(StoreTestOut {
         ok: true,
-        store_id: creds.store_id.clone(),
-        message: str_field(&body, "message").unwrap_or_else(|| "Connection Successful".into()),
-        server_time: str_field(&body, "current_date_time"),
+        store_id: sc.store_id().to_string(),
+        message: tested
+            .message
+            .unwrap_or_else(|| "Connection Successful".into()),
+        server_time: tested.server_time,
     })
-}
-
-#[derive(Debug, Serialize, JsonSchema)]
-pub struct Folder {
-    /// Folder id, as orders_list's folder_id filter takes it.
-    pub id: u64,
-    /// Folder name as shown in OrderDesk.
-    pub name: String,
 }
 
 #[derive(Debug, Serialize, JsonSchema)]
@@ -89,77 +79,11 @@ pub struct StoreInfoOut {
 }
 
 fn store_info(ctx: &Ctx, args: StoreArgs) -> Result<StoreInfoOut, ToolError> {
-    let sc = ctx.store(args.store.as_deref())?;
-    store_settings(ctx, &sc)
-}
-
-/// `GET /store` through the cache, folders split from the other settings. Shared by
-/// `store_info` and by tools that resolve folder names.
-pub fn store_settings(ctx: &Ctx, sc: &StoreCtx) -> Result<StoreInfoOut, ToolError> {
-    let client = ctx.client(&sc.creds);
-    let (body, cache) = ctx
-        .cache(sc)
-        .read_through(Family::Store, &[], || client.get("/store", &[]))
-        .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
-    let mut store = envelope::object(&body, "store")?;
-    let folders = parse_folders(store.remove("folders"));
+    let sc = ctx.store(args.store.as_ref())?;
+    let settings = store::settings(&sc)?;
     Ok(StoreInfoOut {
-        store,
-        folders,
-        cache,
+        store: settings.store,
+        folders: settings.folders,
+        cache: settings.cache,
     })
-}
-
-/// OrderDesk lists folders as an object `{ "id": "name" }`; some clients see an array of
-/// `{id, name}`. Accept both and sort by id.
-fn parse_folders(raw: Option<Value>) -> Vec<Folder> {
-    let mut folders: Vec<Folder> = match raw {
-        Some(Value::Object(map)) => map
-            .into_iter()
-            .filter_map(|(id, name)| {
-                Some(Folder {
-                    id: id.parse().ok()?,
-                    name: name.as_str()?.to_string(),
-                })
-            })
-            .collect(),
-        Some(Value::Array(items)) => items
-            .into_iter()
-            .filter_map(|item| {
-                let id = item.get("id")?;
-                let id = id.as_u64().or_else(|| id.as_str()?.parse().ok())?;
-                let name = item.get("name")?.as_str()?.to_string();
-                Some(Folder { id, name })
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
-    folders.sort_by_key(|f| f.id);
-    folders
-}
-
-fn str_field(v: &Value, key: &str) -> Option<String> {
-    v.get(key).and_then(Value::as_str).map(str::to_string)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn folders_from_object_or_array() {
-        let a = parse_folders(Some(json!({"2": "Prepared", "1": "New", "x": "bad"})));
-        assert_eq!(
-            a.iter()
-                .map(|f| (f.id, f.name.as_str()))
-                .collect::<Vec<_>>(),
-            vec![(1, "New"), (2, "Prepared")]
-        );
-        let b = parse_folders(Some(
-            json!([{"id": "7", "name": "Shipped"}, {"id": 3, "name": "Hold"}]),
-        ));
-        assert_eq!(b.iter().map(|f| f.id).collect::<Vec<_>>(), vec![3, 7]);
-        assert!(parse_folders(None).is_empty());
-    }
 }

@@ -1,31 +1,17 @@
-//! Tenant binding and the store registry: `tenant_use_master_key`, `stores_register`,
-//! `stores_list`, `stores_use`, `stores_resolve`, `stores_delete`.
+//! The tenant's store registry: `stores_register`, `stores_list`, `stores_use`,
+//! `stores_resolve`, `stores_delete`.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::args::check_id;
+use super::args::{Id, StoreRef, check_id};
 use super::{Annotations, Ctx, Tool, Validate};
-use crate::client::{Client, Credentials};
-use crate::config::Secret;
-use crate::error::{ErrorCode, ToolError};
-use crate::tenancy::{self, StoreRecord};
+use crate::error::ToolError;
+use crate::services::stores::{self, Registration};
+use crate::tenancy::StoreRecord;
 
 pub fn tools() -> Vec<Tool> {
     vec![
-        Tool::new(
-            "tenant_use_master_key",
-            "Sign in as a tenant",
-            "Bind this connection to a tenant with its master key (from `orderdesk-mcp tenant \
-             create`). Afterwards the stores_* tools manage that tenant's OrderDesk stores and \
-             every store tool acts on them. Over HTTP, send the key as a bearer token instead.",
-            Annotations {
-                read_only: true,
-                open_world: false,
-                ..Annotations::LOCAL
-            },
-            use_master_key,
-        ),
         Tool::new(
             "stores_register",
             "Register an OrderDesk store",
@@ -53,8 +39,8 @@ pub fn tools() -> Vec<Tool> {
         Tool::new(
             "stores_use",
             "Choose the default store",
-            "Make a registered store (by id or name) the default for this session, so store \
-             tools can omit `store`.",
+            "Make a registered store (by id or name) the default for this connection, so store \
+             tools can omit `store`. Other connections keep their own default.",
             Annotations::LOCAL,
             use_store,
         ),
@@ -84,38 +70,9 @@ pub fn tools() -> Vec<Tool> {
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
-pub struct MasterKeyArgs {
-    /// The tenant master key (`odmk_…`).
-    pub master_key: String,
-}
-
-impl Validate for MasterKeyArgs {}
-
-#[derive(Serialize, JsonSchema)]
-pub struct BoundOut {
-    pub tenant_id: String,
-    pub tenant_name: String,
-    /// Registered stores.
-    pub stores: usize,
-}
-
-fn use_master_key(ctx: &Ctx, args: MasterKeyArgs) -> Result<BoundOut, ToolError> {
-    let tenant = tenancy::authenticate(ctx.host, args.master_key.trim())?;
-    let record = tenancy::get_tenant(ctx.host, &tenant.id)?;
-    let stores = tenant.stores(ctx.host)?.len();
-    ctx.bind_credential(args.master_key.trim().to_string());
-    Ok(BoundOut {
-        tenant_id: tenant.id,
-        tenant_name: record.name,
-        stores,
-    })
-}
-
-#[derive(Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
 pub struct RegisterArgs {
     /// OrderDesk store id.
-    pub store_id: String,
+    pub store_id: Id,
     /// OrderDesk API key of that store.
     pub api_key: String,
     /// A name to refer to the store by.
@@ -126,7 +83,7 @@ pub struct RegisterArgs {
 
 impl Validate for RegisterArgs {
     fn validate(&self) -> Result<(), ToolError> {
-        check_id("store_id", &self.store_id)?;
+        check_id("store_id", self.store_id.as_str())?;
         if self.api_key.trim().is_empty() || self.api_key.len() > 200 {
             return Err(ToolError::invalid_argument(
                 "api_key",
@@ -149,7 +106,7 @@ pub struct StoreOut {
     pub store_id: String,
     pub name: String,
     pub label: Option<String>,
-    /// Whether this is the default store of the session.
+    /// Whether this is this connection's default store.
     pub default: bool,
 }
 
@@ -164,33 +121,16 @@ fn view(r: &StoreRecord, default: Option<&str>) -> StoreOut {
 
 fn register(ctx: &Ctx, args: RegisterArgs) -> Result<StoreOut, ToolError> {
     let tenant = ctx.require_tenant()?;
-    ctx.audit_target(Some(&args.store_id), args.store_id.clone());
-    let creds = Credentials {
-        store_id: args.store_id.clone(),
-        api_key: Secret(args.api_key.trim().to_string()),
+    let store_id = args.store_id.as_str();
+    ctx.journal.note(Some(store_id), store_id);
+    let registration = Registration {
+        store_id,
+        api_key: &args.api_key,
+        name: &args.name,
+        label: args.label,
     };
-    // Never save credentials OrderDesk refuses.
-    Client::new(
-        ctx.host,
-        &ctx.settings.api_url,
-        &creds,
-        ctx.settings.retry,
-        ctx.settings.upstream,
-    )
-    .get("/test", &[])
-    .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
-    let record = tenant.save_store(
-        ctx.host,
-        &args.store_id,
-        &creds.api_key.0,
-        args.name.trim(),
-        args.label,
-    )?;
-    let default = tenant.default_store(ctx.host, ctx.caller.session.as_deref())?;
-    if default.is_none() {
-        tenant.set_default(ctx.host, ctx.caller.session.as_deref(), &record.store_id)?;
-    }
-    let default = tenant.default_store(ctx.host, ctx.caller.session.as_deref())?;
+    let record = stores::register(ctx.host, ctx.settings, tenant, registration)?;
+    let default = ctx.default_store_after()?;
     Ok(view(&record, default.as_deref()))
 }
 
@@ -209,7 +149,7 @@ pub struct StoresOut {
 
 fn list(ctx: &Ctx, _: NoArgs) -> Result<StoresOut, ToolError> {
     let tenant = ctx.require_tenant()?;
-    let default = tenant.default_store(ctx.host, ctx.caller.session.as_deref())?;
+    let default = ctx.default_store_after()?;
     let stores = tenant
         .stores(ctx.host)?
         .iter()
@@ -224,24 +164,23 @@ fn list(ctx: &Ctx, _: NoArgs) -> Result<StoresOut, ToolError> {
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StoreRefArgs {
-    /// Store id or name.
-    pub store: String,
+    pub store: StoreRef,
 }
 
 impl Validate for StoreRefArgs {}
 
 fn use_store(ctx: &Ctx, args: StoreRefArgs) -> Result<StoreOut, ToolError> {
     let tenant = ctx.require_tenant()?;
-    let record = tenant.resolve(ctx.host, &args.store)?;
-    ctx.audit_target(Some(&record.store_id), record.store_id.clone());
-    tenant.set_default(ctx.host, ctx.caller.session.as_deref(), &record.store_id)?;
+    let record = tenant.resolve(ctx.host, args.store.as_str())?;
+    ctx.journal.note(Some(&record.store_id), &record.store_id);
+    ctx.bind_default_store(record.store_id.clone());
     Ok(view(&record, Some(&record.store_id)))
 }
 
 fn resolve(ctx: &Ctx, args: StoreRefArgs) -> Result<StoreOut, ToolError> {
     let tenant = ctx.require_tenant()?;
-    let record = tenant.resolve(ctx.host, &args.store)?;
-    let default = tenant.default_store(ctx.host, ctx.caller.session.as_deref())?;
+    let record = tenant.resolve(ctx.host, args.store.as_str())?;
+    let default = ctx.default_store_after()?;
     Ok(view(&record, default.as_deref()))
 }
 
@@ -253,8 +192,8 @@ pub struct DeletedOut {
 
 fn delete(ctx: &Ctx, args: StoreRefArgs) -> Result<DeletedOut, ToolError> {
     let tenant = ctx.require_tenant()?;
-    let record = tenant.resolve(ctx.host, &args.store)?;
-    ctx.audit_target(Some(&record.store_id), record.store_id.clone());
+    let record = tenant.resolve(ctx.host, args.store.as_str())?;
+    ctx.journal.note(Some(&record.store_id), &record.store_id);
     tenant.delete_store(ctx.host, &record.store_id)?;
     Ok(DeletedOut {
         deleted: true,

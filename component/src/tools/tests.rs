@@ -99,7 +99,7 @@ fn cache_hit_within_ttl_and_miss_after_expiry() {
 #[test]
 fn ttl_is_configurable_and_zero_disables_caching() {
     let mut host = ScriptedHost::configured();
-    host.config.insert("cache_ttl_orders_s".into(), "0".into());
+    host.config.insert("cache_ttl_orders".into(), "0".into());
     host.answer(200, &[], ORDER).answer(200, &[], ORDER);
     run(&host, "orders_get", json!({"order_id": "5"})).unwrap();
     assert_eq!(
@@ -110,7 +110,7 @@ fn ttl_is_configurable_and_zero_disables_caching() {
         host.kv
             .borrow()
             .keys()
-            .all(|(bucket, key)| *bucket != "cache" || key == "__random")
+            .all(|(bucket, _)| !bucket.starts_with("cache"))
     );
 }
 
@@ -230,4 +230,321 @@ fn catalog_is_well_formed() {
         assert_eq!(t.output_schema()["type"], "object", "{}", t.name);
         assert!(t.input_schema().get("$schema").is_none());
     }
+}
+
+const EMPTY_LIST: &str = r#"{"status":"success","total_records":0,"orders":[]}"#;
+
+fn new_order(source_id: Value) -> Value {
+    let mut order = json!({
+        "shipping": {"first_name": "Kari"},
+        "order_items": [{"name": "Tea", "price": 1, "quantity": 1}]
+    });
+    if !source_id.is_null() {
+        order["source_id"] = source_id;
+    }
+    order
+}
+
+fn created(source_id: Value) -> String {
+    json!({"status": "success", "order": {"id": "9", "source_id": source_id}}).to_string()
+}
+
+fn listed(source_id: Value) -> String {
+    json!({"status": "success", "total_records": 1, "orders": [{"id": "9", "source_id": source_id}]})
+        .to_string()
+}
+
+fn error_of(result: Result<Value, CallError>) -> crate::error::ToolError {
+    match result {
+        Err(CallError::Failed(e)) => e,
+        other => panic!("expected a tool error, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_numeric_source_id_is_kept_as_given_and_makes_one_order() {
+    let host = ScriptedHost::configured();
+    host.answer(200, &[], EMPTY_LIST)
+        .answer(201, &[], &created(json!(777123)));
+    let out = run(
+        &host,
+        "orders_create",
+        json!({"order": new_order(json!(777123))}),
+    )
+    .unwrap();
+    assert_eq!(out["source_id"], "777123");
+    assert_eq!(out["already_existed"], false);
+    let requests = host.requests.borrow().clone();
+    assert!(
+        requests[0].url.contains("source_id=777123"),
+        "{}",
+        requests[0].url
+    );
+    let posted: Value = serde_json::from_slice(requests[1].body.as_ref().unwrap()).unwrap();
+    assert_eq!(
+        posted["source_id"], 777123,
+        "kept as the number it was given"
+    );
+
+    // The same call again finds the order: no second POST.
+    host.answer(200, &[], &listed(json!(777123)));
+    let again = run(
+        &host,
+        "orders_create",
+        json!({"order": new_order(json!(777123))}),
+    )
+    .unwrap();
+    assert_eq!(again["already_existed"], true);
+    assert_eq!(
+        host.sent().iter().filter(|r| r.starts_with("POST")).count(),
+        1
+    );
+}
+
+#[test]
+fn a_lookup_that_matches_loosely_is_not_taken_for_the_order() {
+    let host = ScriptedHost::configured();
+    // OrderDesk's search may match more loosely than equality: only an exact match counts.
+    host.answer(200, &[], &listed(json!("A-1-extra")))
+        .answer(201, &[], &created(json!("A-1")));
+    let out = run(
+        &host,
+        "orders_create",
+        json!({"order": new_order(json!("A-1"))}),
+    )
+    .unwrap();
+    assert_eq!(out["already_existed"], false);
+}
+
+#[test]
+fn a_lost_create_answer_is_recovered_by_source_id() {
+    let host = ScriptedHost::configured();
+    host.answer(200, &[], EMPTY_LIST)
+        .fail(NetError::Timeout)
+        .answer(200, &[], &listed(json!("S-1")));
+    let out = run(
+        &host,
+        "orders_create",
+        json!({"order": new_order(json!("S-1"))}),
+    )
+    .unwrap();
+    assert_eq!(out["recovered"], true);
+    assert_eq!(
+        host.sent().iter().filter(|r| r.starts_with("POST")).count(),
+        1
+    );
+}
+
+#[test]
+fn an_unknown_create_outcome_returns_the_generated_source_id_to_retry_with() {
+    let host = ScriptedHost::configured();
+    host.answer(200, &[], EMPTY_LIST)
+        .answer(502, &[], "")
+        .answer(200, &[], EMPTY_LIST)
+        .answer(200, &[], EMPTY_LIST);
+    let e = error_of(run(
+        &host,
+        "orders_create",
+        json!({"order": new_order(Value::Null)}),
+    ));
+    assert_eq!(e.code.as_str(), "WRITE_OUTCOME_UNKNOWN");
+    assert!(
+        !e.retryable,
+        "a write that may have happened is never retryable"
+    );
+    let source_id = e.details["source_id"].as_str().unwrap().to_string();
+    assert!(source_id.starts_with("odmcp-"));
+    assert_eq!(e.details["cause"], "OD_API_5XX");
+
+    // The agent retries with that source_id: OrderDesk had created it after all.
+    host.answer(200, &[], &listed(json!(source_id)));
+    let out = run(
+        &host,
+        "orders_create",
+        json!({"order": new_order(json!(source_id))}),
+    )
+    .unwrap();
+    assert_eq!(out["already_existed"], true);
+    assert_eq!(
+        host.sent().iter().filter(|r| r.starts_with("POST")).count(),
+        1
+    );
+}
+
+#[test]
+fn every_create_error_names_the_source_id() {
+    let host = ScriptedHost::configured();
+    host.answer(400, &[], r#"{"status":"error","message":"bad order"}"#);
+    let e = error_of(run(
+        &host,
+        "orders_create",
+        json!({"order": new_order(Value::Null)}),
+    ));
+    assert_eq!(e.code.as_str(), "OD_API_ERROR");
+    assert!(
+        e.details["source_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("odmcp-")
+    );
+}
+
+#[test]
+fn a_429_on_a_create_was_not_applied_and_is_sent_again() {
+    let host = ScriptedHost::configured();
+    host.answer(200, &[], EMPTY_LIST)
+        .answer(429, &[("X-Retry-After", "1")], "{}")
+        .answer(201, &[], &created(json!("S-2")));
+    let out = run(
+        &host,
+        "orders_create",
+        json!({"order": new_order(json!("S-2"))}),
+    )
+    .unwrap();
+    assert_eq!(out["recovered"], false);
+    assert_eq!(
+        host.sent().iter().filter(|r| r.starts_with("POST")).count(),
+        2
+    );
+}
+
+#[test]
+fn creates_of_one_source_id_wait_for_each_other() {
+    let host = ScriptedHost::configured();
+    let now = host.now.get();
+    host.locks
+        .borrow_mut()
+        .insert("create/7/S-3".into(), ("another call".into(), now + 3_000));
+    host.answer(200, &[], &listed(json!("S-3")));
+    let out = run(
+        &host,
+        "orders_create",
+        json!({"order": new_order(json!("S-3"))}),
+    )
+    .unwrap();
+    assert_eq!(
+        out["already_existed"], true,
+        "the other call's order is found"
+    );
+    assert!(
+        host.now.get() >= now + 3_000,
+        "the lookup waited for the lock"
+    );
+}
+
+#[test]
+fn bad_source_ids_are_refused() {
+    let host = ScriptedHost::configured();
+    for bad in [
+        json!(1.5),
+        json!(-3),
+        json!(true),
+        json!(""),
+        json!({"a": 1}),
+    ] {
+        let e = error_of(run(
+            &host,
+            "orders_create",
+            json!({"order": new_order(bad.clone())}),
+        ));
+        assert_eq!(e.code.as_str(), "INVALID_ARGUMENT", "{bad}");
+    }
+    assert!(host.requests.borrow().is_empty());
+}
+
+#[test]
+fn ids_may_be_numbers_everywhere() {
+    let host = ScriptedHost::configured();
+    host.answer(200, &[], ORDER);
+    run(&host, "orders_get", json!({"order_id": 5})).unwrap();
+    assert_eq!(host.sent(), ["GET /orders/5"]);
+    let e = error_of(run(&host, "orders_get", json!({"order_id": -5})));
+    assert_eq!(e.code.as_str(), "INVALID_ARGUMENT");
+    assert!(e.message.contains("negative"), "{}", e.message);
+    let e = error_of(run(&host, "orders_get", json!({"order_id": 5, "store": 8})));
+    assert_eq!(
+        e.code.as_str(),
+        "STORE_NOT_FOUND",
+        "store 8 is not the configured 7"
+    );
+}
+
+#[test]
+fn a_delete_whose_answer_is_lost_asks_again_and_a_404_then_means_done() {
+    let host = ScriptedHost::configured();
+    host.answer(502, &[], "").answer(
+        404,
+        &[],
+        r#"{"status":"error","message":"Order not found"}"#,
+    );
+    let out = run(&host, "orders_delete", json!({"order_id": "5"})).unwrap();
+    assert_eq!(out["deleted"], true);
+    let host = ScriptedHost::configured();
+    host.answer(
+        404,
+        &[],
+        r#"{"status":"error","message":"Order not found"}"#,
+    );
+    let e = error_of(run(&host, "orders_delete", json!({"order_id": "5"})));
+    assert_eq!(e.code.as_str(), "ORDER_NOT_FOUND");
+}
+
+#[test]
+fn a_note_whose_answer_is_lost_is_not_added_twice() {
+    let host = ScriptedHost::configured();
+    host.fail(NetError::Connection("reset".into()));
+    let e = error_of(run(
+        &host,
+        "orders_add_note",
+        json!({"order_id": 5, "note": "hi"}),
+    ));
+    assert_eq!(e.code.as_str(), "WRITE_OUTCOME_UNKNOWN");
+    assert!(!e.retryable);
+    assert_eq!(host.requests.borrow().len(), 1);
+}
+
+#[test]
+fn writes_are_audited_with_their_outcome_and_invalidate_the_cache() {
+    let host = ScriptedHost::configured();
+    host.answer(200, &[], ORDER); // cached read
+    run(&host, "orders_get", json!({"order_id": "5"})).unwrap();
+    host.answer(201, &[], r#"{"status":"success","history":{}}"#);
+    run(
+        &host,
+        "orders_add_note",
+        json!({"order_id": "5", "note": "hi"}),
+    )
+    .unwrap();
+    host.answer(200, &[], ORDER);
+    let after = run(&host, "orders_get", json!({"order_id": "5"})).unwrap();
+    assert_eq!(
+        after["cache"], "miss",
+        "the note invalidated the order's cache"
+    );
+    let audit = run(&host, "audit_list", json!({})).unwrap();
+    let entry = &audit["entries"][0];
+    assert_eq!(entry["tool"], "orders_add_note");
+    assert_eq!(entry["outcome"], "ok");
+    assert_eq!(entry["target"], "5");
+    assert_eq!(entry["store"], "7");
+}
+
+#[test]
+fn an_abandoned_write_call_is_settled() {
+    use crate::services::Journal;
+    let host = ScriptedHost::configured();
+    host.answer(200, &[], ORDER);
+    run(&host, "orders_get", json!({"order_id": "5"})).unwrap();
+    // A write began, then its instance died before finishing.
+    let journal = Journal::new(&host, "orders_update", "dead-1");
+    journal
+        .begin("_", "7", crate::host::Family::Orders, "5")
+        .unwrap();
+    drop(journal);
+    super::abandoned(&host, "dead-1", "deadline exceeded");
+    host.answer(200, &[], ORDER);
+    let after = run(&host, "orders_get", json!({"order_id": "5"})).unwrap();
+    assert_eq!(after["cache"], "miss");
+    let audit = run(&host, "audit_list", json!({})).unwrap();
+    assert_eq!(audit["entries"][0]["outcome"], "WRITE_OUTCOME_UNKNOWN");
 }

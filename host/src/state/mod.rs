@@ -1,39 +1,120 @@
-//! `wasi:keyvalue` for the component, over one backend trait with interchangeable stores:
-//! [`memory`] (tests, throwaway runs) and [`sqlite`] (the embedded, durable default).
+//! Where the component's state lives: one [`Backend`] trait, implemented by [`memory`]
+//! (tests, throwaway runs) and [`sqlite`] (the embedded, durable default), and served to
+//! the component by two capabilities: `kv` (`wasi:keyvalue`) and `lock`
+//! (`orderdesk:mcp/lock`). A new backend is one file here plus its line in [`open`]; the
+//! [`contract`] suite is what it must pass.
+//!
+//! Buckets are fixed: `state` is durable; each `cache-*` bucket is evictable, with the
+//! lifetime of its family, and all of them together hold at most `cache_max_entries`
+//! entries (the ones closest to expiry go first). Backends enforce both, so the cache never
+//! grows without bound, whatever the component does.
 
 pub mod memory;
 pub mod sqlite;
-mod wasi;
+
+#[cfg(test)]
+pub(crate) mod contract;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-pub use wasi::BucketHandle;
-
-/// The buckets the component may open; anything else is `no-such-store`.
-pub const BUCKETS: [&str; 2] = ["state", "cache"];
+use async_trait::async_trait;
 
 /// A backend failure, surfaced to the guest as `error::other`.
 #[derive(Debug, thiserror::Error)]
-pub enum KvError {
+pub enum StateError {
     #[error("no such bucket")]
-    NoSuchStore,
+    NoSuchBucket,
     #[error("{0}")]
     Other(String),
 }
 
-/// A key-value store with named buckets. Implementations must be safe to share between
-/// concurrent tool calls; `increment` must be atomic.
-pub trait KvBackend: Send + Sync {
-    fn get(&self, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, KvError>;
-    fn set(&self, bucket: &str, key: &str, value: &[u8]) -> Result<(), KvError>;
-    fn delete(&self, bucket: &str, key: &str) -> Result<(), KvError>;
-    fn exists(&self, bucket: &str, key: &str) -> Result<bool, KvError> {
-        Ok(self.get(bucket, key)?.is_some())
+/// What a bucket keeps, and for how long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// Until deleted.
+    Durable,
+    /// Until `Duration` after it was written, or until the cache cap pushes it out.
+    Cache(Duration),
+}
+
+/// One bucket the component may open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bucket {
+    pub name: &'static str,
+    pub keep: Keep,
+}
+
+/// The buckets and the cache cap, from the settings.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub buckets: Vec<Bucket>,
+    /// Most entries all cache buckets hold together.
+    pub cache_max_entries: u64,
+}
+
+impl Layout {
+    /// `state` plus the three cache families with these lifetimes.
+    pub fn new(orders: Duration, products: Duration, store: Duration, max_entries: u64) -> Self {
+        let cache = |name, ttl| Bucket {
+            name,
+            keep: Keep::Cache(ttl),
+        };
+        Self {
+            buckets: vec![
+                Bucket {
+                    name: "state",
+                    keep: Keep::Durable,
+                },
+                cache("cache-orders", orders),
+                cache("cache-products", products),
+                cache("cache-store", store),
+            ],
+            cache_max_entries: max_entries.max(1),
+        }
+    }
+
+    /// The bucket with this name, if the component may open it.
+    pub fn bucket(&self, name: &str) -> Option<Bucket> {
+        self.buckets.iter().copied().find(|b| b.name == name)
+    }
+}
+
+/// A key-value store with fixed buckets plus named leases. Every method is atomic on its
+/// own and safe to call from many tasks (and, for shared backends, many processes) at once.
+#[async_trait]
+pub trait Backend: Send + Sync {
+    async fn get(&self, bucket: Bucket, key: &str) -> Result<Option<Vec<u8>>, StateError>;
+    async fn set(&self, bucket: Bucket, key: &str, value: Vec<u8>) -> Result<(), StateError>;
+    async fn delete(&self, bucket: Bucket, key: &str) -> Result<(), StateError>;
+    async fn exists(&self, bucket: Bucket, key: &str) -> Result<bool, StateError> {
+        Ok(self.get(bucket, key).await?.is_some())
     }
     /// Keys in `bucket` in a stable order, `limit` at a time from `offset`.
-    fn list_keys(&self, bucket: &str, offset: u64, limit: u32) -> Result<Vec<String>, KvError>;
+    async fn list_keys(
+        &self,
+        bucket: Bucket,
+        offset: u64,
+        limit: u32,
+    ) -> Result<Vec<String>, StateError>;
     /// Add `delta` to the decimal counter at `key` (missing = 0); return the new value.
-    fn increment(&self, bucket: &str, key: &str, delta: u64) -> Result<u64, KvError>;
+    async fn increment(&self, bucket: Bucket, key: &str, delta: u64) -> Result<u64, StateError>;
+
+    /// Take `name` for `owner` for `ttl`, if it is free, expired, or already `owner`'s.
+    async fn lock_acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StateError>;
+    /// Extend `owner`'s unexpired lease on `name`; false when it is not `owner`'s.
+    async fn lock_renew(&self, name: &str, owner: &str, ttl: Duration) -> Result<bool, StateError>;
+    /// Delete `name` if `owner` holds it (compare-and-delete); false otherwise.
+    async fn lock_release(&self, name: &str, owner: &str) -> Result<bool, StateError>;
+
+    /// Entries the cache buckets hold now (for the contract tests, and metrics to come).
+    #[allow(dead_code)]
+    async fn cache_entries(&self) -> Result<u64, StateError>;
 }
 
 /// Where state lives, as given by `--state`.
@@ -73,79 +154,35 @@ impl std::fmt::Display for StateSpec {
 }
 
 /// Open the backend a spec names.
-pub fn open(spec: &StateSpec) -> anyhow::Result<Arc<dyn KvBackend>> {
+pub fn open(spec: &StateSpec, layout: Layout) -> anyhow::Result<Arc<dyn Backend>> {
     Ok(match spec {
-        StateSpec::Memory => Arc::new(memory::MemoryKv::default()),
-        StateSpec::Sqlite(path) => Arc::new(sqlite::SqliteKv::open(path)?),
+        StateSpec::Memory => Arc::new(memory::MemoryState::new(layout)),
+        StateSpec::Sqlite(path) => Arc::new(sqlite::SqliteState::open(path, layout)?),
     })
 }
 
 /// Parse a stored counter; shared by the backends so they agree on the format.
-pub(crate) fn add_to_counter(current: Option<&[u8]>, delta: u64) -> Result<u64, KvError> {
+pub(crate) fn add_to_counter(current: Option<&[u8]>, delta: u64) -> Result<u64, StateError> {
     let current = match current {
         None => 0,
         Some(bytes) => std::str::from_utf8(bytes)
             .ok()
             .and_then(|s| s.trim().parse::<u64>().ok())
-            .ok_or_else(|| KvError::Other("value is not a counter".into()))?,
+            .ok_or_else(|| StateError::Other("value is not a counter".into()))?,
     };
     current
         .checked_add(delta)
-        .ok_or_else(|| KvError::Other("counter overflow".into()))
+        .ok_or_else(|| StateError::Other("counter overflow".into()))
 }
 
-#[cfg(test)]
-pub(crate) mod contract {
-    //! One behaviour suite every backend must pass.
-    use super::*;
+/// Milliseconds since the Unix epoch: the lease clock, shared by processes on one machine.
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
 
-    pub fn run(kv: &dyn KvBackend) {
-        assert_eq!(kv.get("state", "a").unwrap(), None);
-        kv.set("state", "a", b"1").unwrap();
-        kv.set("cache", "a", b"2").unwrap();
-        assert_eq!(kv.get("state", "a").unwrap().as_deref(), Some(&b"1"[..]));
-        assert_eq!(kv.get("cache", "a").unwrap().as_deref(), Some(&b"2"[..]));
-        assert!(kv.exists("state", "a").unwrap());
-        kv.set("state", "a", b"3").unwrap();
-        assert_eq!(kv.get("state", "a").unwrap().as_deref(), Some(&b"3"[..]));
-        kv.delete("state", "a").unwrap();
-        assert!(!kv.exists("state", "a").unwrap());
-        kv.delete("state", "never-there").unwrap();
-
-        assert_eq!(kv.increment("state", "n", 1).unwrap(), 1);
-        assert_eq!(kv.increment("state", "n", 41).unwrap(), 42);
-        kv.set("state", "text", b"hello").unwrap();
-        assert!(kv.increment("state", "text", 1).is_err());
-        kv.set("state", "max", u64::MAX.to_string().as_bytes())
-            .unwrap();
-        assert!(kv.increment("state", "max", 1).is_err());
-
-        for i in 0..5 {
-            kv.set("cache", &format!("k{i}"), b"v").unwrap();
-        }
-        let first = kv.list_keys("cache", 0, 3).unwrap();
-        let rest = kv.list_keys("cache", 3, 10).unwrap();
-        assert_eq!(first.len(), 3);
-        let mut all = first.clone();
-        all.extend(rest);
-        all.sort();
-        assert_eq!(all, vec!["a", "k0", "k1", "k2", "k3", "k4"]);
-    }
-
-    pub fn concurrent_increments(kv: std::sync::Arc<dyn KvBackend>) {
-        let threads: Vec<_> = (0..8)
-            .map(|_| {
-                let kv = kv.clone();
-                std::thread::spawn(move || {
-                    for _ in 0..50 {
-                        kv.increment("state", "shared", 1).unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in threads {
-            t.join().unwrap();
-        }
-        assert_eq!(kv.increment("state", "shared", 0).unwrap(), 400);
-    }
+/// A duration in milliseconds, saturating.
+pub(crate) fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }

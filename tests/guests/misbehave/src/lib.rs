@@ -60,8 +60,11 @@ impl Guest for Misbehave {
         Ok(ToolOutput {
             structured,
             bind_credential: None,
+            bind_default_store: None,
         })
     }
+
+    fn call_abandoned(_request_id: String, _reason: String) {}
 }
 
 /// No tenants here: the administration interface refuses everything.

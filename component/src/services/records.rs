@@ -1,0 +1,120 @@
+//! Reads and writes every kind of record shares: get and list through the cache, safe
+//! update, idempotent delete. Which record is a [`Resource`].
+
+use serde_json::{Map, Value, json};
+
+use super::StoreCtx;
+use super::update::{self, Change, Updated};
+use super::write::{self, Sent, outcome_unknown};
+use crate::cache::CacheStatus;
+use crate::client::OdError;
+use crate::envelope;
+use crate::error::{ErrorCode, ToolError};
+use crate::host::Method;
+use crate::resource::Resource;
+
+/// One record by id, through the cache.
+pub fn get(
+    ctx: &StoreCtx,
+    res: &Resource,
+    id: &str,
+) -> Result<(Map<String, Value>, CacheStatus), ToolError> {
+    let client = ctx.client();
+    let key = [("id".to_string(), id.to_string())];
+    let (body, cache) = ctx
+        .cache()
+        .read_through(res.family, &key, || client.read(&res.path(id), &[]))
+        .map_err(|e| match e {
+            OdError::NotFound(_) => res.missing(id),
+            e => e.into_tool_error(res.not_found),
+        })?;
+    Ok((envelope::object(&body, res.envelope)?, cache))
+}
+
+/// A page of records, through the cache.
+pub struct Listed {
+    pub records: Vec<Map<String, Value>>,
+    /// `total_records`, when OrderDesk says.
+    pub total: Option<u64>,
+    pub cache: CacheStatus,
+}
+
+/// A filtered page of records; `query` goes to OrderDesk as it is.
+pub fn list(
+    ctx: &StoreCtx,
+    res: &Resource,
+    query: &[(String, String)],
+) -> Result<Listed, ToolError> {
+    let client = ctx.client();
+    let (body, cache) = ctx
+        .cache()
+        .read_through(res.family, query, || client.read(res.collection, query))
+        .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
+    Ok(Listed {
+        records: envelope::objects(&body, res.list_envelope)?,
+        total: envelope::total_records(&body),
+        cache,
+    })
+}
+
+/// Fetch → change → re-check → PUT, safe against concurrent edits (see [`update`]).
+pub fn update(
+    ctx: &StoreCtx,
+    res: &Resource,
+    id: &str,
+    change: &Change,
+) -> Result<Updated, ToolError> {
+    ctx.note_target(id);
+    update::update(ctx, res, id, change)
+}
+
+/// Delete a record. DELETE is idempotent, so a lost answer is settled by asking again: a
+/// 404 then means the first one landed.
+pub fn delete(ctx: &StoreCtx, res: &Resource, id: &str) -> Result<(), ToolError> {
+    ctx.begin_write(res.family, id)?;
+    let client = ctx.client();
+    let path = res.path(id);
+    match write::send(ctx.host, &client, Method::Delete, &path, None) {
+        Sent::Done(_) => Ok(()),
+        Sent::Refused(OdError::NotFound(_)) => Err(res.missing(id)),
+        Sent::Refused(e) => Err(e.into_tool_error(res.not_found)),
+        Sent::Unknown(first) => {
+            ctx.host
+                .sleep_ms(client.retry_policy().backoff(1, ctx.host.random_u64()));
+            match write::send(ctx.host, &client, Method::Delete, &path, None) {
+                Sent::Done(_) | Sent::Refused(OdError::NotFound(_)) => Ok(()),
+                Sent::Refused(e) => Err(e.into_tool_error(res.not_found)),
+                Sent::Unknown(_) => Err(outcome_unknown(
+                    &first,
+                    &format!("Get the {} to see whether it still exists.", res.noun),
+                    json!({ res.id_argument: id }),
+                )),
+            }
+        }
+    }
+}
+
+/// A single write (POST or PUT) that is not an update cycle: 429s are waited out; a lost
+/// answer is settled by `recover` (look the record up), else the outcome is unknown.
+pub fn write_once(
+    ctx: &StoreCtx,
+    res: &Resource,
+    (method, path): (Method, &str),
+    body: &Value,
+    recover: Option<&dyn Fn() -> Result<Option<Value>, ToolError>>,
+    unknown: (&str, Value),
+) -> Result<(Value, bool), ToolError> {
+    let client = ctx.client();
+    match write::send(ctx.host, &client, method, path, Some(body)) {
+        Sent::Done(answer) => Ok((answer, false)),
+        Sent::Refused(e) => Err(e.into_tool_error(res.not_found)),
+        Sent::Unknown(e) => {
+            if let Some(recover) = recover
+                && let Ok(Some(found)) = recover()
+            {
+                return Ok((found, true));
+            }
+            Err(outcome_unknown(&e, unknown.0, unknown.1))
+        }
+    }
+}

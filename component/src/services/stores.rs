@@ -1,0 +1,49 @@
+//! The tenant's store registry as a service: registering a store checks its credentials
+//! with OrderDesk first, on the tenant's own bucket for unverified keys, and seals the key.
+
+use crate::client::{Client, Credentials};
+use crate::config::{Secret, Settings};
+use crate::error::{ErrorCode, ToolError};
+use crate::host::Host;
+use crate::ratelimit::Account;
+use crate::tenancy::{StoreRecord, Tenant};
+
+/// What a new registration names.
+pub struct Registration<'a> {
+    pub store_id: &'a str,
+    pub api_key: &'a str,
+    pub name: &'a str,
+    pub label: Option<String>,
+}
+
+/// Register (or re-register) a store for `tenant`; its first store becomes its default.
+pub fn register(
+    host: &dyn Host,
+    settings: &Settings,
+    tenant: &Tenant,
+    new: Registration,
+) -> Result<StoreRecord, ToolError> {
+    let creds = Credentials {
+        store_id: new.store_id.to_string(),
+        api_key: Secret(new.api_key.trim().to_string()),
+    };
+    // Never save credentials OrderDesk refuses; until they check out, they draw on the
+    // tenant's own small bucket, never on the store's shared one.
+    let unverified = Account::Unverified {
+        tenant: tenant.id.clone(),
+    };
+    Client::new(host, settings, &creds, &unverified)
+        .read("/test", &[])
+        .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
+    let record = tenant.save_store(
+        host,
+        new.store_id,
+        &creds.api_key.0,
+        new.name.trim(),
+        new.label,
+    )?;
+    if tenant.default_store(host)?.is_none() {
+        tenant.set_default(host, &record.store_id)?;
+    }
+    Ok(record)
+}

@@ -1,0 +1,258 @@
+//! Safe full-record updates. OrderDesk replaces a record on PUT and offers no version check,
+//! so under a lease shared by every instance an update runs fetch → change → re-check →
+//! PUT, where:
+//!
+//! - the upstream tokens for the re-check and the PUT are taken before the re-check, so
+//!   nothing waits between the two (the window in which an outside edit could be lost is
+//!   one request long);
+//! - a re-check that differs from the fetch (someone else's edit) or a 409 redoes the cycle
+//!   from a fresh read, with back-off, up to [`MAX_CYCLES`], then `CONCURRENT_UPDATE`;
+//! - a PUT answered 429 was refused: its body is never sent again; the cycle restarts from
+//!   a fresh read after the advised wait;
+//! - a PUT answered 5xx or not at all may have landed: the record is read back; if it holds
+//!   the change, done; if it is as before, the cycle restarts; otherwise the outcome is
+//!   unknown and the call says so (`WRITE_OUTCOME_UNKNOWN`).
+
+use serde_json::{Map, Value, json};
+
+use super::StoreCtx;
+use super::write::outcome_unknown;
+use crate::client::{Client, OdError};
+use crate::envelope;
+use crate::error::{ErrorCode, ToolError};
+use crate::host::{Level, Method};
+use crate::lock::{LEASE_MS, Lease};
+use crate::merge::fingerprint;
+use crate::resource::Resource;
+use crate::retry::RetryPolicy;
+
+/// Cycles before giving up.
+pub const MAX_CYCLES: u32 = 5;
+/// How long to wait for another update of the same record to finish.
+const LOCK_WAIT_MS: u64 = 15_000;
+
+/// Turns the fetched record into the wanted one.
+pub type Change<'a> = dyn Fn(&Map<String, Value>) -> Result<Map<String, Value>, ToolError> + 'a;
+
+/// The outcome of an update.
+#[derive(Debug)]
+pub struct Updated {
+    pub record: Map<String, Value>,
+    /// False when the change left the record as it was (nothing was sent).
+    pub changed: bool,
+    /// Cycles redone because the record changed underneath (re-check or 409).
+    pub conflicts: u32,
+    /// Cycles redone because OrderDesk refused or lost a request (429, 5xx, no answer).
+    pub retries: u32,
+    /// Requests sent to OrderDesk.
+    pub upstream_calls: u32,
+    /// True when a PUT's answer was lost and reading the record back showed it landed.
+    pub recovered: bool,
+}
+
+/// How one cycle ended, when it did not finish the update.
+enum Redo {
+    Conflict,
+    Retry { wait_ms: u64 },
+}
+
+pub fn update(
+    ctx: &StoreCtx,
+    res: &Resource,
+    id: &str,
+    change: &Change,
+) -> Result<Updated, ToolError> {
+    let host = ctx.host;
+    let client = ctx.client();
+    let od = |e: OdError| match e {
+        OdError::NotFound(_) => res.missing(id),
+        e => e.into_tool_error(res.not_found),
+    };
+    let path = res.path(id);
+    let lock = res.lock_name(ctx.store_id(), id);
+    let busy = || {
+        ToolError::new(
+            ErrorCode::ConcurrentUpdate,
+            "another update of this record did not finish in time; nothing was written",
+        )
+    };
+    let mut lease = Lease::acquire(host, &lock, LEASE_MS, LOCK_WAIT_MS)?.ok_or_else(busy)?;
+    let backoff = RetryPolicy {
+        base_ms: 50,
+        max_backoff_ms: 1_000,
+        ..client.retry_policy()
+    };
+    let (mut conflicts, mut retries) = (0, 0);
+    for cycle in 1..=MAX_CYCLES {
+        if !lease.keep()? {
+            lease = Lease::acquire(host, &lock, LEASE_MS, LOCK_WAIT_MS)?.ok_or_else(busy)?;
+        }
+        let base = envelope::object(&client.read(&path, &[]).map_err(od)?, res.envelope)?;
+        let wanted = change(&base)?;
+        if wanted == base {
+            return Ok(Updated {
+                record: base,
+                changed: false,
+                conflicts,
+                retries,
+                upstream_calls: client.sent(),
+                recovered: false,
+            });
+        }
+        ctx.begin_write(res.family, id)?;
+        let done = attempt(&client, &mut lease, &path, res, &base, &wanted, change)
+            .map_err(|e| e.map_od(od))?;
+        let redo = match done {
+            Ok((record, recovered)) => {
+                return Ok(Updated {
+                    record,
+                    changed: true,
+                    conflicts,
+                    retries,
+                    upstream_calls: client.sent(),
+                    recovered,
+                });
+            }
+            Err(redo) => redo,
+        };
+        let wait_ms = match redo {
+            Redo::Conflict => {
+                conflicts += 1;
+                backoff.backoff(cycle, host.random_u64())
+            }
+            Redo::Retry { wait_ms } => {
+                retries += 1;
+                wait_ms.max(backoff.backoff(cycle, host.random_u64()))
+            }
+        };
+        host.log(
+            Level::Info,
+            "update",
+            &format!("{path}: cycle {cycle} redone ({conflicts} conflicts, {retries} retries)"),
+        );
+        if cycle < MAX_CYCLES {
+            host.sleep_ms(wait_ms);
+        }
+    }
+    Err(ToolError::new(
+        ErrorCode::ConcurrentUpdate,
+        format!(
+            "the {} kept changing (or OrderDesk kept failing) during {MAX_CYCLES} attempts; \
+             nothing was written over anyone else's change",
+            res.noun
+        ),
+    )
+    .with_details(json!({
+        "attempts": MAX_CYCLES,
+        "conflicts": conflicts,
+        "retries": retries,
+        "upstream_calls": client.sent(),
+    })))
+}
+
+/// Why a cycle stopped the whole update.
+enum Stop {
+    Od(OdError),
+    Tool(ToolError),
+}
+
+impl Stop {
+    fn map_od(self, od: impl Fn(OdError) -> ToolError) -> ToolError {
+        match self {
+            Stop::Od(e) => od(e),
+            Stop::Tool(e) => e,
+        }
+    }
+}
+
+impl From<ToolError> for Stop {
+    fn from(e: ToolError) -> Self {
+        Stop::Tool(e)
+    }
+}
+
+/// Re-check, then PUT, with nothing waiting in between. `Ok(Ok((record, recovered)))` when
+/// the record now holds the change, `Ok(Err(redo))` to run another cycle.
+#[allow(clippy::type_complexity)]
+fn attempt(
+    client: &Client,
+    lease: &mut Lease,
+    path: &str,
+    res: &Resource,
+    base: &Map<String, Value>,
+    wanted: &Map<String, Value>,
+    change: &Change,
+) -> Result<Result<(Map<String, Value>, bool), Redo>, Stop> {
+    let mut slots = client.reserve(2);
+    // The reservation may have waited: the lease must still be ours before the PUT.
+    if !lease.keep()? {
+        return Ok(Err(Redo::Retry { wait_ms: 0 }));
+    }
+    let current = match client.send_once(Method::Get, path, None, Some(&mut slots)) {
+        Ok(body) => envelope::object(&body, res.envelope)?,
+        Err(e) => return refused_or_stop(e),
+    };
+    if fingerprint(&current) != fingerprint(base) {
+        return Ok(Err(Redo::Conflict));
+    }
+    let body = Value::Object(wanted.clone());
+    match client.send_once(Method::Put, path, Some(&body), Some(&mut slots)) {
+        Ok(answer) => {
+            let record = envelope::object(&answer, res.envelope).unwrap_or_else(|_| wanted.clone());
+            Ok(Ok((record, false)))
+        }
+        Err(OdError::Conflict(_)) => Ok(Err(Redo::Conflict)),
+        Err(e) if e.is_ambiguous() => landed(client, path, res, (&current, wanted), change, &e),
+        Err(e) => refused_or_stop(e),
+    }
+}
+
+/// A request refused before anything happened: 429 → another cycle after the advised wait;
+/// 5xx or no answer on a read → another cycle; anything else stops the update.
+fn refused_or_stop(e: OdError) -> Result<Result<(Map<String, Value>, bool), Redo>, Stop> {
+    match e.rate_limited() {
+        Some(advised) => Ok(Err(Redo::Retry {
+            wait_ms: advised.unwrap_or(1_000),
+        })),
+        None if e.is_ambiguous() => Ok(Err(Redo::Retry { wait_ms: 0 })),
+        None => Err(Stop::Od(e)),
+    }
+}
+
+/// After a PUT whose answer was lost: read the record back. It holds the change → done; it
+/// is as the re-check saw it → the PUT did not land, run another cycle; anything else (the
+/// read fails, or someone changed it meanwhile) → the outcome is unknown.
+fn landed(
+    client: &Client,
+    path: &str,
+    res: &Resource,
+    (before, wanted): (&Map<String, Value>, &Map<String, Value>),
+    change: &Change,
+    cause: &OdError,
+) -> Result<Result<(Map<String, Value>, bool), Redo>, Stop> {
+    let unknown = |why: &str| {
+        Stop::Tool(outcome_unknown(
+            cause,
+            &format!("{why}; read the {} before changing it again.", res.noun),
+            json!({ res.id_argument: path.rsplit('/').next() }),
+        ))
+    };
+    let after = match client.read(path, &[]) {
+        Ok(body) => envelope::object(&body, res.envelope)?,
+        Err(_) => return Err(unknown("reading it back failed too")),
+    };
+    if without_stamp(&after) == without_stamp(wanted) || change(&after)? == after {
+        return Ok(Ok((after, true)));
+    }
+    if without_stamp(&after) == without_stamp(before) {
+        return Ok(Err(Redo::Retry { wait_ms: 0 }));
+    }
+    Err(unknown("it has changed since, and not only by this update"))
+}
+
+/// OrderDesk stamps `date_updated` itself; compare everything else.
+fn without_stamp(m: &Map<String, Value>) -> Map<String, Value> {
+    let mut m = m.clone();
+    m.remove("date_updated");
+    m
+}

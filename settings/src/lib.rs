@@ -1,0 +1,418 @@
+//! Every setting of orderdesk-mcp, defined once.
+//!
+//! A [`Setting`] names its key (the TOML key and the `wasi:config` key, snake_case), its
+//! environment variable, its default and who reads it. The long flag is the key with `-`
+//! for `_`. Both sides use this table and nothing else:
+//!
+//! 1. The host builds its CLI (`--flag`, env, `--help` text and defaults) and its TOML
+//!    reader from [`ALL`], resolves each value (flag > env > file > default) and hands the
+//!    settings the component reads ([`Reader::Component`], [`Reader::Both`]) to it through
+//!    `wasi:config`, under [`Setting::key`].
+//! 2. The component reads the same keys through `wasi:config` and falls back to the same
+//!    [`Setting::default`].
+//!
+//! Adding a setting is one entry here plus the code that uses it.
+
+/// What a setting's value is; the host checks it before anything starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Free text.
+    Text,
+    /// Text that never appears in logs, `--help` env listings or debug output.
+    Secret,
+    /// A whole number within `min..=max`.
+    Count { min: u64, max: u64 },
+    /// A file or directory path.
+    Path,
+    /// On when given (`true`/`false` in TOML and env).
+    Flag,
+    /// One of a fixed list of words.
+    Choice(&'static [&'static str]),
+}
+
+/// Who reads a setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// Only the host (sandbox, storage, transport).
+    Host,
+    /// Only the component, through `wasi:config`.
+    Component,
+    /// Both: the host also uses the value (e.g. cache lifetimes for storage expiry).
+    Both,
+}
+
+/// One setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Setting {
+    /// TOML key and `wasi:config` key; the long flag is this with `-` for `_`.
+    pub key: &'static str,
+    /// Environment variable.
+    pub env: &'static str,
+    /// The default, as text; `None` when unset by default (or computed by the host, see
+    /// `help`).
+    pub default: Option<&'static str>,
+    pub kind: Kind,
+    pub reader: Reader,
+    /// One or two sentences for `--help` and the README.
+    pub help: &'static str,
+    /// Left out of `--help` (tuning knobs for tests and benchmarks).
+    pub hidden: bool,
+}
+
+impl Setting {
+    /// The long flag, without the leading dashes.
+    pub fn flag(&self) -> String {
+        self.key.replace('_', "-")
+    }
+
+    /// Whether the component reads it through `wasi:config`.
+    pub fn for_component(&self) -> bool {
+        matches!(self.reader, Reader::Component | Reader::Both)
+    }
+
+    /// Parse `raw` as this setting's kind; the message names the setting.
+    pub fn check(&self, raw: &str) -> Result<(), String> {
+        match self.kind {
+            Kind::Text | Kind::Secret | Kind::Path => Ok(()),
+            Kind::Count { min, max } => match raw.trim().parse::<u64>() {
+                Ok(n) if (min..=max).contains(&n) => Ok(()),
+                Ok(n) => Err(format!("{} must be {min}-{max}, got {n}", self.key)),
+                Err(_) => Err(format!("{} must be a whole number, got {raw:?}", self.key)),
+            },
+            Kind::Flag => parse_flag(raw)
+                .map(drop)
+                .ok_or_else(|| format!("{} must be true or false, got {raw:?}", self.key)),
+            Kind::Choice(words) if words.contains(&raw.trim()) => Ok(()),
+            Kind::Choice(words) => Err(format!(
+                "{} must be one of {}, got {raw:?}",
+                self.key,
+                words.join(", ")
+            )),
+        }
+    }
+}
+
+/// `true`/`false` (also `1`/`0`, `yes`/`no`, `on`/`off`).
+pub fn parse_flag(raw: &str) -> Option<bool> {
+    match raw.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+const fn setting(
+    key: &'static str,
+    env: &'static str,
+    default: Option<&'static str>,
+    kind: Kind,
+    reader: Reader,
+    help: &'static str,
+) -> Setting {
+    Setting {
+        key,
+        env,
+        default,
+        kind,
+        reader,
+        help,
+        hidden: false,
+    }
+}
+
+const fn hidden(s: Setting) -> Setting {
+    Setting { hidden: true, ..s }
+}
+
+const fn count(min: u64, max: u64) -> Kind {
+    Kind::Count { min, max }
+}
+
+const ANY: Kind = count(0, u64::MAX);
+
+// --- OrderDesk and the single store -------------------------------------------------------
+
+pub const STORE_ID: Setting = setting(
+    "store_id",
+    "ORDERDESK_STORE_ID",
+    None,
+    Kind::Text,
+    Reader::Component,
+    "OrderDesk store id (Store Settings -> API in OrderDesk), for single-store mode.",
+);
+pub const API_KEY: Setting = setting(
+    "api_key",
+    "ORDERDESK_API_KEY",
+    None,
+    Kind::Secret,
+    Reader::Component,
+    "OrderDesk API key of that store. Prefer the environment variable: flags show up in \
+     process listings. Never logged.",
+);
+pub const API_URL: Setting = setting(
+    "api_url",
+    "ORDERDESK_API_URL",
+    Some("https://app.orderdesk.me/api/v2"),
+    Kind::Text,
+    Reader::Both,
+    "OrderDesk API base URL; the component may reach this origin and no other.",
+);
+pub const UPSTREAM_TIMEOUT_MS: Setting = setting(
+    "upstream_timeout_ms",
+    "ORDERDESK_UPSTREAM_TIMEOUT_MS",
+    Some("15000"),
+    count(100, 600_000),
+    Reader::Component,
+    "How long to wait for OrderDesk to connect, start answering, or send the next bytes, \
+     in milliseconds.",
+);
+pub const UPSTREAM_BURST: Setting = setting(
+    "upstream_burst",
+    "ORDERDESK_UPSTREAM_BURST",
+    Some("20"),
+    count(1, 1_000_000),
+    Reader::Component,
+    "OrderDesk's per-store bucket size, mirrored by the client-side limiter.",
+);
+pub const UPSTREAM_PER_SECOND: Setting = setting(
+    "upstream_per_second",
+    "ORDERDESK_UPSTREAM_PER_SECOND",
+    Some("3"),
+    count(1, 1_000_000),
+    Reader::Component,
+    "OrderDesk's per-store refill rate, requests per second.",
+);
+pub const RETRY_BASE_MS: Setting = hidden(setting(
+    "retry_base_ms",
+    "ORDERDESK_RETRY_BASE_MS",
+    Some("250"),
+    count(1, 60_000),
+    Reader::Component,
+    "First back-off step after a 5xx or a network error, in milliseconds.",
+));
+pub const RETRY_MAX_WAIT_MS: Setting = setting(
+    "retry_max_wait_ms",
+    "ORDERDESK_RETRY_MAX_WAIT_MS",
+    Some("10000"),
+    ANY,
+    Reader::Component,
+    "The longest OrderDesk-advised 429 wait (X-Retry-After) one call sits out, in \
+     milliseconds; past it the call answers OD_API_429.",
+);
+
+// --- Cache --------------------------------------------------------------------------------
+
+pub const CACHE_TTL_ORDERS: Setting = setting(
+    "cache_ttl_orders",
+    "ORDERDESK_CACHE_TTL_ORDERS",
+    Some("15"),
+    ANY,
+    Reader::Both,
+    "Cache lifetime of order reads, in seconds (0 turns caching of orders off).",
+);
+pub const CACHE_TTL_PRODUCTS: Setting = setting(
+    "cache_ttl_products",
+    "ORDERDESK_CACHE_TTL_PRODUCTS",
+    Some("60"),
+    ANY,
+    Reader::Both,
+    "Cache lifetime of inventory reads, in seconds.",
+);
+pub const CACHE_TTL_STORE: Setting = setting(
+    "cache_ttl_store",
+    "ORDERDESK_CACHE_TTL_STORE",
+    Some("3600"),
+    ANY,
+    Reader::Both,
+    "Cache lifetime of store settings and folders, in seconds.",
+);
+pub const CACHE_MAX_ENTRIES: Setting = setting(
+    "cache_max_entries",
+    "ORDERDESK_CACHE_MAX_ENTRIES",
+    Some("10000"),
+    count(1, 100_000_000),
+    Reader::Host,
+    "Most cached reads kept at once; past it the entries closest to expiry go first.",
+);
+
+// --- Limits -------------------------------------------------------------------------------
+
+pub const TOOL_CALLS_PER_MINUTE: Setting = setting(
+    "tool_calls_per_minute",
+    "ORDERDESK_MCP_TOOL_CALLS_PER_MINUTE",
+    Some("120"),
+    ANY,
+    Reader::Component,
+    "Tool calls each tenant may make per minute (0 = unlimited).",
+);
+pub const TOOL_CALL_BURST: Setting = setting(
+    "tool_call_burst",
+    "ORDERDESK_MCP_TOOL_CALL_BURST",
+    Some("240"),
+    count(1, u64::MAX),
+    Reader::Component,
+    "Tool-call burst per tenant; writes cost 2.",
+);
+
+// --- Sandbox and storage ------------------------------------------------------------------
+
+pub const STATE: Setting = setting(
+    "state",
+    "ORDERDESK_MCP_STATE",
+    None,
+    Kind::Text,
+    Reader::Host,
+    "Where state and cache live: `sqlite:PATH` or `memory`. \
+     [default: sqlite:<data dir>/orderdesk-mcp/state.db]",
+);
+pub const COMPONENT: Setting = setting(
+    "component",
+    "ORDERDESK_MCP_COMPONENT",
+    None,
+    Kind::Path,
+    Reader::Host,
+    "Load this build of the component instead of the embedded one.",
+);
+pub const PRECOMPILE_CACHE: Setting = setting(
+    "precompile_cache",
+    "ORDERDESK_MCP_PRECOMPILE_CACHE",
+    None,
+    Kind::Path,
+    Reader::Host,
+    "Directory for the compiled-component cache. [default: <cache dir>/orderdesk-mcp]",
+);
+pub const NO_PRECOMPILE_CACHE: Setting = setting(
+    "no_precompile_cache",
+    "ORDERDESK_MCP_NO_PRECOMPILE_CACHE",
+    None,
+    Kind::Flag,
+    Reader::Host,
+    "Compile the component on every start instead of caching the compiled artifact.",
+);
+pub const CALL_TIMEOUT_SECS: Setting = setting(
+    "call_timeout_secs",
+    "ORDERDESK_MCP_CALL_TIMEOUT_SECS",
+    Some("30"),
+    count(1, 3600),
+    Reader::Host,
+    "Wall-clock limit per tool call, in seconds.",
+);
+pub const MEMORY_LIMIT_MB: Setting = setting(
+    "memory_limit_mb",
+    "ORDERDESK_MCP_MEMORY_LIMIT_MB",
+    Some("64"),
+    count(8, 4096),
+    Reader::Host,
+    "Linear-memory cap per component instance, in MiB.",
+);
+pub const MAX_INSTANCES: Setting = setting(
+    "max_instances",
+    "ORDERDESK_MCP_MAX_INSTANCES",
+    Some("32"),
+    count(1, 10_000),
+    Reader::Host,
+    "Tool calls that may run at once (the instance pool size); more wait for a slot.",
+);
+pub const EGRESS_ALLOW: Setting = hidden(setting(
+    "egress_allow",
+    "ORDERDESK_MCP_EGRESS_ALLOW",
+    None,
+    Kind::Text,
+    Reader::Host,
+    "Comma-separated origins the component may reach. [default: the origin of api_url]",
+));
+
+// --- Logs ---------------------------------------------------------------------------------
+
+pub const LOG: Setting = setting(
+    "log",
+    "ORDERDESK_MCP_LOG",
+    Some("info,rmcp=warn"),
+    Kind::Text,
+    Reader::Host,
+    "Log filter (`tracing` syntax), e.g. `info` or `orderdesk_mcp=debug,component=debug`. \
+     The MCP SDK and the HTTP stack never log below info: their debug output carries keys.",
+);
+pub const LOG_FORMAT: Setting = setting(
+    "log_format",
+    "ORDERDESK_MCP_LOG_FORMAT",
+    Some("json"),
+    Kind::Choice(&["json", "text"]),
+    Reader::Host,
+    "Log line format; logs always go to stderr.",
+);
+
+/// Every setting, in the order `--help` and the README list them.
+pub const ALL: &[Setting] = &[
+    STORE_ID,
+    API_KEY,
+    API_URL,
+    STATE,
+    CACHE_TTL_ORDERS,
+    CACHE_TTL_PRODUCTS,
+    CACHE_TTL_STORE,
+    CACHE_MAX_ENTRIES,
+    TOOL_CALLS_PER_MINUTE,
+    TOOL_CALL_BURST,
+    UPSTREAM_BURST,
+    UPSTREAM_PER_SECOND,
+    UPSTREAM_TIMEOUT_MS,
+    RETRY_MAX_WAIT_MS,
+    RETRY_BASE_MS,
+    COMPONENT,
+    PRECOMPILE_CACHE,
+    NO_PRECOMPILE_CACHE,
+    CALL_TIMEOUT_SECS,
+    MEMORY_LIMIT_MB,
+    MAX_INSTANCES,
+    EGRESS_ALLOW,
+    LOG,
+    LOG_FORMAT,
+];
+
+/// The setting with this key.
+pub fn by_key(key: &str) -> Option<&'static Setting> {
+    ALL.iter().find(|s| s.key == key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_env_vars_are_unique_and_well_formed() {
+        let mut keys: Vec<&str> = ALL.iter().map(|s| s.key).collect();
+        let mut envs: Vec<&str> = ALL.iter().map(|s| s.env).collect();
+        keys.sort();
+        keys.dedup();
+        envs.sort();
+        envs.dedup();
+        assert_eq!(keys.len(), ALL.len());
+        assert_eq!(envs.len(), ALL.len());
+        for s in ALL {
+            assert!(
+                s.key.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{}",
+                s.key
+            );
+            assert!(s.env.starts_with("ORDERDESK_"), "{}", s.env);
+            if let Some(d) = s.default {
+                s.check(d)
+                    .unwrap_or_else(|e| panic!("default of {}: {e}", s.key));
+            }
+        }
+    }
+
+    #[test]
+    fn values_are_checked_against_their_kind() {
+        assert!(MEMORY_LIMIT_MB.check("64").is_ok());
+        assert!(MEMORY_LIMIT_MB.check("4").unwrap_err().contains("8-4096"));
+        assert!(CACHE_TTL_ORDERS.check("soon").is_err());
+        assert!(NO_PRECOMPILE_CACHE.check("yes").is_ok());
+        assert!(NO_PRECOMPILE_CACHE.check("maybe").is_err());
+        assert!(LOG_FORMAT.check("text").is_ok());
+        assert!(LOG_FORMAT.check("xml").unwrap_err().contains("json, text"));
+        assert_eq!(by_key("api_url"), Some(&API_URL));
+        assert_eq!(API_URL.flag(), "api-url");
+    }
+}
