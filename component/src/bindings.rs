@@ -204,21 +204,18 @@ impl Host for WasiHost {
     }
 }
 
-/// One request over `wasi:http/outgoing-handler`. A bodyless request never touches the
-/// outgoing body, which avoids a race with servers that answer and close early; a body
-/// always goes with its `Content-Length`, so it is never sent chunked.
+/// One request over `wasi:http/outgoing-handler`, headers as the client built them (a body
+/// comes with its `Content-Type` and `Content-Length`, so it is never sent chunked). A
+/// bodyless request never touches the outgoing body, which avoids a race with servers that
+/// answer and close early.
 fn send(request: &HttpRequest) -> Result<HttpResponse, NetError> {
     let (scheme, authority, path) = split_url(&request.url)
         .ok_or_else(|| NetError::Connection(format!("not an http(s) URL: {}", request.url)))?;
-    let mut fields: Vec<(String, Vec<u8>)> = request
+    let fields: Vec<(String, Vec<u8>)> = request
         .headers
         .iter()
         .map(|(k, v)| (k.to_ascii_lowercase(), v.as_bytes().to_vec()))
         .collect();
-    if let Some(body) = &request.body {
-        fields.push(("content-type".into(), b"application/json".to_vec()));
-        fields.push(("content-length".into(), body.len().to_string().into_bytes()));
-    }
     let headers = http::Fields::from_list(&fields)
         .map_err(|e| NetError::Connection(format!("bad header: {e:?}")))?;
     let outgoing = http::OutgoingRequest::new(headers);

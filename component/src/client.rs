@@ -275,14 +275,22 @@ impl<'a> Client<'a> {
             url.push('?');
             url.push_str(&encoded);
         }
+        let mut headers = vec![
+            ("ORDERDESK-STORE-ID".into(), self.creds.store_id.clone()),
+            ("ORDERDESK-API-KEY".into(), self.creds.api_key.0.clone()),
+            ("Accept".into(), "application/json".into()),
+        ];
+        // Only requests with a body declare one (OrderDesk refuses a GET with a
+        // Content-Type), and always with its length: some servers and proxies answer 411
+        // to chunked bodies.
+        if let Some(body) = &body {
+            headers.push(("Content-Type".into(), "application/json".into()));
+            headers.push(("Content-Length".into(), body.len().to_string()));
+        }
         HttpRequest {
             method,
             url,
-            headers: vec![
-                ("ORDERDESK-STORE-ID".into(), self.creds.store_id.clone()),
-                ("ORDERDESK-API-KEY".into(), self.creds.api_key.0.clone()),
-                ("Accept".into(), "application/json".into()),
-            ],
+            headers,
             body,
             timeout_ms: self.timeout_ms,
         }

@@ -241,3 +241,30 @@ fn start(settings: &Settings) -> anyhow::Result<Runtime> {
     );
     Ok(runtime)
 }
+
+#[cfg(test)]
+mod tests {
+    /// End-to-end files live outside the package (in `tests/e2e/`), where cargo does not
+    /// find them by itself: every one must be a `[[test]]` target, or it would never run.
+    #[test]
+    fn every_end_to_end_file_is_a_test_target() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+        let dir = root.join("../tests/e2e");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".rs"))
+            .collect();
+        files.sort();
+        assert!(files.len() >= 5, "{files:?}");
+        for file in files {
+            let path = format!("path = \"../tests/e2e/{file}\"");
+            assert!(
+                manifest.contains(&path),
+                "tests/e2e/{file} has no [[test]] entry in host/Cargo.toml, so it never runs"
+            );
+        }
+    }
+}

@@ -324,6 +324,7 @@ impl Runtime {
             .await
             .map_err(|e| SandboxError::Busy(e.to_string()))?;
         let mut store = self.store(request_id);
+        let held = store.data().lock.held();
         let work = async {
             let instance = self
                 .pre
@@ -335,10 +336,15 @@ impl Runtime {
                 .map_err(|e| classify_trap(e, self.call_timeout))
         };
         // The epoch stops running wasm; the timeout also covers time blocked in host I/O.
-        match tokio::time::timeout(self.call_timeout + EPOCH_TICK * 10, work).await {
+        let result = match tokio::time::timeout(self.call_timeout + EPOCH_TICK * 10, work).await {
             Ok(result) => result,
             Err(_) => Err(SandboxError::Deadline(self.call_timeout)),
+        };
+        if result.is_err() {
+            // The instance is gone: its leases would otherwise block others until they expire.
+            held.release_all(self.capabilities.lock.backend()).await;
         }
+        result
     }
 }
 

@@ -87,6 +87,25 @@ async fn requests_to_another_origin_are_denied() {
 }
 
 #[tokio::test]
+async fn the_real_component_reports_a_denied_destination_as_http_request_denied() {
+    // The component is configured for a live fake, but the host's allow-list names another
+    // origin: the single egress hook must refuse, and the component must say so.
+    let fake = fake().await;
+    let launch = Launch::against(&fake)
+        .arg("--egress-allow")
+        .arg("http://127.0.0.1:9");
+    let server = spawn(launch).await;
+    let error = server
+        .err("orders_get", json!({ "order_id": fake.order_ids()[0] }))
+        .await;
+    assert_eq!(error["code"], "HTTP_REQUEST_DENIED", "{error}");
+    assert_eq!(error["retryable"], false);
+    assert_eq!(fake.stats().total, 0, "the denied origin saw no request");
+    assert!(server.stderr().contains("outbound request denied"));
+    server.stop().await;
+}
+
+#[tokio::test]
 async fn the_compiled_component_is_cached_on_disk() {
     let fake = fake().await;
     let cache = tempfile::tempdir().unwrap();

@@ -274,15 +274,23 @@ async fn missing_order_is_order_not_found() {
 #[tokio::test]
 async fn wrong_api_key_is_od_api_401_and_never_echoed() {
     let fake = fake().await;
-    let server = spawn(Launch::against(&fake).api_key("wrong-key-7f3a9")).await;
+    let launch = Launch::against(&fake)
+        .api_key("wrong-key-7f3a9")
+        .arg("--log")
+        .arg("trace");
+    let server = spawn(launch).await;
     let error = server.err("orders_list", json!({})).await;
     assert_eq!(error["code"], "OD_API_401");
     assert!(!error.to_string().contains("wrong-key-7f3a9"));
     let error = server.err("store_test", json!({})).await;
     assert_eq!(error["code"], "OD_API_401");
     assert_eq!(fake.stats().status_401, 2, "401 is not retried");
+    let logs = server.stderr();
     server.stop().await;
-    // Neither the real nor the wrong key is ever logged.
+    assert!(logs.contains("OD_API_401"), "the calls were logged: {logs}");
+    for key in ["wrong-key-7f3a9", fake.api_key()] {
+        assert!(!logs.contains(key), "{key} reached the logs");
+    }
 }
 
 #[tokio::test]

@@ -89,20 +89,25 @@ fn create_as(
     }
     ctx.begin_write(ORDER.family, &format!("source_id:{source_id}"))?;
     let recover = || -> Result<Option<Value>, ToolError> {
+        let mut last = Ok(None);
         for attempt in 1..=RECOVERY_LOOKUPS {
             let policy = client.retry_policy();
             ctx.host
                 .sleep_ms(policy.backoff(attempt, ctx.host.random_u64()));
-            if let Some(found) = find_by_source_id(&client, source_id)? {
-                ctx.host.log(
-                    Level::Info,
-                    "orders",
-                    "create answer lost; found the order by source_id",
-                );
-                return Ok(Some(json!({ "order": found })));
+            match find_by_source_id(&client, source_id) {
+                Ok(Some(found)) => {
+                    ctx.host.log(
+                        Level::Info,
+                        "orders",
+                        "create answer lost; found the order by source_id",
+                    );
+                    return Ok(Some(json!({ "order": found })));
+                }
+                // Not there yet, or the search failed: look once more before giving up.
+                other => last = other.map(|_| None),
             }
         }
-        Ok(None)
+        last
     };
     let (answer, recovered) = write_once(
         ctx,

@@ -50,9 +50,16 @@ pub struct Updated {
     pub recovered: bool,
 }
 
-/// How one cycle ended, when it did not finish the update.
-enum Redo {
+/// How one cycle ended.
+enum Cycle {
+    /// The record holds the change.
+    Done {
+        record: Map<String, Value>,
+        recovered: bool,
+    },
+    /// Someone else changed the record (re-check or 409): run another cycle.
     Conflict,
+    /// OrderDesk refused or lost a request: run another cycle after `wait_ms`.
     Retry { wait_ms: u64 },
 }
 
@@ -100,10 +107,10 @@ pub fn update(
             });
         }
         ctx.begin_write(res.family, id)?;
-        let done = attempt(&client, &mut lease, &path, res, &base, &wanted, change)
+        let cycled = attempt(&client, &mut lease, &path, res, (&base, &wanted), change)
             .map_err(|e| e.map_od(od))?;
-        let redo = match done {
-            Ok((record, recovered)) => {
+        let wait_ms = match cycled {
+            Cycle::Done { record, recovered } => {
                 return Ok(Updated {
                     record,
                     changed: true,
@@ -113,14 +120,11 @@ pub fn update(
                     recovered,
                 });
             }
-            Err(redo) => redo,
-        };
-        let wait_ms = match redo {
-            Redo::Conflict => {
+            Cycle::Conflict => {
                 conflicts += 1;
                 backoff.backoff(cycle, host.random_u64())
             }
-            Redo::Retry { wait_ms } => {
+            Cycle::Retry { wait_ms } => {
                 retries += 1;
                 wait_ms.max(backoff.backoff(cycle, host.random_u64()))
             }
@@ -171,37 +175,34 @@ impl From<ToolError> for Stop {
     }
 }
 
-/// Re-check, then PUT, with nothing waiting in between. `Ok(Ok((record, recovered)))` when
-/// the record now holds the change, `Ok(Err(redo))` to run another cycle.
-#[allow(clippy::type_complexity)]
+/// Re-check, then PUT, with nothing waiting in between.
 fn attempt(
     client: &Client,
     lease: &mut Lease,
     path: &str,
     res: &Resource,
-    base: &Map<String, Value>,
-    wanted: &Map<String, Value>,
+    (base, wanted): (&Map<String, Value>, &Map<String, Value>),
     change: &Change,
-) -> Result<Result<(Map<String, Value>, bool), Redo>, Stop> {
+) -> Result<Cycle, Stop> {
     let mut slots = client.reserve(2);
     // The reservation may have waited: the lease must still be ours before the PUT.
     if !lease.keep()? {
-        return Ok(Err(Redo::Retry { wait_ms: 0 }));
+        return Ok(Cycle::Retry { wait_ms: 0 });
     }
     let current = match client.send_once(Method::Get, path, None, Some(&mut slots)) {
         Ok(body) => envelope::object(&body, res.envelope)?,
         Err(e) => return refused_or_stop(e),
     };
     if fingerprint(&current) != fingerprint(base) {
-        return Ok(Err(Redo::Conflict));
+        return Ok(Cycle::Conflict);
     }
     let body = Value::Object(wanted.clone());
     match client.send_once(Method::Put, path, Some(&body), Some(&mut slots)) {
-        Ok(answer) => {
-            let record = envelope::object(&answer, res.envelope).unwrap_or_else(|_| wanted.clone());
-            Ok(Ok((record, false)))
-        }
-        Err(OdError::Conflict(_)) => Ok(Err(Redo::Conflict)),
+        Ok(answer) => Ok(Cycle::Done {
+            record: envelope::object(&answer, res.envelope).unwrap_or_else(|_| wanted.clone()),
+            recovered: false,
+        }),
+        Err(OdError::Conflict(_)) => Ok(Cycle::Conflict),
         Err(e) if e.is_ambiguous() => landed(client, path, res, (&current, wanted), change, &e),
         Err(e) => refused_or_stop(e),
     }
@@ -209,12 +210,12 @@ fn attempt(
 
 /// A request refused before anything happened: 429 → another cycle after the advised wait;
 /// 5xx or no answer on a read → another cycle; anything else stops the update.
-fn refused_or_stop(e: OdError) -> Result<Result<(Map<String, Value>, bool), Redo>, Stop> {
+fn refused_or_stop(e: OdError) -> Result<Cycle, Stop> {
     match e.rate_limited() {
-        Some(advised) => Ok(Err(Redo::Retry {
+        Some(advised) => Ok(Cycle::Retry {
             wait_ms: advised.unwrap_or(1_000),
-        })),
-        None if e.is_ambiguous() => Ok(Err(Redo::Retry { wait_ms: 0 })),
+        }),
+        None if e.is_ambiguous() => Ok(Cycle::Retry { wait_ms: 0 }),
         None => Err(Stop::Od(e)),
     }
 }
@@ -229,7 +230,7 @@ fn landed(
     (before, wanted): (&Map<String, Value>, &Map<String, Value>),
     change: &Change,
     cause: &OdError,
-) -> Result<Result<(Map<String, Value>, bool), Redo>, Stop> {
+) -> Result<Cycle, Stop> {
     let unknown = |why: &str| {
         Stop::Tool(outcome_unknown(
             cause,
@@ -242,10 +243,13 @@ fn landed(
         Err(_) => return Err(unknown("reading it back failed too")),
     };
     if without_stamp(&after) == without_stamp(wanted) || change(&after)? == after {
-        return Ok(Ok((after, true)));
+        return Ok(Cycle::Done {
+            record: after,
+            recovered: true,
+        });
     }
     if without_stamp(&after) == without_stamp(before) {
-        return Ok(Err(Redo::Retry { wait_ms: 0 }));
+        return Ok(Cycle::Retry { wait_ms: 0 });
     }
     Err(unknown("it has changed since, and not only by this update"))
 }

@@ -49,6 +49,42 @@ fn get_sends_auth_headers_and_no_content_type() {
 }
 
 #[test]
+fn writes_declare_their_length_and_type_and_reads_declare_neither() {
+    let host = ScriptedHost::configured();
+    host.answer(201, &[], r#"{"status":"success","history":{}}"#);
+    run(
+        &host,
+        "orders_add_note",
+        json!({"order_id": "5", "note": "héllo"}),
+    )
+    .unwrap();
+    let req = host.requests.borrow()[0].clone();
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.clone())
+    };
+    let body = req.body.clone().unwrap();
+    assert_eq!(header("Content-Length"), Some(body.len().to_string()));
+    assert_eq!(header("Content-Type").as_deref(), Some("application/json"));
+    assert!(header("Transfer-Encoding").is_none());
+
+    host.answer(200, &[], ORDER);
+    run(&host, "orders_get", json!({"order_id": "6"})).unwrap();
+    let get = host.requests.borrow()[1].clone();
+    assert!(get.body.is_none());
+    for name in ["content-length", "content-type"] {
+        assert!(
+            get.headers
+                .iter()
+                .all(|(k, _)| !k.eq_ignore_ascii_case(name)),
+            "{name}"
+        );
+    }
+}
+
+#[test]
 fn list_query_is_url_encoded() {
     let host = ScriptedHost::configured();
     host.answer(

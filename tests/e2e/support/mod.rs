@@ -14,7 +14,8 @@ use serde_json::Value;
 use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 
-pub use fake_orderdesk::{FakeConfig, FakeOrderDesk};
+#[allow(unused_imports)] // each test binary uses a different part of the harness
+pub use fake_orderdesk::{Edit, FakeConfig, FakeOrderDesk, Match, Respond, Rule};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_orderdesk-mcp");
 
@@ -58,6 +59,22 @@ impl Launch {
     pub fn api_key(mut self, key: &str) -> Self {
         self.api_key = Some(key.into());
         self
+    }
+
+    /// No tool budget and an upstream bucket larger than any test needs: for tests that
+    /// measure our own handling, not OrderDesk pacing.
+    pub fn unthrottled(self) -> Self {
+        self.arg("--upstream-burst")
+            .arg("100000")
+            .arg("--upstream-per-second")
+            .arg("100000")
+            .arg("--tool-calls-per-minute")
+            .arg("0")
+    }
+
+    /// Give up on an OrderDesk answer after `ms` (slow-answer tests).
+    pub fn upstream_timeout_ms(self, ms: u64) -> Self {
+        self.arg("--upstream-timeout-ms").arg(ms.to_string())
     }
 }
 
@@ -196,4 +213,86 @@ pub async fn fake_with(config: FakeConfig) -> FakeOrderDesk {
     FakeOrderDesk::start(config)
         .await
         .expect("starting the fake")
+}
+
+/// The repository root (the workspace).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The MCP Inspector CLI (`@modelcontextprotocol/inspector`, the TypeScript SDK's client),
+/// installed from `tests/clients/package-lock.json` on first use: `npm ci`, once, under a
+/// file lock so parallel test binaries do not race.
+pub fn inspector() -> PathBuf {
+    let dir = repo_root().join("tests/clients");
+    let bin = dir.join("node_modules/.bin/mcp-inspector");
+    let lock = std::fs::File::create(dir.join(".install.lock")).unwrap();
+    lock.lock().unwrap();
+    if !bin.exists() {
+        let status = std::process::Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund"])
+            .current_dir(&dir)
+            .status()
+            .expect("npm (Node.js) is needed to install the MCP Inspector for the tests");
+        assert!(status.success(), "npm ci in tests/clients failed");
+    }
+    lock.unlock().unwrap();
+    bin
+}
+
+/// What one run of an outside client printed.
+pub struct Printed {
+    pub success: bool,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Printed {
+    /// The JSON the client printed on stdout.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}\nstderr: {}", self.stdout, self.stderr))
+    }
+}
+
+/// Run the Inspector CLI against the real binary over stdio: `orderdesk-mcp stdio` with
+/// `launch`'s settings as env vars, then `args` (`--method tools/call …`).
+pub async fn run_inspector(launch: &Launch, args: &[&str]) -> Printed {
+    let bin = tokio::task::spawn_blocking(inspector).await.unwrap();
+    let mut cmd = Command::new(bin);
+    cmd.arg("--cli");
+    let mut env = vec![
+        ("ORDERDESK_API_URL".to_string(), launch.api_url.clone()),
+        ("ORDERDESK_MCP_STATE".to_string(), launch.state.clone()),
+        ("ORDERDESK_MCP_LOG".to_string(), "warn".to_string()),
+        (
+            "ORDERDESK_MCP_PRECOMPILE_CACHE".to_string(),
+            shared_precompile_cache().display().to_string(),
+        ),
+    ];
+    if let Some(id) = &launch.store_id {
+        env.push(("ORDERDESK_STORE_ID".into(), id.clone()));
+    }
+    if let Some(key) = &launch.api_key {
+        env.push(("ORDERDESK_API_KEY".into(), key.clone()));
+    }
+    for (k, v) in &env {
+        cmd.arg("-e").arg(format!("{k}={v}"));
+    }
+    cmd.arg(BIN).arg("stdio").args(&launch.args).args(args);
+    let out = cmd
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", std::env::temp_dir())
+        .output()
+        .await
+        .expect("running the MCP Inspector CLI");
+    Printed {
+        success: out.status.success(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
 }
