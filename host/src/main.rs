@@ -211,8 +211,11 @@ fn start(settings: &Settings) -> anyhow::Result<Runtime> {
         settings.secs(&table::CACHE_TTL_STORE),
         settings.count(&table::CACHE_MAX_ENTRIES),
     );
-    let backend =
-        state::open(&spec, layout.clone()).with_context(|| format!("opening state {spec}"))?;
+    let faults = settings
+        .text(&table::STATE_FAIL_AFTER_WRITES)
+        .map(|_| settings.count(&table::STATE_FAIL_AFTER_WRITES));
+    let backend = state::open(&spec, layout.clone(), faults)
+        .with_context(|| format!("opening state {spec}"))?;
     let api_url = settings.api_url();
     let egress = match settings.text(&table::EGRESS_ALLOW) {
         Some(list) => EgressPolicy::parse(list).context("invalid --egress-allow")?,
@@ -244,6 +247,24 @@ fn start(settings: &Settings) -> anyhow::Result<Runtime> {
 
 #[cfg(test)]
 mod tests {
+    /// The README's configuration table lists every setting a user may give, with its env
+    /// var and default, exactly as the one settings table defines them.
+    #[test]
+    fn the_readme_lists_every_setting() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let readme = std::fs::read_to_string(root.join("../README.md")).unwrap();
+        for s in orderdesk_settings::ALL.iter().filter(|s| !s.hidden) {
+            let start = format!("| `--{}` | `{}` | ", s.flag(), s.env);
+            let row = readme
+                .lines()
+                .find(|l| l.starts_with(&start))
+                .unwrap_or_else(|| panic!("README has no row starting {start:?}"));
+            if let Some(default) = s.default {
+                assert!(row.contains(&format!("`{default}`")), "{row}");
+            }
+        }
+    }
+
     /// End-to-end files live outside the package (in `tests/e2e/`), where cargo does not
     /// find them by itself: every one must be a `[[test]]` target, or it would never run.
     #[test]

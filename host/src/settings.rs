@@ -54,7 +54,7 @@ fn arg(s: &'static Setting) -> Arg {
         Kind::Count { .. } => arg.value_name("N"),
         Kind::Path => arg.value_name("PATH"),
         Kind::Choice(words) => arg.value_parser(words.to_vec()),
-        Kind::Text => arg,
+        Kind::Text => arg.value_name(s.key.to_uppercase()),
     };
     if let Some(default) = s.default {
         arg = arg.default_value(default);

@@ -322,6 +322,15 @@ pub const EGRESS_ALLOW: Setting = hidden(setting(
     "Comma-separated origins the component may reach. [default: the origin of api_url]",
 ));
 
+pub const STATE_FAIL_AFTER_WRITES: Setting = hidden(setting(
+    "state_fail_after_writes",
+    "ORDERDESK_MCP_STATE_FAIL_AFTER_WRITES",
+    None,
+    ANY,
+    Reader::Host,
+    "Fault injection for tests: every state write after the first N fails.",
+));
+
 // --- Logs ---------------------------------------------------------------------------------
 
 pub const LOG: Setting = setting(
@@ -366,6 +375,7 @@ pub const ALL: &[Setting] = &[
     MEMORY_LIMIT_MB,
     MAX_INSTANCES,
     EGRESS_ALLOW,
+    STATE_FAIL_AFTER_WRITES,
     LOG,
     LOG_FORMAT,
 ];

@@ -559,3 +559,59 @@ async fn malformed_json_rpc_does_not_stop_the_server() {
         .unwrap();
     assert!(status.success(), "clean exit when the client hangs up");
 }
+
+#[tokio::test]
+async fn huge_and_deeply_nested_arguments_are_handled_and_the_server_keeps_serving() {
+    let fake = fake_with(FakeConfig {
+        rate_limit: false,
+        ..FakeConfig::default()
+    })
+    .await;
+    let server = spawn(Launch::against(&fake)).await;
+    let nest = |depth: usize| {
+        let mut v = json!("leaf");
+        for _ in 0..depth {
+            v = json!({ "n": v });
+        }
+        v
+    };
+    // Deep but within JSON parsers' limits: stored and read back intact.
+    let deep = nest(100);
+    server
+        .ok(
+            "orders_update",
+            json!({ "order_id": 100001, "changes": { "order_metadata": { "deep": deep } } }),
+        )
+        .await;
+    let read = server.ok("orders_get", json!({ "order_id": 100001 })).await;
+    assert_eq!(read["order"]["order_metadata"]["deep"], deep);
+    // Beyond the parser's depth limit the message cannot be read at all (rmcp drops it
+    // without an answer); the server lives on.
+    let too_deep = server.try_call(
+        "orders_update",
+        json!({ "order_id": 100001, "changes": { "order_metadata": nest(300) } }),
+    );
+    assert!(
+        tokio::time::timeout(Duration::from_secs(2), too_deep)
+            .await
+            .is_err(),
+        "an unreadable message gets no answer"
+    );
+    // Too big for the sandbox: refused before it reaches the component.
+    let huge = "x".repeat(2 << 20);
+    let error = server
+        .err(
+            "orders_add_note",
+            json!({ "order_id": 100001, "note": huge }),
+        )
+        .await;
+    assert_eq!(error["code"], "INVALID_ARGUMENT", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("bytes"),
+        "{error}"
+    );
+    assert_eq!(fake.stats().count("POST /orders/{id}/order-history"), 0);
+    let order = server.ok("orders_get", json!({ "order_id": 100002 })).await;
+    assert_eq!(order["order"]["id"], "100002");
+    server.stop().await;
+}

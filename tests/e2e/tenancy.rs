@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 use support::{BIN, FakeOrderDesk, Launch, fake, spawn};
 
-/// Run `orderdesk-mcp tenant …` on `state`; returns what it printed.
-fn tenant_cli(state: &str, args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = std::process::Command::new(BIN)
+/// Run `orderdesk-mcp tenant …` on `state`.
+fn try_tenant_cli(state: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(BIN)
         .env_clear()
         .envs(env.iter().copied())
         .arg("tenant")
@@ -19,7 +19,12 @@ fn tenant_cli(state: &str, args: &[&str], env: &[(&str, &str)]) -> String {
         .arg("--precompile-cache")
         .arg(support::shared_precompile_cache())
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// Run `orderdesk-mcp tenant …` on `state`, expecting success; returns what it printed.
+fn tenant_cli(state: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = try_tenant_cli(state, args, env);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     String::from_utf8(out.stdout).unwrap()
@@ -300,4 +305,190 @@ async fn rotating_a_key_retires_the_old_one_and_keeps_the_stores() {
         .await;
     assert_eq!(order["order"]["id"], "100001");
     server.stop().await;
+}
+
+/// Copy a SQLite state file with its WAL side files.
+fn copy_state(from: &std::path::Path, to: &std::path::Path) {
+    for suffix in ["", "-wal", "-shm"] {
+        let src = std::path::PathBuf::from(format!("{}{suffix}", from.display()));
+        if src.exists() {
+            std::fs::copy(&src, format!("{}{suffix}", to.display())).unwrap();
+        }
+    }
+}
+
+/// Whether `key` signs in and reads an order through each of `stores`.
+async fn key_opens(fake: &FakeOrderDesk, state: &str, key: &str, stores: &[&str]) -> bool {
+    let server = spawn(tenant_launch(fake, state)).await;
+    let signed_in = server
+        .call("tenant_use_master_key", json!({ "master_key": key }))
+        .await;
+    let mut ok = signed_in.is_error != Some(true);
+    for store in stores {
+        if !ok {
+            break;
+        }
+        let read = server
+            .call("orders_get", json!({ "order_id": 100001, "store": store }))
+            .await;
+        ok = read.is_error == Some(false);
+    }
+    server.stop().await;
+    ok
+}
+
+#[tokio::test]
+async fn a_rotation_failing_at_any_step_leaves_the_old_or_the_new_key_working() {
+    let fake = fake().await;
+    for (id, key) in &STORES[..2] {
+        fake.add_store(id, key, 5, 1);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("template.db");
+    let state = format!("sqlite:{}", template.display());
+    let (id, old) = create_tenant(&state, "Rotating");
+    let server = spawn(tenant_launch(&fake, &state)).await;
+    server
+        .ok("tenant_use_master_key", json!({ "master_key": old }))
+        .await;
+    for (store, key) in &STORES[..2] {
+        server
+            .ok(
+                "stores_register",
+                json!({ "store_id": store, "api_key": key, "name": store }),
+            )
+            .await;
+    }
+    server.stop().await;
+    let stores = [STORES[0].0, STORES[1].0];
+    let (mut kept_old, mut switched) = (0, 0);
+    // Storage fails after 0, 1, 2, … writes: every step of the rotation in turn.
+    for allowed in 0..16u32 {
+        let db = dir.path().join(format!("try-{allowed}.db"));
+        copy_state(&template, &db);
+        let state = format!("sqlite:{}", db.display());
+        let out = try_tenant_cli(
+            &state,
+            &["rotate-key", "--id", &id],
+            &[
+                ("ORDERDESK_MASTER_KEY", &old),
+                (
+                    "ORDERDESK_MCP_STATE_FAIL_AFTER_WRITES",
+                    &allowed.to_string(),
+                ),
+            ],
+        );
+        let printed = String::from_utf8_lossy(&out.stdout).to_string();
+        if out.status.success() {
+            switched += 1;
+            let new = printed.rsplit(' ').next().unwrap().trim().to_string();
+            assert!(
+                key_opens(&fake, &state, &new, &stores).await,
+                "after {allowed} writes: the new key must open every store"
+            );
+            assert!(
+                !key_opens(&fake, &state, &old, &[]).await,
+                "the old key is retired"
+            );
+        } else {
+            kept_old += 1;
+            assert!(
+                key_opens(&fake, &state, &old, &stores).await,
+                "after {allowed} writes the rotation failed, so the old key must still open \
+                 every store: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    assert!(
+        kept_old >= 3 && switched >= 3,
+        "{kept_old} failed, {switched} switched"
+    );
+}
+
+#[tokio::test]
+async fn junk_registrations_never_touch_the_stores_upstream_bucket() {
+    let fake = fake().await;
+    fake.add_store(STORES[2].0, STORES[2].1, 5, 1);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("state.db");
+    let state = format!("sqlite:{}", db.display());
+    let (tenant, key) = create_tenant(&state, "Mallory");
+    let server = spawn(tenant_launch(&fake, &state)).await;
+    server
+        .ok("tenant_use_master_key", json!({ "master_key": key }))
+        .await;
+    for _ in 0..3 {
+        let e = server
+            .err(
+                "stores_register",
+                json!({ "store_id": STORES[2].0, "api_key": "guess", "name": "victim" }),
+            )
+            .await;
+        assert_eq!(e["code"], "OD_API_401");
+    }
+    server.stop().await;
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let counter = |key: String| -> Option<String> {
+        conn.query_row(
+            "SELECT value FROM kv WHERE bucket = 'state' AND key = ?1",
+            [key],
+            |r| r.get::<_, Vec<u8>>(0),
+        )
+        .ok()
+        .map(|v| String::from_utf8_lossy(&v).into_owned())
+    };
+    assert_eq!(
+        counter(format!("rl/upstream/{}/n", STORES[2].0)),
+        None,
+        "the victim store's bucket was never drawn from"
+    );
+    assert_eq!(
+        counter(format!("rl/verify/{tenant}/n")).as_deref(),
+        Some("3")
+    );
+}
+
+#[tokio::test]
+async fn each_connection_keeps_its_own_default_store() {
+    let fake = fake().await;
+    for (id, key) in &STORES[..2] {
+        fake.add_store(id, key, 5, 1);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let state = format!("sqlite:{}", dir.path().join("state.db").display());
+    let (_, key) = create_tenant(&state, "Two desks");
+    let first = spawn(tenant_launch(&fake, &state)).await;
+    let second = spawn(tenant_launch(&fake, &state)).await;
+    for server in [&first, &second] {
+        server
+            .ok("tenant_use_master_key", json!({ "master_key": key }))
+            .await;
+    }
+    for (id, key) in &STORES[..2] {
+        first
+            .ok(
+                "stores_register",
+                json!({ "store_id": id, "api_key": key, "name": id }),
+            )
+            .await;
+    }
+    let source = |v: Value| v["order"]["source_id"].as_str().unwrap().to_string();
+    first
+        .ok("stores_use", json!({ "store": STORES[1].0 }))
+        .await;
+    let mine = first.ok("orders_get", json!({ "order_id": 100001 })).await;
+    let theirs = second.ok("orders_get", json!({ "order_id": 100001 })).await;
+    assert!(
+        source(mine).contains(STORES[1].0),
+        "the first picked store 2"
+    );
+    assert!(
+        source(theirs).contains(STORES[0].0),
+        "the second still uses the tenant's default"
+    );
+    let listed = second.ok("stores_list", json!({})).await;
+    assert_eq!(listed["default_store"], STORES[0].0);
+    first.stop().await;
+    second.stop().await;
 }

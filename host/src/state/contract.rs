@@ -299,5 +299,5 @@ pub async fn contender() {
 
 fn open(spec: &str) -> Arc<dyn Backend> {
     let spec: StateSpec = spec.parse().unwrap();
-    super::open(&spec, layout(Duration::from_secs(60), 100)).unwrap()
+    super::open(&spec, layout(Duration::from_secs(60), 100), None).unwrap()
 }

@@ -9,6 +9,7 @@
 //! entries (the ones closest to expiry go first). Backends enforce both, so the cache never
 //! grows without bound, whatever the component does.
 
+mod faulty;
 pub mod memory;
 pub mod sqlite;
 
@@ -153,11 +154,20 @@ impl std::fmt::Display for StateSpec {
     }
 }
 
-/// Open the backend a spec names.
-pub fn open(spec: &StateSpec, layout: Layout) -> anyhow::Result<Arc<dyn Backend>> {
-    Ok(match spec {
+/// Open the backend a spec names; with `fail_after_writes`, every write after that many
+/// fails (fault injection for tests).
+pub fn open(
+    spec: &StateSpec,
+    layout: Layout,
+    fail_after_writes: Option<u64>,
+) -> anyhow::Result<Arc<dyn Backend>> {
+    let backend: Arc<dyn Backend> = match spec {
         StateSpec::Memory => Arc::new(memory::MemoryState::new(layout)),
         StateSpec::Sqlite(path) => Arc::new(sqlite::SqliteState::open(path, layout)?),
+    };
+    Ok(match fail_after_writes {
+        Some(n) => Arc::new(faulty::Faulty::new(backend, n)),
+        None => backend,
     })
 }
 
