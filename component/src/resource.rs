@@ -4,6 +4,7 @@
 
 use serde_json::json;
 
+use crate::client::OdError;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::Family;
 
@@ -56,6 +57,14 @@ impl Resource {
     /// The lock every updater of this record in this store agrees on.
     pub fn lock_name(&self, store_id: &str, id: &str) -> String {
         format!("{}/{store_id}/{id}", self.envelope)
+    }
+
+    /// The tool error for an OrderDesk failure reading or writing record `id`.
+    pub fn od_error(&self, id: &str, e: OdError) -> ToolError {
+        match e {
+            OdError::NotFound(_) => self.missing(id),
+            e => e.into_tool_error(self.not_found),
+        }
     }
 
     /// The error for a record that does not exist.

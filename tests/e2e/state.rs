@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::json;
-use support::{FakeConfig, Launch, fake_with, spawn};
+use support::{Launch, fake_unlimited, spawn};
 
 fn cache_rows(db: &Path) -> i64 {
     let conn = rusqlite::Connection::open(db).unwrap();
@@ -16,16 +16,9 @@ fn cache_rows(db: &Path) -> i64 {
         .unwrap()
 }
 
-fn unlimited() -> FakeConfig {
-    FakeConfig {
-        rate_limit: false,
-        ..FakeConfig::default()
-    }
-}
-
 #[tokio::test]
 async fn ten_thousand_distinct_list_calls_leave_the_cache_at_its_cap() {
-    let fake = fake_with(unlimited()).await;
+    let fake = fake_unlimited().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state.db");
     let server = spawn(
@@ -52,7 +45,7 @@ async fn ten_thousand_distinct_list_calls_leave_the_cache_at_its_cap() {
 
 #[tokio::test]
 async fn entries_a_write_made_unreachable_are_swept_when_they_expire() {
-    let fake = fake_with(unlimited()).await;
+    let fake = fake_unlimited().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state.db");
     let server = spawn(
@@ -89,7 +82,7 @@ async fn entries_a_write_made_unreachable_are_swept_when_they_expire() {
 
 #[tokio::test]
 async fn the_state_file_and_its_directory_are_private() {
-    let fake = fake_with(unlimited()).await;
+    let fake = fake_unlimited().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("fresh/orderdesk/state.db");
     let server = spawn(Launch::against(&fake).state(format!("sqlite:{}", db.display()))).await;

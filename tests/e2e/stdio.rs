@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
-use support::{FakeConfig, Launch, fake, fake_with, spawn};
+use support::{FakeConfig, Launch, fake, fake_unlimited, fake_with, spawn};
 
 const ORDER_ROUTE: &str = "GET /orders/{id}";
 const READ_TOOLS: [&str; 7] = [
@@ -562,11 +562,7 @@ async fn malformed_json_rpc_does_not_stop_the_server() {
 
 #[tokio::test]
 async fn huge_and_deeply_nested_arguments_are_handled_and_the_server_keeps_serving() {
-    let fake = fake_with(FakeConfig {
-        rate_limit: false,
-        ..FakeConfig::default()
-    })
-    .await;
+    let fake = fake_unlimited().await;
     let server = spawn(Launch::against(&fake)).await;
     let nest = |depth: usize| {
         let mut v = json!("leaf");

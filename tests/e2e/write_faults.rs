@@ -10,9 +10,7 @@ mod support;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use support::{
-    Edit, FakeConfig, FakeOrderDesk, Launch, Match, Respond, Rule, Server, fake_with, spawn,
-};
+use support::{Edit, FakeOrderDesk, Launch, Match, Respond, Rule, Server, fake_unlimited, spawn};
 
 const GET: &str = "GET /orders/{id}";
 const PUT: &str = "PUT /orders/{id}";
@@ -22,11 +20,7 @@ const TIMEOUT_MS: u64 = 1_000;
 const SLOW: Duration = Duration::from_millis(1_600);
 
 async fn setup() -> (FakeOrderDesk, Server) {
-    let fake = fake_with(FakeConfig {
-        rate_limit: false,
-        ..FakeConfig::default()
-    })
-    .await;
+    let fake = fake_unlimited().await;
     let server = spawn(
         Launch::against(&fake)
             .unthrottled()
@@ -339,11 +333,7 @@ async fn deletes_notes_and_shipments_under_lost_answers() {
 
 #[tokio::test]
 async fn a_write_cut_off_by_the_deadline_is_audited_and_its_cache_dropped() {
-    let fake = fake_with(FakeConfig {
-        rate_limit: false,
-        ..FakeConfig::default()
-    })
-    .await;
+    let fake = fake_unlimited().await;
     let server = spawn(
         Launch::against(&fake)
             .unthrottled()

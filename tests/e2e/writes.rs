@@ -6,7 +6,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use support::{FakeConfig, Launch, fake, fake_with, spawn};
+use support::{Launch, fake, fake_unlimited, spawn};
 
 #[tokio::test]
 async fn a_read_right_after_a_write_is_fresh() {
@@ -52,11 +52,7 @@ async fn a_read_right_after_a_write_is_fresh() {
 
 #[tokio::test]
 async fn eight_concurrent_clients_lose_no_change() {
-    let fake = fake_with(FakeConfig {
-        rate_limit: false,
-        ..FakeConfig::default()
-    })
-    .await;
+    let fake = fake_unlimited().await;
     // Every 11th single-order GET is followed by an outside edit. An update reads twice per
     // cycle, so with an odd period the edits land both between our read and our re-check
     // (detected, redone) and between the re-check and the PUT. Frequent edits (every 3rd

@@ -375,10 +375,7 @@ pub fn shipments(ctx: &StoreCtx, id: &str) -> Result<Vec<Map<String, Value>>, To
     let body = ctx
         .client()
         .read(&format!("{}/shipments", ORDER.path(id)), &[])
-        .map_err(|e| match e {
-            OdError::NotFound(_) => ORDER.missing(id),
-            e => e.into_tool_error(ErrorCode::OrderNotFound),
-        })?;
+        .map_err(|e| ORDER.od_error(id, e))?;
     envelope::objects(&body, "shipments")
 }
 

@@ -24,10 +24,7 @@ pub fn get(
     let (body, cache) = ctx
         .cache()
         .read_through(res.family, &key, || client.read(&res.path(id), &[]))
-        .map_err(|e| match e {
-            OdError::NotFound(_) => res.missing(id),
-            e => e.into_tool_error(res.not_found),
-        })?;
+        .map_err(|e| res.od_error(id, e))?;
     Ok((envelope::object(&body, res.envelope)?, cache))
 }
 

@@ -71,10 +71,7 @@ pub fn update(
 ) -> Result<Updated, ToolError> {
     let host = ctx.host;
     let client = ctx.client();
-    let od = |e: OdError| match e {
-        OdError::NotFound(_) => res.missing(id),
-        e => e.into_tool_error(res.not_found),
-    };
+    let od = |e: OdError| res.od_error(id, e);
     let path = res.path(id);
     let lock = res.lock_name(ctx.store_id(), id);
     let busy = || {

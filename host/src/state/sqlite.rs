@@ -110,6 +110,31 @@ impl SqliteState {
     }
 }
 
+impl SqliteState {
+    /// Run a lease statement over (?1 name, ?2 owner, ?3 new expiry, ?4 now); true when it
+    /// changed the lease.
+    async fn lease(
+        &self,
+        sql: &'static str,
+        (name, owner): (&str, &str),
+        ttl: Duration,
+    ) -> Result<bool, StateError> {
+        let (name, owner) = (name.to_string(), owner.to_string());
+        self.run(move |conn, _| {
+            let now = now_ms();
+            let until = now.saturating_add(ms(ttl));
+            let changed = conn.prepare_cached(sql)?.execute(params![
+                name,
+                owner,
+                until as i64,
+                now as i64
+            ])?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+}
+
 /// Create the directory (0700) and the file (0600) before SQLite opens it; tighten an
 /// existing file's mode.
 fn prepare_file(path: &Path) -> anyhow::Result<()> {
@@ -298,51 +323,25 @@ impl Backend for SqliteState {
         owner: &str,
         ttl: Duration,
     ) -> Result<bool, StateError> {
-        let (name, owner) = (name.to_string(), owner.to_string());
-        self.run(move |conn, _| {
-            let now = now_ms();
-            // One statement: insert, or take over an expired (or our own) lease.
-            let changed = conn
-                .prepare_cached(
-                    "INSERT INTO locks (name, owner, expires_at) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (name) DO UPDATE
-                     SET owner = excluded.owner, expires_at = excluded.expires_at
-                     WHERE locks.expires_at <= ?4 OR locks.owner = excluded.owner",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        name,
-                        owner,
-                        now.saturating_add(ms(ttl)) as i64,
-                        now as i64
-                    ])
-                })
-                .map_err(db_err)?;
-            Ok(changed == 1)
-        })
+        // One statement: insert, or take over an expired (or our own) lease.
+        self.lease(
+            "INSERT INTO locks (name, owner, expires_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE
+             SET owner = excluded.owner, expires_at = excluded.expires_at
+             WHERE locks.expires_at <= ?4 OR locks.owner = excluded.owner",
+            (name, owner),
+            ttl,
+        )
         .await
     }
 
     async fn lock_renew(&self, name: &str, owner: &str, ttl: Duration) -> Result<bool, StateError> {
-        let (name, owner) = (name.to_string(), owner.to_string());
-        self.run(move |conn, _| {
-            let now = now_ms();
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE locks SET expires_at = ?3
-                     WHERE name = ?1 AND owner = ?2 AND expires_at > ?4",
-                )
-                .and_then(|mut s| {
-                    s.execute(params![
-                        name,
-                        owner,
-                        now.saturating_add(ms(ttl)) as i64,
-                        now as i64
-                    ])
-                })
-                .map_err(db_err)?;
-            Ok(changed == 1)
-        })
+        self.lease(
+            "UPDATE locks SET expires_at = ?3
+             WHERE name = ?1 AND owner = ?2 AND expires_at > ?4",
+            (name, owner),
+            ttl,
+        )
         .await
     }
 

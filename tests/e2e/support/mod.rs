@@ -209,6 +209,15 @@ pub async fn fake() -> FakeOrderDesk {
         .expect("starting the fake")
 }
 
+/// A fake without OrderDesk's rate limit, for tests about our own handling.
+pub async fn fake_unlimited() -> FakeOrderDesk {
+    fake_with(FakeConfig {
+        rate_limit: false,
+        ..FakeConfig::default()
+    })
+    .await
+}
+
 pub async fn fake_with(config: FakeConfig) -> FakeOrderDesk {
     FakeOrderDesk::start(config)
         .await
@@ -224,8 +233,10 @@ pub fn repo_root() -> PathBuf {
 }
 
 /// The MCP Inspector CLI (`@modelcontextprotocol/inspector`, the TypeScript SDK's client),
-/// installed from `tests/clients/package-lock.json` on first use: `npm ci`, once, under a
-/// file lock so parallel test binaries do not race.
+/// installed from `tests/clients/package-lock.json` on first use, once, under a file lock
+/// so parallel test binaries do not race. `npm install` (which keeps to the lock file), not
+/// `npm ci`: one of the Inspector's optional dependencies is not on the registry, and
+/// `npm ci` refuses a lock file that cannot list it.
 pub fn inspector() -> PathBuf {
     let dir = repo_root().join("tests/clients");
     let bin = dir.join("node_modules/.bin/mcp-inspector");
@@ -233,11 +244,11 @@ pub fn inspector() -> PathBuf {
     lock.lock().unwrap();
     if !bin.exists() {
         let status = std::process::Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund"])
+            .args(["install", "--no-audit", "--no-fund"])
             .current_dir(&dir)
             .status()
             .expect("npm (Node.js) is needed to install the MCP Inspector for the tests");
-        assert!(status.success(), "npm ci in tests/clients failed");
+        assert!(status.success(), "npm install in tests/clients failed");
     }
     lock.unlock().unwrap();
     bin
