@@ -121,6 +121,14 @@ pub fn update(
                 conflicts += 1;
                 backoff.backoff(cycle, host.random_u64())
             }
+            Cycle::Retry { wait_ms } if wait_ms > backoff.max_retry_after_ms => {
+                // OrderDesk asks for a longer wait than a call may sit out; nothing was
+                // written, so the caller may simply try again later.
+                return Err(od(OdError::RateLimited {
+                    retry_after_ms: Some(wait_ms),
+                    tries: retries + 1,
+                }));
+            }
             Cycle::Retry { wait_ms } => {
                 retries += 1;
                 wait_ms.max(backoff.backoff(cycle, host.random_u64()))

@@ -424,3 +424,20 @@ fn a_long_update_renews_its_lease() {
         "the lease was still ours when the PUT went out"
     );
 }
+
+#[test]
+fn a_429_asking_for_longer_than_a_call_may_wait_answers_od_api_429_with_nothing_written() {
+    let (host, od) = (ScriptedHost::configured(), Server::new());
+    host.respond(od.get())
+        .respond(od.get())
+        .answer(429, &[("X-Retry-After", "120")], "{}");
+    let e = run(&host).unwrap_err();
+    assert_eq!(e.code, ErrorCode::OdApi429);
+    assert!(e.retryable, "refused unprocessed: safe to try again later");
+    assert_eq!(e.details["retry_after_ms"], 120_000);
+    assert!(
+        host.sleeps.borrow().iter().all(|ms| *ms < 120_000),
+        "did not sit it out"
+    );
+    assert_eq!(od.field("email"), Some(json!("a@b.c")));
+}
