@@ -16,19 +16,26 @@ fn cache_rows(db: &Path) -> i64 {
         .unwrap()
 }
 
+/// An unthrottled server against `fake` on a fresh SQLite file in `dir`, with `setting`.
+async fn on_sqlite(
+    fake: &support::FakeOrderDesk,
+    dir: &Path,
+    setting: [&str; 2],
+) -> (support::Server, std::path::PathBuf) {
+    let db = dir.join("state.db");
+    let launch = Launch::against(fake)
+        .state(format!("sqlite:{}", db.display()))
+        .unthrottled()
+        .arg(setting[0])
+        .arg(setting[1]);
+    (spawn(launch).await, db)
+}
+
 #[tokio::test]
 async fn ten_thousand_distinct_list_calls_leave_the_cache_at_its_cap() {
     let fake = fake_unlimited().await;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("state.db");
-    let server = spawn(
-        Launch::against(&fake)
-            .state(format!("sqlite:{}", db.display()))
-            .unthrottled()
-            .arg("--cache-max-entries")
-            .arg("300"),
-    )
-    .await;
+    let (server, db) = on_sqlite(&fake, dir.path(), ["--cache-max-entries", "300"]).await;
     let calls: Vec<u64> = (0..10_000).collect();
     for chunk in calls.chunks(50) {
         let pages = chunk
@@ -47,15 +54,7 @@ async fn ten_thousand_distinct_list_calls_leave_the_cache_at_its_cap() {
 async fn entries_a_write_made_unreachable_are_swept_when_they_expire() {
     let fake = fake_unlimited().await;
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("state.db");
-    let server = spawn(
-        Launch::against(&fake)
-            .state(format!("sqlite:{}", db.display()))
-            .unthrottled()
-            .arg("--cache-ttl-orders")
-            .arg("1"),
-    )
-    .await;
+    let (server, db) = on_sqlite(&fake, dir.path(), ["--cache-ttl-orders", "1"]).await;
     let ids = fake.order_ids();
     for id in &ids[..40] {
         server.ok("orders_get", json!({ "order_id": id })).await;
