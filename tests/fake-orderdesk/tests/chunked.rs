@@ -6,28 +6,14 @@ mod support;
 use std::process::Stdio;
 
 use fake_orderdesk::{FakeConfig, FakeOrderDesk, Match, Respond, Rule};
-use serde_json::{Value, json};
-use support::{Client, fake_without_limit};
+use serde_json::json;
+use support::{Client, fake_with_limit, fake_without_limit, new_order};
 use tokio::io::{AsyncBufReadExt, BufReader};
-
-fn new_order(source_id: &str) -> Value {
-    json!({
-        "source_id": source_id,
-        "shipping": {"company": "Acme"},
-        "order_items": [{"name": "Mug", "price": 4, "quantity": 1}],
-    })
-}
 
 #[tokio::test]
 async fn chunked_post_is_refused_with_411_and_creates_nothing() {
     // The bucket is on: a refused request must not take a token.
-    let fake = FakeOrderDesk::start(FakeConfig {
-        orders: 3,
-        ..FakeConfig::default()
-    })
-    .await
-    .unwrap();
-    let client = Client::new(&fake);
+    let (fake, client) = fake_with_limit(3).await;
     let reply = client
         .send_chunked("POST", "/orders", &new_order("CH-1"))
         .await;

@@ -5,20 +5,13 @@ mod support;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use fake_orderdesk::{FakeConfig, FakeOrderDesk};
 use serde_json::json;
-use support::{Client, build, fake_without_limit};
+use support::{Client, build, fake_with_limit, fake_without_limit};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 #[tokio::test]
 async fn leaky_bucket_answers_429_when_empty() {
-    let fake = FakeOrderDesk::start(FakeConfig {
-        orders: 5,
-        ..FakeConfig::default()
-    })
-    .await
-    .unwrap();
-    let client = Client::new(&fake);
+    let (fake, client) = fake_with_limit(5).await;
     let mut remaining = Vec::new();
     let mut limited = 0;
     for _ in 0..25 {

@@ -2,16 +2,8 @@
 
 mod support;
 
-use serde_json::{Value, json};
-use support::{Client, build, fake_without_limit};
-
-fn new_order(source_id: &str) -> Value {
-    json!({
-        "source_id": source_id,
-        "shipping": {"company": "Acme"},
-        "order_items": [{"name": "Mug", "price": 4, "quantity": 1}],
-    })
-}
+use serde_json::json;
+use support::{Client, build, fake_without_limit, new_order};
 
 #[tokio::test]
 async fn fail_after_apply_creates_the_order_but_answers_an_error() {

@@ -7,7 +7,7 @@ use std::io;
 use std::net::SocketAddr;
 
 use fake_orderdesk::{FakeConfig, FakeOrderDesk};
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -262,6 +262,26 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&data[..size]);
         data = &data[size + 2..];
     }
+}
+
+/// A fake with the given number of orders and OrderDesk's rate limiter on.
+pub async fn fake_with_limit(orders: usize) -> (FakeOrderDesk, Client) {
+    let config = FakeConfig {
+        orders,
+        ..FakeConfig::default()
+    };
+    let fake = FakeOrderDesk::start(config).await.expect("fake starts");
+    let client = Client::new(&fake);
+    (fake, client)
+}
+
+/// The smallest order OrderDesk accepts, with this `source_id`.
+pub fn new_order(source_id: &str) -> Value {
+    json!({
+        "source_id": source_id,
+        "shipping": {"company": "Acme"},
+        "order_items": [{"name": "Mug", "price": 4, "quantity": 1}],
+    })
 }
 
 /// A fake with the given number of orders and the rate limiter off, for functional tests.
