@@ -89,6 +89,13 @@ pub fn rotate_key(host: &dyn Host, id: &str, current: &str) -> Result<String, To
     result
 }
 
+/// The tenant a master key belongs to, if the key is valid (not audited: it runs for every
+/// new HTTP client, and a failure is the caller's 401, not an operator action).
+pub fn authenticate(host: &dyn Host, master_key: &str) -> Result<TenantSummary, ToolError> {
+    let tenant = tenancy::authenticate(host, master_key)?;
+    Ok(summary(host, tenant.record().clone()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -124,5 +131,22 @@ mod tests {
             assert!(!dump.contains(secret), "a master key secret is stored");
         }
         assert!(list(&host).unwrap().is_empty());
+    }
+
+    #[test]
+    fn authenticate_names_the_tenant_of_a_valid_key_only() {
+        let host = ScriptedHost::configured();
+        let (t, key) = create(&host, "Acme").unwrap();
+        assert_eq!(authenticate(&host, &key).unwrap().record.id, t.record.id);
+        let mut wrong = key.clone();
+        wrong.pop();
+        wrong.push(if key.ends_with('0') { '1' } else { '0' });
+        for bad in [wrong.as_str(), "odmk_nope", ""] {
+            let e = authenticate(&host, bad).err().unwrap();
+            assert_eq!(e.code.as_str(), "AUTH_REQUIRED", "{bad}");
+        }
+        let new_key = rotate_key(&host, &t.record.id, &key).unwrap();
+        assert!(authenticate(&host, &key).is_err(), "a rotated key is refused");
+        assert!(authenticate(&host, &new_key).is_ok());
     }
 }

@@ -103,6 +103,12 @@ impl exports::orderdesk::mcp::admin::Guest for Component {
     fn tenant_rotate_key(id: String, current_master_key: String) -> Result<String, ToolError> {
         admin::rotate_key(&WasiHost::default(), &id, &current_master_key).map_err(wit_error)
     }
+
+    fn tenant_authenticate(master_key: String) -> Result<TenantInfo, ToolError> {
+        admin::authenticate(&WasiHost::default(), &master_key)
+            .map(tenant_info)
+            .map_err(wit_error)
+    }
 }
 
 export!(Component);

@@ -116,10 +116,14 @@ impl<'a> Cache<'a> {
         if ttl_ms > 0
             && let Some(value) = self.lookup(bucket, &key, now)
         {
+            self.host
+                .metric("cache", &[("family", family.as_str()), ("result", "hit")]);
             return Ok((value, CacheStatus::Hit));
         }
         let value = fetch()?;
         if ttl_ms > 0 {
+            self.host
+                .metric("cache", &[("family", family.as_str()), ("result", "miss")]);
             self.store(bucket, &key, now.saturating_add(ttl_ms), &value);
         }
         Ok((value, CacheStatus::Miss))

@@ -176,7 +176,15 @@ impl<'a> Client<'a> {
                 Err(_) => Attempt::Network,
             };
             match self.retry.decide(tries, attempt, self.host.random_u64()) {
-                Decision::RetryAfter(ms) => self.host.sleep_ms(ms),
+                Decision::RetryAfter(ms) => {
+                    let reason = match attempt {
+                        Attempt::RateLimited { .. } => "429",
+                        Attempt::ServerError => "5xx",
+                        Attempt::Network => "network",
+                    };
+                    self.host.metric("upstream_retry", &[("reason", reason)]);
+                    self.host.sleep_ms(ms)
+                }
                 Decision::GiveUp => return Err(give_up(attempt, tries, last_status)),
             }
         }

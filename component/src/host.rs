@@ -168,4 +168,23 @@ pub trait Host {
     /// `n` bytes from a cryptographically secure source.
     fn random_bytes(&self, n: usize) -> Vec<u8>;
     fn log(&self, level: Level, context: &str, message: &str);
+
+    /// Count one event for the host's metrics: a debug log event in context `metric` whose
+    /// message is the JSON object `{"name": name, label: value, …}`. A host with metrics
+    /// counts it; any other runtime just logs it.
+    fn metric(&self, name: &str, labels: &[(&str, &str)]) {
+        let mut event = serde_json::Map::new();
+        event.insert("name".into(), name.into());
+        for (k, v) in labels {
+            event.insert((*k).into(), (*v).into());
+        }
+        self.log(
+            Level::Debug,
+            METRIC_CONTEXT,
+            &serde_json::Value::Object(event).to_string(),
+        );
+    }
 }
+
+/// The log context of [`Host::metric`] events.
+pub const METRIC_CONTEXT: &str = "metric";

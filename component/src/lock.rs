@@ -39,9 +39,13 @@ impl<'a> Lease<'a> {
         let owner = hex::encode(host.random_bytes(16));
         let deadline = host.now_ms().saturating_add(wait_ms);
         let mut pause = 5;
+        let mut waited = false;
         loop {
             let now = host.now_ms();
             if host.lock_acquire(name, &owner, ttl_ms).map_err(lock_err)? {
+                if waited {
+                    host.metric("lock", &[("result", "waited")]);
+                }
                 return Ok(Some(Self {
                     host,
                     name: name.to_string(),
@@ -51,8 +55,10 @@ impl<'a> Lease<'a> {
                 }));
             }
             if now >= deadline {
+                host.metric("lock", &[("result", "timed_out")]);
                 return Ok(None);
             }
+            waited = true;
             host.sleep_ms((pause + host.random_u64() % (pause + 1)).min(deadline - now));
             pause = (pause * 2).min(100);
         }

@@ -163,6 +163,7 @@ impl<'a> Upstream<'a> {
         }
         let wait = wait.min(MAX_WAIT_MS);
         if wait > 0 {
+            host.metric("upstream_throttled", &[]);
             host.log(
                 Level::Debug,
                 "ratelimit",

@@ -205,6 +205,11 @@ pub fn authenticate(host: &dyn Host, master_key: &str) -> Result<Tenant, ToolErr
 }
 
 impl Tenant {
+    /// The tenant's stored record (no key material beyond the Argon2 hash and salt).
+    pub fn record(&self) -> &TenantRecord {
+        &self.record
+    }
+
     fn encryption_key(&self) -> Result<[u8; 32], ToolError> {
         let salt = hex::decode(&self.record.hkdf_salt)
             .map_err(|_| ToolError::new(ErrorCode::Internal, "tenant record has a bad salt"))?;

@@ -60,10 +60,12 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// The egress allow-list, installed as the `wasi:http` hooks of every store.
+/// The egress allow-list, installed as the `wasi:http` hooks of every store (with the
+/// call's request id, for the upstream log lines).
 #[derive(Debug, Clone)]
 pub struct EgressPolicy {
     allowed: Arc<Vec<Origin>>,
+    request_id: Arc<str>,
 }
 
 impl EgressPolicy {
@@ -82,6 +84,7 @@ impl EgressPolicy {
     pub fn allow(origins: Vec<Origin>) -> Self {
         Self {
             allowed: Arc::new(origins),
+            request_id: Arc::from(""),
         }
     }
 
@@ -115,10 +118,13 @@ impl Capability for Egress {
         Ok(())
     }
 
-    fn call(&self, _: &CallInfo) -> EgressCall {
+    fn call(&self, info: &CallInfo) -> EgressCall {
         EgressCall {
             ctx: WasiHttpCtx::new(),
-            policy: self.policy.clone(),
+            policy: EgressPolicy {
+                allowed: self.policy.allowed.clone(),
+                request_id: Arc::from(info.request_id.as_str()),
+            },
         }
     }
 }
@@ -147,9 +153,27 @@ impl WasiHttpHooks for EgressPolicy {
             );
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
         }
+        let method = request.method().to_string();
+        let route = crate::metrics::route_of(request.uri().path());
+        let request_id = self.request_id.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            let started = std::time::Instant::now();
+            let sent = wasmtime_wasi_http::default_send_request(request, options).await;
+            let status = sent.as_ref().ok().map(|(r, _)| r.status().as_u16());
+            let elapsed = started.elapsed();
+            crate::metrics::get().upstream(&method, &route, status, elapsed);
+            // The route only: paths carry order ids and queries carry searches (emails).
+            tracing::info!(
+                target: "egress",
+                request_id = %request_id,
+                method,
+                route,
+                status,
+                elapsed_ms = elapsed.as_secs_f64() * 1000.0,
+                "upstream request"
+            );
+            let (response, io) = sent?;
             Ok((response.map(BodyExt::boxed_unsync), Box::new(io) as Pending))
         })
     }

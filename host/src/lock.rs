@@ -90,6 +90,9 @@ impl lock::Host for LockCall {
     ) -> wasmtime::Result<Result<bool, String>> {
         let ttl = Duration::from_millis(ttl_ms);
         let taken = self.backend.lock_acquire(&name, &owner, ttl).await;
+        if let Ok(false) = taken {
+            crate::metrics::get().lock_contended.inc();
+        }
         if let Ok(true) = taken {
             self.held.update(|held| {
                 if !held.iter().any(|(n, o)| *n == name && *o == owner) {

@@ -1,5 +1,6 @@
 //! Capability `logging`: `wasi:logging` for the component. Guest log events become host
-//! `tracing` events (target `component`), tagged with the call's request id.
+//! `tracing` events (target `component`), tagged with the call's request id; events in
+//! the `metric` context feed [`crate::metrics`] instead.
 
 use wasmtime::component::{HasSelf, Linker};
 
@@ -9,6 +10,9 @@ use crate::runtime::CallState;
 
 /// App-wide: nothing to share; `tracing` is global.
 pub struct Logging;
+
+/// The context of the component's metric events (its `Host::metric`): counted, not logged.
+const METRIC_CONTEXT: &str = "metric";
 
 /// Per call: the request id every event carries.
 pub struct LogCall {
@@ -37,6 +41,10 @@ impl logging::Host for LogCall {
         context: String,
         message: String,
     ) -> wasmtime::Result<()> {
+        if context == METRIC_CONTEXT {
+            crate::metrics::get().component_event(&message);
+            return Ok(());
+        }
         let request_id = self.request_id.as_str();
         match level {
             Level::Trace => tracing::trace!(target: "component", request_id, context, "{message}"),

@@ -6,16 +6,20 @@
 //! origin only), [`kv`] (`wasi:keyvalue` buckets), [`lock`] (leases), [`config`]
 //! (`wasi:config`, from [`settings`]) and [`logging`]. [`state`] holds the backends `kv` and
 //! `lock` serve from; [`runtime`] owns the sandbox; [`mcp`] maps MCP onto the component's
-//! tools; [`stdio`] is the transport.
+//! tools; [`stdio`] and [`http`] are the transports ([`auth`] checks HTTP bearers,
+//! [`metrics`] counts for `/metrics`).
 
+mod auth;
 mod bindings;
 mod capability;
 mod config;
+mod http;
 mod http_egress;
 mod kv;
 mod lock;
 mod logging;
 mod mcp;
+mod metrics;
 mod runtime;
 mod settings;
 mod state;
@@ -56,6 +60,9 @@ struct Cli {
 enum Command {
     /// Serve MCP over stdin/stdout for one client (Claude Desktop, Claude Code, Cursor…).
     Stdio,
+    /// Serve MCP over streamable HTTP at /mcp for many clients and tenants (bearer = a
+    /// tenant master key), with /health, /ready and /metrics.
+    Serve,
     /// Manage tenants (for serving many stores and people from one server).
     #[command(subcommand)]
     Tenant(TenantCommand),
@@ -102,9 +109,10 @@ async fn main() -> anyhow::Result<()> {
     );
     match cli.command {
         Command::Stdio => {
-            let handler = build(&settings).await?;
+            let (handler, _, _) = build(&settings).await?;
             stdio::serve(handler).await
         }
+        Command::Serve => serve(&settings).await,
         Command::Tenant(command) => tenant(command, &settings).await,
     }
 }
@@ -115,7 +123,7 @@ async fn tenant(command: TenantCommand, settings: &Settings) -> anyhow::Result<(
         anyhow::anyhow!("{}: {}", e.code, e.message)
     };
     let sandbox = |e: runtime::SandboxError| anyhow::anyhow!("{e}");
-    let runtime = start(settings)?;
+    let (runtime, _) = start(settings)?;
     match command {
         TenantCommand::Create { name } => {
             let (info, key) = runtime
@@ -185,18 +193,81 @@ fn init_logging(filter: Option<&str>, text: bool) {
         .init();
 }
 
+/// `orderdesk-mcp serve`: check the address and auth make sense together, then serve.
+async fn serve(settings: &Settings) -> anyhow::Result<()> {
+    let listen: std::net::SocketAddr = settings
+        .text(&table::LISTEN)
+        .unwrap_or("127.0.0.1:8080")
+        .parse()
+        .context("--listen must be an address such as 127.0.0.1:8080")?;
+    let token = settings.text(&table::AUTH_TOKEN).map(str::to_string);
+    let mode = if settings.single_store() {
+        anyhow::ensure!(
+            token.is_some() || listen.ip().is_loopback(),
+            "single-store mode on {listen} (not a loopback address) needs --auth-token: \
+             anyone who can reach it could act on the store"
+        );
+        auth::Mode::Token(token)
+    } else {
+        if token.is_some() {
+            tracing::warn!("--auth-token is ignored with tenants: bearers are master keys");
+        }
+        auth::Mode::Tenants
+    };
+    let list = |s: &table::Setting| -> Option<Vec<String>> {
+        settings.text(s).map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+    };
+    let allowed_hosts = list(&table::ALLOWED_HOSTS).or_else(|| {
+        listen.ip().is_loopback().then(|| {
+            ["localhost", "127.0.0.1", "::1", "[::1]"]
+                .map(String::from)
+                .to_vec()
+        })
+    });
+    let (handler, runtime, backend) = build(settings).await?;
+    let authenticator = auth::Authenticator::new(mode, runtime.clone())?;
+    http::serve(
+        handler,
+        runtime,
+        backend,
+        authenticator,
+        http::ServeOptions {
+            listen,
+            allowed_origins: list(&table::ALLOWED_ORIGINS).unwrap_or_default(),
+            allowed_hosts,
+            max_body_bytes: settings.count(&table::MAX_BODY_BYTES) as usize,
+            client_timeout: settings.secs(&table::CLIENT_TIMEOUT_SECS),
+            shutdown_grace: settings.secs(&table::SHUTDOWN_GRACE_SECS),
+        },
+    )
+    .await
+}
+
 /// Open state, start the sandbox, read the tool catalog.
-async fn build(settings: &Settings) -> anyhow::Result<mcp::OrderDeskMcp> {
-    let runtime = Arc::new(start(settings)?);
+async fn build(
+    settings: &Settings,
+) -> anyhow::Result<(mcp::OrderDeskMcp, Arc<Runtime>, Arc<dyn state::Backend>)> {
+    let (runtime, backend) = start(settings)?;
+    let runtime = Arc::new(runtime);
     let catalog = runtime
         .list_tools()
         .await
         .map_err(|e| anyhow::anyhow!("reading the component's tool catalog: {e}"))?;
-    mcp::OrderDeskMcp::new(runtime, &catalog)
+    Ok((
+        mcp::OrderDeskMcp::new(runtime.clone(), &catalog)?,
+        runtime,
+        backend,
+    ))
 }
 
 /// Open state and start the sandbox, with every capability built from the settings.
-fn start(settings: &Settings) -> anyhow::Result<Runtime> {
+fn start(settings: &Settings) -> anyhow::Result<(Runtime, Arc<dyn state::Backend>)> {
     tracing::debug!(?settings, "starting");
     let component = match settings.path(&table::COMPONENT) {
         Some(path) => {
@@ -230,7 +301,7 @@ fn start(settings: &Settings) -> anyhow::Result<Runtime> {
         capabilities: Capabilities {
             egress: Egress::new(egress),
             kv: kv::Kv::new(backend.clone(), layout),
-            lock: lock::Locks::new(backend),
+            lock: lock::Locks::new(backend.clone()),
             config: config::Config::new(settings.component_config()),
             logging: logging::Logging,
         },
@@ -242,7 +313,7 @@ fn start(settings: &Settings) -> anyhow::Result<Runtime> {
         store_configured = settings.single_store(),
         "component loaded"
     );
-    Ok(runtime)
+    Ok((runtime, backend))
 }
 
 #[cfg(test)]

@@ -5,17 +5,20 @@
 use std::borrow::Cow;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    InitializeRequestParams, InitializeResult,
     ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
     ToolAnnotations,
 };
 use rmcp::service::RequestContext;
+use tracing::Instrument as _;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
 
+use crate::auth::Principal;
 use crate::bindings::orderdesk::mcp::types::{CallError, Caller, ToolDescriptor};
 use crate::runtime::Runtime;
 
@@ -45,6 +48,9 @@ struct Session {
     credential: Option<String>,
     /// The store picked with `stores_use`.
     default_store: Option<String>,
+    /// Over HTTP: the tenant whose bearer key opened this session. Requests of another
+    /// tenant are refused, so sessions of different tenants share nothing.
+    tenant: Option<String>,
 }
 
 /// One MCP session's handler: the shared runtime and catalog, and this session's own state.
@@ -72,17 +78,55 @@ impl OrderDeskMcp {
         })
     }
 
+    /// A handler for a new session (or, in the stateless revision, one request): the same
+    /// runtime and catalog, nothing bound.
+    pub fn new_session(&self) -> Self {
+        Self {
+            runtime: self.runtime.clone(),
+            catalog: self.catalog.clone(),
+            session: Mutex::new(Session::default()),
+        }
+    }
+
     fn session(&self) -> std::sync::MutexGuard<'_, Session> {
         self.session.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Check that an HTTP request's principal may use this session; binds the session to
+    /// the tenant of its first request.
+    fn admit(&self, principal: Option<&Principal>) -> Result<(), McpError> {
+        let Some(tenant) = principal.and_then(|p| p.tenant.as_deref()) else {
+            return Ok(());
+        };
+        let mut session = self.session();
+        match &session.tenant {
+            None => {
+                session.tenant = Some(tenant.to_string());
+                Ok(())
+            }
+            Some(own) if own == tenant => Ok(()),
+            Some(_) => Err(McpError::invalid_request(
+                "this MCP session belongs to another tenant; start a new session",
+                None,
+            )),
+        }
     }
 
     async fn call(
         &self,
         name: &str,
         arguments: Option<Map<String, Value>>,
+        principal: Option<&Principal>,
     ) -> Result<CallToolResult, McpError> {
+        self.admit(principal)?;
         let request_id = uuid::Uuid::new_v4().to_string();
-        let args = Value::Object(arguments.unwrap_or_default()).to_string();
+        let arguments = arguments.unwrap_or_default();
+        let store_arg = match arguments.get("store") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
+        let args = Value::Object(arguments).to_string();
         if args.len() > MAX_ARGUMENTS_BYTES {
             tracing::info!(
                 request_id,
@@ -90,6 +134,7 @@ impl OrderDeskMcp {
                 outcome = "INVALID_ARGUMENT",
                 "tool call"
             );
+            crate::metrics::get().tool_call(name, "INVALID_ARGUMENT", Duration::ZERO);
             return Ok(error_result(
                 "INVALID_ARGUMENT",
                 &format!(
@@ -101,28 +146,66 @@ impl OrderDeskMcp {
                 &request_id,
             ));
         }
+        let bearer = principal.and_then(|p| p.credential.clone());
         let caller = {
             let session = self.session();
             Caller {
-                credential: session.credential.clone(),
+                // Over HTTP the bearer key is the tenant, on every request.
+                credential: bearer.clone().or_else(|| session.credential.clone()),
                 default_store: session.default_store.clone(),
                 request_id: request_id.clone(),
             }
         };
+        let tenant = caller
+            .credential
+            .as_deref()
+            .and_then(crate::auth::tenant_of_key)
+            .map(str::to_string);
+        let store = store_arg.or_else(|| caller.default_store.clone());
+        let span = tracing::info_span!("call", request_id, tool = name, tenant, store);
         let started = Instant::now();
-        let outcome = self.runtime.call_tool(caller, name, &args).await;
-        let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let outcome = self
+            .runtime
+            .call_tool(caller, name, &args)
+            .instrument(span)
+            .await;
+        let elapsed = started.elapsed();
+        let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+        let outcome_label = match &outcome {
+            Ok(Ok(_)) => "ok".to_string(),
+            Ok(Err(CallError::UnknownTool(_))) => "unknown_tool".to_string(),
+            Ok(Err(CallError::Failed(e))) => e.code.clone(),
+            Err(sandbox) => sandbox.code().to_string(),
+        };
+        crate::metrics::get().tool_call(name, &outcome_label, elapsed);
         let result = match outcome {
             Ok(Ok(output)) => {
+                if bearer.is_some()
+                    && output.bind_credential.is_some()
+                    && output.bind_credential != bearer
+                {
+                    return Ok(error_result(
+                        "INVALID_ARGUMENT",
+                        "over HTTP the tenant is the `Authorization: Bearer` key of each \
+                         request; connect with that tenant's key instead",
+                        Value::Null,
+                        false,
+                        &request_id,
+                    ));
+                }
                 tracing::info!(
                     request_id,
                     tool = name,
+                    tenant,
+                    store,
                     elapsed_ms,
                     outcome = "ok",
                     "tool call"
                 );
                 let mut session = self.session();
-                if let Some(bound) = output.bind_credential {
+                if let Some(bound) = output.bind_credential
+                    && bearer.is_none()
+                {
                     session.credential = Some(bound);
                     session.default_store = None;
                 }
@@ -151,6 +234,8 @@ impl OrderDeskMcp {
                 tracing::info!(
                     request_id,
                     tool = name,
+                    tenant,
+                    store,
                     elapsed_ms,
                     outcome = e.code.as_str(),
                     "tool call"
@@ -166,6 +251,8 @@ impl OrderDeskMcp {
                 tracing::warn!(
                     request_id,
                     tool = name,
+                    tenant,
+                    store,
                     elapsed_ms,
                     outcome = sandbox.code(),
                     "tool call failed in the sandbox: {sandbox}"
@@ -212,6 +299,15 @@ fn error_result(
     CallToolResult::error(vec![ContentBlock::text(body.to_string())])
 }
 
+/// The principal the HTTP transport attached to this request (none over stdio).
+fn principal_of(context: &RequestContext<RoleServer>) -> Option<Principal> {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .and_then(|parts| parts.extensions.get::<Principal>())
+        .cloned()
+}
+
 fn to_mcp_tool(d: &ToolDescriptor) -> anyhow::Result<Tool> {
     let schema = |text: &str| -> anyhow::Result<Arc<Map<String, Value>>> {
         match serde_json::from_str(text)? {
@@ -247,20 +343,33 @@ impl ServerHandler for OrderDeskMcp {
             .with_instructions(INSTRUCTIONS)
     }
 
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        // A session belongs to the tenant whose key opened it.
+        self.admit(principal_of(&context).as_ref())?;
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
+    }
+
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        self.admit(principal_of(&context).as_ref())?;
         Ok(ListToolsResult::with_all_items(self.catalog.tools.clone()))
     }
 
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        self.call(&request.name, request.arguments)
+        let principal = principal_of(&context);
+        self.call(&request.name, request.arguments, principal.as_ref())
             .await
             .map(Into::into)
     }

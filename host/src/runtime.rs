@@ -143,6 +143,7 @@ pub struct Runtime {
     pub compile_source: CompileSource,
     /// One permit per pool slot: calls beyond the pool wait instead of failing.
     slots: tokio::sync::Semaphore,
+    in_flight: std::sync::atomic::AtomicUsize,
     _ticker: EpochTicker,
 }
 
@@ -169,6 +170,9 @@ impl Runtime {
             anyhow::anyhow!("the component needs an import this host does not provide: {e:#}")
         })?)?;
 
+        crate::metrics::get()
+            .instances_max
+            .set(i64::from(options.max_instances.max(1)));
         Ok(Self {
             _ticker: EpochTicker::start(engine.clone()),
             engine,
@@ -178,6 +182,7 @@ impl Runtime {
             call_timeout: options.call_timeout,
             compile_source,
             slots: tokio::sync::Semaphore::new(options.max_instances.max(1) as usize),
+            in_flight: Default::default(),
         })
     }
 
@@ -308,6 +313,23 @@ impl Runtime {
         .await
     }
 
+    /// `orderdesk:mcp/admin.tenant-authenticate`.
+    pub async fn tenant_authenticate(
+        &self,
+        master_key: &str,
+    ) -> Result<Result<TenantInfo, ToolError>, SandboxError> {
+        let key = master_key.to_string();
+        self.run("auth", move |i, s| {
+            Box::pin(async move { i.orderdesk_mcp_admin().call_tenant_authenticate(s, &key).await })
+        })
+        .await
+    }
+
+    /// Calls running or waiting for an instance right now.
+    pub fn calls_in_flight(&self) -> usize {
+        self.in_flight.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     async fn run<T>(
         &self,
         request_id: &str,
@@ -318,11 +340,13 @@ impl Runtime {
             Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
         >,
     ) -> Result<T, SandboxError> {
+        let _counted = InFlight::enter(&self.in_flight);
         let _slot = self
             .slots
             .acquire()
             .await
             .map_err(|e| SandboxError::Busy(e.to_string()))?;
+        let _in_use = InUse::start();
         let mut store = self.store(request_id);
         let held = store.data().lock.held();
         let work = async {
@@ -345,6 +369,38 @@ impl Runtime {
             held.release_all(self.capabilities.lock.backend()).await;
         }
         result
+    }
+}
+
+/// Counts a call in `Runtime::in_flight` while alive.
+struct InFlight<'a>(&'a std::sync::atomic::AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(counter: &'a std::sync::atomic::AtomicUsize) -> Self {
+        counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(counter)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// Counts a running instance in the metrics while alive.
+struct InUse;
+
+impl InUse {
+    fn start() -> Self {
+        crate::metrics::get().instances_in_use.inc();
+        Self
+    }
+}
+
+impl Drop for InUse {
+    fn drop(&mut self) {
+        crate::metrics::get().instances_in_use.dec();
     }
 }
 

@@ -331,6 +331,68 @@ pub const STATE_FAIL_AFTER_WRITES: Setting = hidden(setting(
     "Fault injection for tests: every state write after the first N fails.",
 ));
 
+// --- HTTP (`serve`) ------------------------------------------------------------------------
+
+pub const LISTEN: Setting = setting(
+    "listen",
+    "ORDERDESK_MCP_LISTEN",
+    Some("127.0.0.1:8080"),
+    Kind::Text,
+    Reader::Host,
+    "Address `serve` listens on (MCP at /mcp, plus /health, /ready, /metrics).",
+);
+pub const AUTH_TOKEN: Setting = setting(
+    "auth_token",
+    "ORDERDESK_MCP_AUTH_TOKEN",
+    None,
+    Kind::Secret,
+    Reader::Host,
+    "Single-store mode over HTTP: the bearer token every request must carry. Required \
+     unless `listen` is a loopback address. (With tenants, the bearer is a master key.)",
+);
+pub const ALLOWED_ORIGINS: Setting = setting(
+    "allowed_origins",
+    "ORDERDESK_MCP_ALLOWED_ORIGINS",
+    Some("http://localhost:*,http://127.0.0.1:*,http://[::1]:*"),
+    Kind::Text,
+    Reader::Host,
+    "Comma-separated browser origins allowed on /mcp (`scheme://host:port`, `:*` for any \
+     port); a request with any other `Origin` gets 403. Requests without `Origin` pass.",
+);
+pub const ALLOWED_HOSTS: Setting = setting(
+    "allowed_hosts",
+    "ORDERDESK_MCP_ALLOWED_HOSTS",
+    None,
+    Kind::Text,
+    Reader::Host,
+    "Comma-separated `Host` names /mcp answers (DNS-rebinding guard). \
+     [default: loopback names on a loopback address, any host otherwise]",
+);
+pub const MAX_BODY_BYTES: Setting = setting(
+    "max_body_bytes",
+    "ORDERDESK_MCP_MAX_BODY_BYTES",
+    Some("2097152"),
+    count(1024, 64 << 20),
+    Reader::Host,
+    "Largest request body accepted on /mcp; larger ones get 413.",
+);
+pub const CLIENT_TIMEOUT_SECS: Setting = setting(
+    "client_timeout_secs",
+    "ORDERDESK_MCP_CLIENT_TIMEOUT_SECS",
+    Some("30"),
+    count(1, 3600),
+    Reader::Host,
+    "A client must send a request's headers, and then its body, within this many seconds.",
+);
+pub const SHUTDOWN_GRACE_SECS: Setting = setting(
+    "shutdown_grace_secs",
+    "ORDERDESK_MCP_SHUTDOWN_GRACE_SECS",
+    Some("20"),
+    count(0, 3600),
+    Reader::Host,
+    "On SIGTERM or Ctrl-C, how long in-flight tool calls may run before `serve` exits.",
+);
+
 // --- Logs ---------------------------------------------------------------------------------
 
 pub const LOG: Setting = setting(
@@ -376,6 +438,13 @@ pub const ALL: &[Setting] = &[
     MAX_INSTANCES,
     EGRESS_ALLOW,
     STATE_FAIL_AFTER_WRITES,
+    LISTEN,
+    AUTH_TOKEN,
+    ALLOWED_ORIGINS,
+    ALLOWED_HOSTS,
+    MAX_BODY_BYTES,
+    CLIENT_TIMEOUT_SECS,
+    SHUTDOWN_GRACE_SECS,
     LOG,
     LOG_FORMAT,
 ];

@@ -6,50 +6,7 @@ mod support;
 use std::collections::BTreeSet;
 
 use serde_json::{Value, json};
-use support::{BIN, FakeOrderDesk, Launch, fake, spawn};
-
-/// Run `orderdesk-mcp tenant …` on `state`.
-fn try_tenant_cli(state: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
-    std::process::Command::new(BIN)
-        .env_clear()
-        .envs(env.iter().copied())
-        .arg("tenant")
-        .args(args)
-        .args(["--state", state])
-        .arg("--precompile-cache")
-        .arg(support::shared_precompile_cache())
-        .output()
-        .unwrap()
-}
-
-/// Run `orderdesk-mcp tenant …` on `state`, expecting success; returns what it printed.
-fn tenant_cli(state: &str, args: &[&str], env: &[(&str, &str)]) -> String {
-    let out = try_tenant_cli(state, args, env);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{stderr}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// `orderdesk-mcp tenant create`; returns (tenant id, master key).
-fn create_tenant(state: &str, name: &str) -> (String, String) {
-    let text = tenant_cli(state, &["create", "--name", name], &[]);
-    let id = text
-        .split("id=")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
-    let key = text
-        .split("keep it safe): ")
-        .nth(1)
-        .unwrap()
-        .trim()
-        .to_string();
-    assert!(key.starts_with("odmk_"));
-    (id, key)
-}
+use support::{FakeOrderDesk, Launch, create_tenant, fake, spawn, tenant_cli, try_tenant_cli};
 
 fn tenant_launch(fake: &FakeOrderDesk, state: &str) -> Launch {
     let mut launch = Launch::against(fake).state(state);

@@ -119,6 +119,7 @@ pub fn update(
             }
             Cycle::Conflict => {
                 conflicts += 1;
+                host.metric("update_conflict", &[]);
                 backoff.backoff(cycle, host.random_u64())
             }
             Cycle::Retry { wait_ms } if wait_ms > backoff.max_retry_after_ms => {

@@ -2,6 +2,8 @@
 //! driven by rmcp's client, against the in-process fake OrderDesk.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod http;
+
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
@@ -201,6 +203,50 @@ impl Server {
     pub async fn stop(self) {
         let _ = self.client.cancel().await;
     }
+}
+
+/// Run `orderdesk-mcp tenant …` on `state`.
+pub fn try_tenant_cli(state: &str, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .arg("tenant")
+        .args(args)
+        .args(["--state", state])
+        .arg("--precompile-cache")
+        .arg(shared_precompile_cache())
+        .output()
+        .unwrap()
+}
+
+/// Run `orderdesk-mcp tenant …` on `state`, expecting success; returns what it printed.
+pub fn tenant_cli(state: &str, args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = try_tenant_cli(state, args, env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// `orderdesk-mcp tenant create`; returns (tenant id, master key).
+pub fn create_tenant(state: &str, name: &str) -> (String, String) {
+    let text = tenant_cli(state, &["create", "--name", name], &[]);
+    let id = text
+        .split("id=")
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+    let key = text
+        .split("keep it safe): ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_string();
+    assert!(key.starts_with("odmk_"));
+    (id, key)
 }
 
 pub async fn fake() -> FakeOrderDesk {

@@ -81,6 +81,9 @@ impl admin::Guest for Misbehave {
     fn tenant_rotate_key(_id: String, _key: String) -> Result<String, ToolError> {
         Err(unsupported())
     }
+    fn tenant_authenticate(_key: String) -> Result<TenantInfo, ToolError> {
+        Err(unsupported())
+    }
 }
 
 fn unsupported() -> ToolError {

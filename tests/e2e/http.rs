@@ -1,0 +1,401 @@
+//! `orderdesk-mcp serve` end to end: the real binary on a loopback port, driven by rmcp's
+//! streamable HTTP client in both eras of MCP (sessions: 2025-06-18 and 2025-11-25;
+//! stateless: 2026-07-28) and by raw requests for what clients never send: bearers,
+//! tenants, Origin, protocol versions, body caps, health, readiness, metrics, SIGTERM.
+
+mod support;
+
+use std::time::Duration;
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
+use rmcp::service::RunningService;
+use rmcp::{RoleClient, Service};
+use serde_json::{Value, json};
+use support::http::{self, HttpServer, initialize, message_of, post};
+use support::{
+    FakeOrderDesk, Launch, Match, Respond, Rule, create_tenant, fake, fake_unlimited, tenant_cli,
+};
+
+async fn call<S: Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+    name: &str,
+    args: Value,
+) -> CallToolResult {
+    let Value::Object(args) = args else {
+        panic!("arguments must be an object")
+    };
+    client
+        .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(args))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+fn error_of(result: &CallToolResult) -> Value {
+    assert_eq!(result.is_error, Some(true), "{result:?}");
+    let text = result.content[0].as_text().expect("text content");
+    serde_json::from_str::<Value>(&text.text).unwrap()["error"].clone()
+}
+
+/// Tools list, a call, and an error result, the same in every era.
+async fn exercise<S: Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+    fake: &FakeOrderDesk,
+) {
+    let tools = client.list_all_tools().await.unwrap();
+    assert!(tools.iter().any(|t| t.name == "orders_get"), "{tools:?}");
+    let id = fake.order_ids()[0];
+    let got = call(client, "orders_get", json!({ "order_id": id })).await;
+    assert_ne!(got.is_error, Some(true), "{got:?}");
+    let order = &got.structured_content.as_ref().unwrap()["order"];
+    assert_eq!(order["id"].as_str().map(str::to_string), Some(id.to_string()));
+    assert_eq!(order["email"], fake.order(id).unwrap()["email"]);
+    let missing = call(client, "orders_get", json!({ "order_id": "999999999" })).await;
+    assert_eq!(error_of(&missing)["code"], "ORDER_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn session_era_clients_list_call_and_fail_in_both_versions() {
+    let fake = fake_unlimited().await;
+    let server = http::serve(&Launch::against(&fake)).await;
+    for version in [ProtocolVersion::V_2025_06_18, ProtocolVersion::V_2025_11_25] {
+        let client = server.session_client(None, version.clone()).await;
+        assert_eq!(client.peer_info().unwrap().protocol_version, version);
+        exercise(&client, &fake).await;
+        client.cancel().await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn stateless_clients_discover_then_call_with_no_session() {
+    let fake = fake_unlimited().await;
+    let server = http::serve(&Launch::against(&fake)).await;
+    let client = server.stateless_client(None).await;
+    assert_eq!(
+        client.peer_info().unwrap().protocol_version,
+        ProtocolVersion::V_2026_07_28
+    );
+    exercise(&client, &fake).await;
+
+    // Raw: no session id is handed out, and the headers must agree with the body.
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": { "name": "raw", "version": "1" }
+    });
+    let list = json!({
+        "jsonrpc": "2.0", "id": 7, "method": "tools/list", "params": { "_meta": meta }
+    });
+    let ok = post(
+        &server.mcp_url(),
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/list"),
+        ],
+        list.to_string(),
+    )
+    .await;
+    assert_eq!(ok.status(), 200);
+    assert!(ok.headers().get("mcp-session-id").is_none());
+    assert!(message_of(ok).await["result"]["tools"].is_array());
+    let mismatched = post(
+        &server.mcp_url(),
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/call"),
+        ],
+        list.to_string(),
+    )
+    .await;
+    assert_eq!(mismatched.status(), 400, "Mcp-Method disagrees with the body");
+}
+
+#[tokio::test]
+async fn origins_versions_sizes_and_sessions_are_checked() {
+    let fake = fake().await;
+    let server = http::serve(&Launch::against(&fake).arg("--max-body-bytes").arg("4096")).await;
+    let url = server.mcp_url();
+    let init = initialize("2025-11-25").to_string();
+
+    let foreign = post(&url, &[("origin", "https://evil.example")], init.clone()).await;
+    assert_eq!(foreign.status(), 403);
+    let local = post(&url, &[("origin", "http://localhost:6274")], init.clone()).await;
+    assert_eq!(local.status(), 200, "a loopback origin is allowed by default");
+
+    let big = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": { "padding": "x".repeat(10_000) } });
+    assert_eq!(post(&url, &[], big.to_string()).await.status(), 413);
+
+    // A session: its id is required after initialize, and DELETE ends it.
+    let opened = post(&url, &[], init.clone()).await;
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let _ = message_of(opened).await;
+    let headers = [
+        ("mcp-session-id", session.as_str()),
+        ("mcp-protocol-version", "2025-11-25"),
+    ];
+    let initialized = json!({ "jsonrpc": "2.0", "method": "notifications/initialized" });
+    assert_eq!(
+        post(&url, &headers, initialized.to_string()).await.status(),
+        202
+    );
+    let list = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }).to_string();
+    let bad_version = post(
+        &url,
+        &[
+            ("mcp-session-id", session.as_str()),
+            ("mcp-protocol-version", "1999-01-01"),
+        ],
+        list.clone(),
+    )
+    .await;
+    assert_eq!(bad_version.status(), 400);
+    let listed = post(&url, &headers, list.clone()).await;
+    assert_eq!(listed.status(), 200);
+    assert!(message_of(listed).await["result"]["tools"].is_array());
+    let deleted = reqwest::Client::new()
+        .delete(&url)
+        .header("mcp-session-id", &session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    assert_eq!(post(&url, &headers, list).await.status(), 404);
+
+    // Garbage gets a JSON-RPC parse error, and the server goes on serving.
+    let garbage = post(&url, &[], "{not json").await;
+    assert_eq!(garbage.status(), 400);
+    assert_eq!(post(&url, &[], init).await.status(), 200);
+}
+
+#[tokio::test]
+async fn tenants_need_their_bearer_and_share_nothing() {
+    let fake = fake().await;
+    fake.add_store("30001", "key-a-5e6f7a", 20, 5);
+    fake.add_store("30002", "key-b-8b9c0d", 20, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let state = format!("sqlite:{}", dir.path().join("state.db").display());
+    let (id_a, key_a) = create_tenant(&state, "Agency A");
+    let (_, key_b) = create_tenant(&state, "Agency B");
+    let mut launch = Launch::against(&fake).state(&state);
+    launch.store_id = None;
+    launch.api_key = None;
+    let server = http::serve(&launch).await;
+    let url = server.mcp_url();
+    let init = initialize("2025-11-25").to_string();
+
+    let missing = post(&url, &[], init.clone()).await;
+    assert_eq!(missing.status(), 401);
+    assert!(
+        missing.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer")
+    );
+    let mut wrong = key_a.clone();
+    wrong.replace_range(wrong.len() - 4.., "0000");
+    let bad = format!("Bearer {wrong}");
+    let refused = post(&url, &[("authorization", bad.as_str())], init.clone()).await;
+    assert_eq!(refused.status(), 401);
+    assert!(
+        refused.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("invalid_token")
+    );
+
+    let a = server
+        .session_client(Some(&key_a), ProtocolVersion::V_2025_11_25)
+        .await;
+    let b = server.stateless_client(Some(&key_b)).await;
+    let registered = call(
+        &a,
+        "stores_register",
+        json!({ "store_id": "30001", "api_key": "key-a-5e6f7a", "name": "A shop" }),
+    )
+    .await;
+    assert_ne!(registered.is_error, Some(true), "{registered:?}");
+    let registered = call(
+        &b,
+        "stores_register",
+        json!({ "store_id": 30002, "api_key": "key-b-8b9c0d", "name": "B shop" }),
+    )
+    .await;
+    assert_ne!(registered.is_error, Some(true), "{registered:?}");
+    let stores = |r: CallToolResult| -> Vec<String> {
+        let listed = r.structured_content.clone().unwrap_or_else(|| panic!("{r:?}"));
+        listed["stores"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["store_id"].as_str().unwrap_or_else(|| panic!("{s}")).to_string())
+            .collect()
+    };
+    assert_eq!(stores(call(&a, "stores_list", json!({})).await), ["30001"]);
+    assert_eq!(stores(call(&b, "stores_list", json!({})).await), ["30002"]);
+    let order = fake.order_ids_in("30002")[0];
+    let other = call(&a, "orders_get", json!({ "store": "30002", "order_id": order })).await;
+    assert_eq!(error_of(&other)["code"], "STORE_NOT_FOUND", "{other:?}");
+    let own = call(&b, "orders_get", json!({ "order_id": order })).await;
+    assert_ne!(own.is_error, Some(true), "{own:?}");
+
+    // One tenant's session cannot be used with another tenant's key.
+    let opened = post(
+        &url,
+        &[("authorization", format!("Bearer {key_a}").as_str())],
+        init,
+    )
+    .await;
+    let session = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let list = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }).to_string();
+    let hijack = post(
+        &url,
+        &[
+            ("mcp-session-id", session.as_str()),
+            ("mcp-protocol-version", "2025-11-25"),
+            ("authorization", format!("Bearer {key_b}").as_str()),
+        ],
+        list,
+    )
+    .await;
+    let answer = message_of(hijack).await;
+    assert!(answer["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("another tenant"), "{answer}");
+
+    // The slow hash ran once per key; later requests were answered from memory.
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |label: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(&format!("orderdesk_http_auth_total{{result=\"{label}\"}}")))
+            .and_then(|l| l.rsplit(' ').next())
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    assert_eq!(count("ok"), 2, "{metrics}");
+    assert!(count("cached") >= 8, "{metrics}");
+
+    let logs = server.stderr();
+    let listed = tenant_cli(&state, &["list"], &[]);
+    assert!(listed.contains(&id_a));
+    for secret in [&key_a, &key_b, "key-a-5e6f7a", "key-b-8b9c0d"] {
+        assert!(!logs.contains(secret), "a secret reached the log");
+    }
+    let email = fake.order(order).unwrap()["email"].as_str().unwrap().to_string();
+    assert!(!logs.contains(&email), "a customer email reached the log");
+    assert!(logs.contains(r#""tenant":""#), "tool call lines name the tenant: {logs}");
+}
+
+#[tokio::test]
+async fn health_ready_and_metrics_tell_what_the_server_does() {
+    let fake = fake_unlimited().await;
+    let server = http::serve(&Launch::against(&fake)).await;
+    let get = |path: &str| reqwest::get(format!("{}{path}", server.base));
+    assert_eq!(get("/health").await.unwrap().status(), 200);
+    let ready = get("/ready").await.unwrap();
+    assert_eq!(ready.status(), 200);
+    assert_eq!(ready.json::<Value>().await.unwrap()["status"], "ready");
+
+    let client = server.stateless_client(None).await;
+    let id = fake.order_ids()[0];
+    for _ in 0..3 {
+        call(&client, "orders_get", json!({ "order_id": id })).await;
+    }
+    call(&client, "orders_get", json!({ "order_id": "999999999" })).await;
+    let metrics = get("/metrics").await.unwrap();
+    assert!(
+        metrics.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("openmetrics")
+    );
+    let text = metrics.text().await.unwrap();
+    for expected in [
+        r#"orderdesk_tool_calls_total{tool="orders_get",outcome="ok"} 3"#,
+        r#"orderdesk_tool_calls_total{tool="orders_get",outcome="ORDER_NOT_FOUND"} 1"#,
+        r#"orderdesk_cache_lookups_total{family="orders",result="hit"} 2"#,
+        r#"orderdesk_upstream_requests_total{method="GET",route="/orders/{id}",status="200"} 1"#,
+        r#"orderdesk_upstream_requests_total{method="GET",route="/orders/{id}",status="404"} 1"#,
+        "orderdesk_tool_call_duration_seconds_count{tool=\"orders_get\"} 4",
+        "orderdesk_instances_max 32",
+    ] {
+        assert!(text.contains(expected), "missing {expected}:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn sigterm_lets_the_call_in_flight_finish_then_exits_zero() {
+    let fake = fake_unlimited().await;
+    let id = fake.order_ids()[0];
+    fake.faults().schedule(Rule::on(
+        Match::Route("GET /orders/{id}".into()),
+        Respond::Slow(Duration::from_millis(1500)),
+    ));
+    let server = http::serve(&Launch::against(&fake)).await;
+    let base = server.base.clone();
+    let client = server.stateless_client(None).await;
+    let in_flight = tokio::spawn(async move {
+        call(&client, "orders_get", json!({ "order_id": id })).await
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, logs) = server.terminate().await;
+    let result = in_flight.await.unwrap();
+    assert_ne!(result.is_error, Some(true), "{result:?}");
+    assert_eq!(
+        result.structured_content.unwrap()["order"]["id"],
+        id.to_string()
+    );
+    assert!(status.success(), "{status:?}\n{logs}");
+    assert!(logs.contains("SIGTERM"), "{logs}");
+    assert!(reqwest::get(format!("{base}/health")).await.is_err(), "still listening");
+}
+
+#[tokio::test]
+async fn single_store_mode_off_loopback_needs_an_auth_token() {
+    let fake = fake().await;
+    let out = tokio::process::Command::new(support::BIN)
+        .env_clear()
+        .env("ORDERDESK_STORE_ID", fake.store_id())
+        .env("ORDERDESK_API_KEY", fake.api_key())
+        .args(["serve", "--listen", "0.0.0.0:0", "--state", "memory"])
+        .args(["--api-url", &fake.base_url()])
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--auth-token"), "{stderr}");
+
+    let server = http::serve(
+        &Launch::against(&fake)
+            .arg("--auth-token")
+            .arg("team-token-123"),
+    )
+    .await;
+    let init = initialize("2025-11-25").to_string();
+    assert_eq!(post(&server.mcp_url(), &[], init.clone()).await.status(), 401);
+    let wrong = post(
+        &server.mcp_url(),
+        &[("authorization", "Bearer team-token-124")],
+        init.clone(),
+    )
+    .await;
+    assert_eq!(wrong.status(), 401);
+    let client = server
+        .session_client(Some("team-token-123"), ProtocolVersion::V_2025_06_18)
+        .await;
+    exercise(&client, &fake).await;
+    let _: &HttpServer = &server;
+}
