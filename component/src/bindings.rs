@@ -176,8 +176,8 @@ impl Host for WasiHost {
         orderdesk::mcp::lock::release(name, owner).map_err(KvError)
     }
 
-    fn config(&self, key: &str) -> Option<String> {
-        wasi::config::store::get(key).ok().flatten()
+    fn config_all(&self) -> Vec<(String, String)> {
+        wasi::config::store::get_all().unwrap_or_default()
     }
 
     fn now_ms(&self) -> u64 {

@@ -1,6 +1,8 @@
 //! Settings read from `wasi:config`, under the keys and with the defaults of the shared
 //! table in `orderdesk-settings` (the host fills them from flags, env and TOML).
 
+use std::collections::BTreeMap;
+
 use orderdesk_settings::{self as keys, Setting};
 
 use crate::error::{ErrorCode, ToolError};
@@ -57,7 +59,10 @@ impl std::fmt::Debug for Secret {
 }
 
 impl Settings {
+    /// All settings, read from the host in one round trip.
     pub fn load(host: &dyn Host) -> Result<Self, ToolError> {
+        let given: BTreeMap<String, String> = host.config_all().into_iter().collect();
+        let host = &given;
         let retry = RetryPolicy {
             base_ms: number(host, &keys::RETRY_BASE_MS)?,
             max_retry_after_ms: number(host, &keys::RETRY_MAX_WAIT_MS)?,
@@ -86,15 +91,16 @@ impl Settings {
 }
 
 /// The configured value, else the table's default; empty counts as unset.
-fn text(host: &dyn Host, setting: &Setting) -> Option<String> {
-    host.config(setting.key)
+fn text(given: &BTreeMap<String, String>, setting: &Setting) -> Option<String> {
+    given
+        .get(setting.key)
         .map(|v| v.trim().to_string())
         .filter(|v| !v.is_empty())
         .or_else(|| setting.default.map(str::to_string))
 }
 
-fn number(host: &dyn Host, setting: &Setting) -> Result<u64, ToolError> {
-    let raw = text(host, setting).unwrap_or_else(|| "0".into());
+fn number(given: &BTreeMap<String, String>, setting: &Setting) -> Result<u64, ToolError> {
+    let raw = text(given, setting).unwrap_or_else(|| "0".into());
     setting
         .check(&raw)
         .and_then(|()| {

@@ -158,8 +158,9 @@ pub trait Host {
     fn lock_renew(&self, name: &str, owner: &str, ttl_ms: u64) -> Result<bool, KvError>;
     /// Release the lock if `owner` holds it; false when it did not.
     fn lock_release(&self, name: &str, owner: &str) -> Result<bool, KvError>;
-    /// A configuration value, `None` when unset.
-    fn config(&self, key: &str) -> Option<String>;
+    /// Every configuration value the host gives (`wasi:config` `get-all`: one round trip
+    /// per call instead of one per setting).
+    fn config_all(&self) -> Vec<(String, String)>;
     /// Wall-clock time in milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
     /// Block for `ms` milliseconds (retry back-off).

@@ -24,6 +24,8 @@ pub struct ScriptedHost {
     pub logs: RefCell<Vec<String>>,
     /// Storage mutations (set, delete, increment) that still succeed; `None` = unlimited.
     pub writes_left: Cell<Option<usize>>,
+    /// Every storage, lock and config call, as `op bucket/key` (what a call costs the host).
+    pub trace: RefCell<Vec<String>>,
     random: Cell<u64>,
 }
 
@@ -74,6 +76,10 @@ impl ScriptedHost {
             .collect()
     }
 
+    fn note(&self, op: &str, what: &str) {
+        self.trace.borrow_mut().push(format!("{op} {what}"));
+    }
+
     fn mutate(&self) -> Result<(), KvError> {
         match self.writes_left.get() {
             Some(0) => Err(KvError("injected storage failure".into())),
@@ -109,6 +115,7 @@ impl Host for ScriptedHost {
     }
 
     fn kv_get(&self, bucket: Bucket, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.note("get", &format!("{}/{key}", bucket.name()));
         Ok(self
             .kv
             .borrow()
@@ -117,6 +124,7 @@ impl Host for ScriptedHost {
     }
 
     fn kv_set(&self, bucket: Bucket, key: &str, value: &[u8]) -> Result<(), KvError> {
+        self.note("set", &format!("{}/{key}", bucket.name()));
         self.mutate()?;
         self.kv
             .borrow_mut()
@@ -125,6 +133,7 @@ impl Host for ScriptedHost {
     }
 
     fn kv_delete(&self, bucket: Bucket, key: &str) -> Result<(), KvError> {
+        self.note("delete", &format!("{}/{key}", bucket.name()));
         self.mutate()?;
         self.kv
             .borrow_mut()
@@ -133,6 +142,7 @@ impl Host for ScriptedHost {
     }
 
     fn kv_increment(&self, bucket: Bucket, key: &str, delta: u64) -> Result<u64, KvError> {
+        self.note("increment", &format!("{}/{key}", bucket.name()));
         if delta > 0 {
             self.mutate()?;
         }
@@ -146,6 +156,7 @@ impl Host for ScriptedHost {
     }
 
     fn lock_acquire(&self, name: &str, owner: &str, ttl_ms: u64) -> Result<bool, KvError> {
+        self.note("lock", name);
         let now = self.now.get();
         let mut locks = self.locks.borrow_mut();
         let free = locks
@@ -178,8 +189,12 @@ impl Host for ScriptedHost {
         Ok(false)
     }
 
-    fn config(&self, key: &str) -> Option<String> {
-        self.config.get(key).cloned()
+    fn config_all(&self) -> Vec<(String, String)> {
+        self.note("config", "all");
+        self.config
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect()
     }
 
     fn now_ms(&self) -> u64 {

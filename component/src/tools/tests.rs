@@ -584,3 +584,19 @@ fn an_abandoned_write_call_is_settled() {
     let audit = run(&host, "audit_list", json!({})).unwrap();
     assert_eq!(audit["entries"][0]["outcome"], "WRITE_OUTCOME_UNKNOWN");
 }
+
+/// What a cache hit costs the host: the round trips of a repeated `orders_get`, listed so a
+/// change that adds one shows up here.
+#[test]
+fn a_cache_hit_costs_few_host_round_trips() {
+    let host = ScriptedHost::configured();
+    host.answer(200, &[], ORDER);
+    run(&host, "orders_get", json!({"order_id": "5"})).unwrap();
+    host.trace.borrow_mut().clear();
+    let hit = run(&host, "orders_get", json!({"order_id": "5"})).unwrap();
+    assert_eq!(hit["cache"], "hit");
+    let trace = host.trace.borrow().clone();
+    println!("{trace:#?}");
+    assert!(trace.len() <= 6, "{} host calls: {trace:#?}", trace.len());
+}
+
