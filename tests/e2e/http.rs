@@ -107,6 +107,33 @@ async fn stateless_clients_discover_then_call_with_no_session() {
     )
     .await;
     assert_eq!(mismatched.status(), 400, "Mcp-Method disagrees with the body");
+    let get = json!({
+        "jsonrpc": "2.0", "id": 8, "method": "tools/call",
+        "params": { "name": "orders_get", "arguments": { "order_id": fake.order_ids()[0] },
+                    "_meta": meta }
+    });
+    let named = |name: &'static str| {
+        let (url, body) = (server.mcp_url(), get.to_string());
+        async move {
+            post(
+                &url,
+                &[
+                    ("mcp-protocol-version", "2026-07-28"),
+                    ("mcp-method", "tools/call"),
+                    ("mcp-name", name),
+                ],
+                body,
+            )
+            .await
+        }
+    };
+    let right = named("orders_get").await;
+    assert_eq!(right.status(), 200);
+    assert_eq!(
+        message_of(right).await["result"]["structuredContent"]["order"]["id"],
+        fake.order_ids()[0].to_string()
+    );
+    assert_eq!(named("orders_list").await.status(), 400, "Mcp-Name disagrees");
 }
 
 #[tokio::test]
@@ -241,6 +268,9 @@ async fn tenants_need_their_bearer_and_share_nothing() {
     assert_eq!(error_of(&other)["code"], "STORE_NOT_FOUND", "{other:?}");
     let own = call(&b, "orders_get", json!({ "order_id": order })).await;
     assert_ne!(own.is_error, Some(true), "{own:?}");
+    let email = fake.order(order).unwrap()["email"].as_str().unwrap().to_string();
+    let found = call(&b, "orders_list", json!({ "email": email, "customer_last_name": "Zyx" })).await;
+    assert_ne!(found.is_error, Some(true), "{found:?}");
 
     // One tenant's session cannot be used with another tenant's key.
     let opened = post(
@@ -293,8 +323,8 @@ async fn tenants_need_their_bearer_and_share_nothing() {
     for secret in [&key_a, &key_b, "key-a-5e6f7a", "key-b-8b9c0d"] {
         assert!(!logs.contains(secret), "a secret reached the log");
     }
-    let email = fake.order(order).unwrap()["email"].as_str().unwrap().to_string();
     assert!(!logs.contains(&email), "a customer email reached the log");
+    assert!(!logs.contains("Zyx"), "a customer name reached the log");
     assert!(logs.contains(r#""tenant":""#), "tool call lines name the tenant: {logs}");
 }
 
