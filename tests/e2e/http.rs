@@ -429,3 +429,40 @@ async fn single_store_mode_off_loopback_needs_an_auth_token() {
     exercise(&client, &fake).await;
     let _: &HttpServer = &server;
 }
+
+#[tokio::test]
+async fn slow_clients_are_cut_off_and_others_still_served() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let fake = fake().await;
+    let server = http::serve(&Launch::against(&fake).arg("--client-timeout-secs").arg("1")).await;
+    let addr = server.base.trim_start_matches("http://").to_string();
+
+    // Headers that never finish.
+    let mut stalled = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stalled
+        .write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    // A body that stops halfway.
+    let mut half = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    half.write_all(
+        b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n\
+          Accept: application/json, text/event-stream\r\nContent-Length: 400\r\n\r\n{\"jsonrpc\":",
+    )
+    .await
+    .unwrap();
+
+    let mut buf = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut buf)).await;
+    assert!(closed.is_ok(), "a client stalled in its headers was not cut off");
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), half.read(&mut answer))
+        .await
+        .expect("a client stalled in its body was not cut off")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    let init = initialize("2025-11-25").to_string();
+    assert_eq!(post(&server.mcp_url(), &[], init).await.status(), 200);
+}
