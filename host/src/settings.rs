@@ -119,7 +119,15 @@ impl std::fmt::Debug for Settings {
         let mut map = f.debug_map();
         for (key, value) in &self.values {
             let secret = table::by_key(key).is_some_and(|s| s.kind == Kind::Secret);
-            map.entry(key, &if secret { "***" } else { value.as_str() });
+            let shown = if secret {
+                "***".to_string()
+            } else if *key == table::STATE.key {
+                // A Redis URL may carry a password.
+                crate::state::redis::redact(value)
+            } else {
+                value.clone()
+            };
+            map.entry(key, &shown);
         }
         map.finish()
     }
@@ -282,6 +290,9 @@ mod tests {
         let args = SettingArgs::from_pairs(&[("api_key", "super-secret-key")]);
         let s = Settings::resolve(args, &toml::Table::new()).unwrap();
         assert!(!format!("{s:?}").contains("super-secret-key"));
+        let args = SettingArgs::from_pairs(&[("state", "redis://:redis-pw@127.0.0.1:6379")]);
+        let s = Settings::resolve(args, &toml::Table::new()).unwrap();
+        assert!(!format!("{s:?}").contains("redis-pw"), "{s:?}");
     }
 
     #[test]

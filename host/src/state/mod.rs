@@ -1,5 +1,6 @@
 //! Where the component's state lives: one [`Backend`] trait, implemented by [`memory`]
-//! (tests, throwaway runs) and [`sqlite`] (the embedded, durable default), and served to
+//! (tests, throwaway runs), [`sqlite`] (the embedded, durable default) and [`redis`]
+//! (shared by several host processes or machines), and served to
 //! the component by two capabilities: `kv` (`wasi:keyvalue`) and `lock`
 //! (`orderdesk:mcp/lock`). A new backend is one file here plus its line in [`open`]; the
 //! [`contract`] suite is what it must pass.
@@ -11,6 +12,7 @@
 
 mod faulty;
 pub mod memory;
+pub mod redis;
 pub mod sqlite;
 
 #[cfg(test)]
@@ -119,10 +121,12 @@ pub trait Backend: Send + Sync {
 }
 
 /// Where state lives, as given by `--state`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum StateSpec {
     Memory,
     Sqlite(std::path::PathBuf),
+    /// A `redis://[[user]:password@]host[:port][/db]` URL; printed without its password.
+    Redis(String),
 }
 
 impl std::str::FromStr for StateSpec {
@@ -137,9 +141,15 @@ impl std::str::FromStr for StateSpec {
             } else {
                 Ok(StateSpec::Sqlite(path.into()))
             }
+        } else if s.starts_with("redis://") {
+            redis::parse(s)?;
+            Ok(StateSpec::Redis(s.into()))
+        } else if s.starts_with("rediss://") {
+            Err("rediss:// (Redis over TLS) is not supported by this build; use redis://".into())
         } else {
             Err(format!(
-                "unknown state backend {s:?}: use memory or sqlite:PATH"
+                "unknown state backend {:?}: use memory, sqlite:PATH or redis://HOST[:PORT][/DB]",
+                redis::redact(s)
             ))
         }
     }
@@ -150,6 +160,18 @@ impl std::fmt::Display for StateSpec {
         match self {
             StateSpec::Memory => f.write_str("memory"),
             StateSpec::Sqlite(p) => write!(f, "sqlite:{}", p.display()),
+            StateSpec::Redis(url) => f.write_str(&redis::redact(url)),
+        }
+    }
+}
+
+/// Like a derived `Debug`, but a Redis URL's password is hidden, as in `Display`.
+impl std::fmt::Debug for StateSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StateSpec::Memory => f.write_str("Memory"),
+            StateSpec::Sqlite(p) => f.debug_tuple("Sqlite").field(p).finish(),
+            StateSpec::Redis(url) => f.debug_tuple("Redis").field(&redis::redact(url)).finish(),
         }
     }
 }
@@ -164,6 +186,7 @@ pub fn open(
     let backend: Arc<dyn Backend> = match spec {
         StateSpec::Memory => Arc::new(memory::MemoryState::new(layout)),
         StateSpec::Sqlite(path) => Arc::new(sqlite::SqliteState::open(path, layout)?),
+        StateSpec::Redis(url) => Arc::new(redis::RedisState::open(url, layout)?),
     };
     Ok(match fail_after_writes {
         Some(n) => Arc::new(faulty::Faulty::new(backend, n)),

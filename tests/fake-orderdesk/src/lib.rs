@@ -71,6 +71,12 @@
 //! assert_eq!(fake.external_edits_of(100_001), 1);
 //! # Ok(()) }
 //! ```
+//!
+//! # A real Redis
+//!
+//! [`redis_server::RedisServer`] is not a fake: it starts a throwaway `redis-server` on a
+//! free loopback port (installing Debian's package once when it is missing), for tests of
+//! the host's Redis state backend.
 
 mod clock;
 mod data;
@@ -79,6 +85,7 @@ mod faults;
 mod inventory;
 mod order_items;
 mod orders;
+pub mod redis_server;
 mod routes;
 mod schedule;
 mod server;
