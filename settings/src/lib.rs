@@ -262,7 +262,9 @@ pub const STATE: Setting = setting(
     None,
     Kind::Text,
     Reader::Host,
-    "Where state and cache live: `sqlite:PATH` or `memory`. \
+    "Where state and cache live: `sqlite:PATH`, `memory`, or \
+     `redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]` (shared by several processes; keys under \
+     `orderdesk:`, the password is never logged). \
      [default: sqlite:<data dir>/orderdesk-mcp/state.db]",
 );
 pub const COMPONENT: Setting = setting(

@@ -268,7 +268,7 @@ async fn tenants_need_their_bearer_and_share_nothing() {
     assert_eq!(error_of(&other)["code"], "STORE_NOT_FOUND", "{other:?}");
     let own = call(&b, "orders_get", json!({ "order_id": order })).await;
     assert_ne!(own.is_error, Some(true), "{own:?}");
-    let email = fake.order(order).unwrap()["email"].as_str().unwrap().to_string();
+    let email = fake.order_in("30002", order).unwrap()["email"].as_str().unwrap().to_string();
     let found = call(&b, "orders_list", json!({ "email": email, "customer_last_name": "Zyx" })).await;
     assert_ne!(found.is_error, Some(true), "{found:?}");
 
