@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod http;
+pub mod python;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -278,26 +279,35 @@ pub fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// The MCP Inspector CLI (`@modelcontextprotocol/inspector`, the TypeScript SDK's client),
-/// installed from `tests/clients/package-lock.json` on first use, once, under a file lock
-/// so parallel test binaries do not race. `npm install` (which keeps to the lock file), not
-/// `npm ci`: one of the Inspector's optional dependencies is not on the registry, and
-/// `npm ci` refuses a lock file that cannot list it.
-pub fn inspector() -> PathBuf {
+/// The commands `tests/clients/package.json` installs that the tests run: the MCP Inspector
+/// CLI and the official conformance suite.
+const NPM_COMMANDS: &[&str] = &["mcp-inspector", "conformance"];
+
+/// `tests/clients/node_modules/.bin`, with the npm packages of `tests/clients` installed
+/// from its `package-lock.json` on first use (or when a command is missing), once, under a
+/// file lock so parallel test binaries do not race. `npm install` (which keeps to the lock
+/// file), not `npm ci`: one of the Inspector's optional dependencies is not on the registry,
+/// and `npm ci` refuses a lock file that cannot list it.
+pub fn npm_clients() -> PathBuf {
     let dir = repo_root().join("tests/clients");
-    let bin = dir.join("node_modules/.bin/mcp-inspector");
+    let bin = dir.join("node_modules/.bin");
     let lock = std::fs::File::create(dir.join(".install.lock")).unwrap();
     lock.lock().unwrap();
-    if !bin.exists() {
+    if NPM_COMMANDS.iter().any(|c| !bin.join(c).exists()) {
         let status = std::process::Command::new("npm")
             .args(["install", "--no-audit", "--no-fund"])
             .current_dir(&dir)
             .status()
-            .expect("npm (Node.js) is needed to install the MCP Inspector for the tests");
+            .expect("npm (Node.js) is needed to install the outside clients for the tests");
         assert!(status.success(), "npm install in tests/clients failed");
     }
     lock.unlock().unwrap();
     bin
+}
+
+/// The MCP Inspector CLI (`@modelcontextprotocol/inspector`, the TypeScript SDK's client).
+pub fn inspector() -> PathBuf {
+    npm_clients().join("mcp-inspector")
 }
 
 /// What one run of an outside client printed.
