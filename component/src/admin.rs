@@ -146,7 +146,10 @@ mod tests {
             assert_eq!(e.code.as_str(), "AUTH_REQUIRED", "{bad}");
         }
         let new_key = rotate_key(&host, &t.record.id, &key).unwrap();
-        assert!(authenticate(&host, &key).is_err(), "a rotated key is refused");
+        assert!(
+            authenticate(&host, &key).is_err(),
+            "a rotated key is refused"
+        );
         assert!(authenticate(&host, &new_key).is_ok());
     }
 }

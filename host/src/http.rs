@@ -84,11 +84,7 @@ pub async fn serve(
         None => config.disable_allowed_hosts(),
     };
     let handler = Arc::new(handler);
-    let mcp = StreamableHttpService::new(
-        move || Ok(handler.new_session()),
-        sessions,
-        config,
-    );
+    let mcp = StreamableHttpService::new(move || Ok(handler.new_session()), sessions, config);
     let router = Router::new()
         .route_service("/mcp", mcp)
         .layer(middleware::from_fn_with_state(app.clone(), authenticate))
@@ -155,7 +151,10 @@ pub async fn serve(
     let unfinished = runtime.calls_in_flight();
     shutdown.cancel();
     let left = deadline.saturating_duration_since(Instant::now()) + Duration::from_secs(1);
-    if tokio::time::timeout(left, graceful.shutdown()).await.is_err() {
+    if tokio::time::timeout(left, graceful.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("some connections were still open at exit");
     }
     tracing::info!(unfinished, "stopped");
@@ -204,8 +203,7 @@ async fn authenticate(State(app): State<Arc<App>>, mut request: Request, next: N
 /// (-32700), and a timeout is the client's 408.
 async fn as_the_spec_says(response: Response) -> Response {
     let status = response.status();
-    if status != StatusCode::UNSUPPORTED_MEDIA_TYPE && status != StatusCode::INTERNAL_SERVER_ERROR
-    {
+    if status != StatusCode::UNSUPPORTED_MEDIA_TYPE && status != StatusCode::INTERNAL_SERVER_ERROR {
         return response;
     }
     let (parts, body) = response.into_parts();
@@ -222,7 +220,9 @@ async fn as_the_spec_says(response: Response) -> Response {
         (status, axum::Json(body)).into_response()
     };
     if text.starts_with("fail to deserialize request body") {
-        let detail = text.trim_start_matches("fail to deserialize request body").trim();
+        let detail = text
+            .trim_start_matches("fail to deserialize request body")
+            .trim();
         return rpc_error(
             StatusCode::BAD_REQUEST,
             -32700,

@@ -319,7 +319,10 @@ mod tests {
             route_of("/api/v2/orders/A-1/shipments/77"),
             "/orders/{id}/shipments/{id}"
         );
-        assert_eq!(route_of("/api/v2/inventory-items/SKU%201"), "/inventory-items/{id}");
+        assert_eq!(
+            route_of("/api/v2/inventory-items/SKU%201"),
+            "/inventory-items/{id}"
+        );
         assert_eq!(route_of("/api/v2/test"), "/test");
         assert_eq!(route_of("/api/v2/Jane.Doe@x"), "/{other}");
         assert_eq!(route_of(""), "/");
@@ -344,7 +347,10 @@ mod tests {
             text.contains(r#"orderdesk_upstream_retries_total{reason="429"} 1"#),
             "{text}"
         );
-        assert!(text.contains("orderdesk_upstream_429_received_total 1"), "{text}");
+        assert!(
+            text.contains("orderdesk_upstream_429_received_total 1"),
+            "{text}"
+        );
         assert!(
             text.contains(r#"orderdesk_tool_calls_total{tool="orders_get",outcome="ok"} 1"#),
             "{text}"

@@ -323,7 +323,11 @@ impl Runtime {
     ) -> Result<Result<TenantInfo, ToolError>, SandboxError> {
         let key = master_key.to_string();
         self.run("auth", move |i, s| {
-            Box::pin(async move { i.orderdesk_mcp_admin().call_tenant_authenticate(s, &key).await })
+            Box::pin(async move {
+                i.orderdesk_mcp_admin()
+                    .call_tenant_authenticate(s, &key)
+                    .await
+            })
         })
         .await
     }

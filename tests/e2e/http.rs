@@ -47,7 +47,10 @@ async fn exercise<S: Service<RoleClient>>(
     let got = call(client, "orders_get", json!({ "order_id": id })).await;
     assert_ne!(got.is_error, Some(true), "{got:?}");
     let order = &got.structured_content.as_ref().unwrap()["order"];
-    assert_eq!(order["id"].as_str().map(str::to_string), Some(id.to_string()));
+    assert_eq!(
+        order["id"].as_str().map(str::to_string),
+        Some(id.to_string())
+    );
     assert_eq!(order["email"], fake.order(id).unwrap()["email"]);
     let missing = call(client, "orders_get", json!({ "order_id": "999999999" })).await;
     assert_eq!(error_of(&missing)["code"], "ORDER_NOT_FOUND");
@@ -106,7 +109,11 @@ async fn stateless_clients_discover_then_call_with_no_session() {
         list.to_string(),
     )
     .await;
-    assert_eq!(mismatched.status(), 400, "Mcp-Method disagrees with the body");
+    assert_eq!(
+        mismatched.status(),
+        400,
+        "Mcp-Method disagrees with the body"
+    );
     let get = json!({
         "jsonrpc": "2.0", "id": 8, "method": "tools/call",
         "params": { "name": "orders_get", "arguments": { "order_id": fake.order_ids()[0] },
@@ -133,7 +140,11 @@ async fn stateless_clients_discover_then_call_with_no_session() {
         message_of(right).await["result"]["structuredContent"]["order"]["id"],
         fake.order_ids()[0].to_string()
     );
-    assert_eq!(named("orders_list").await.status(), 400, "Mcp-Name disagrees");
+    assert_eq!(
+        named("orders_list").await.status(),
+        400,
+        "Mcp-Name disagrees"
+    );
 }
 
 #[tokio::test]
@@ -146,7 +157,11 @@ async fn origins_versions_sizes_and_sessions_are_checked() {
     let foreign = post(&url, &[("origin", "https://evil.example")], init.clone()).await;
     assert_eq!(foreign.status(), 403);
     let local = post(&url, &[("origin", "http://localhost:6274")], init.clone()).await;
-    assert_eq!(local.status(), 200, "a loopback origin is allowed by default");
+    assert_eq!(
+        local.status(),
+        200,
+        "a loopback origin is allowed by default"
+    );
 
     let big = json!({ "jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": { "padding": "x".repeat(10_000) } });
@@ -253,23 +268,44 @@ async fn tenants_need_their_bearer_and_share_nothing() {
     .await;
     assert_ne!(registered.is_error, Some(true), "{registered:?}");
     let stores = |r: CallToolResult| -> Vec<String> {
-        let listed = r.structured_content.clone().unwrap_or_else(|| panic!("{r:?}"));
+        let listed = r
+            .structured_content
+            .clone()
+            .unwrap_or_else(|| panic!("{r:?}"));
         listed["stores"]
             .as_array()
             .unwrap()
             .iter()
-            .map(|s| s["store_id"].as_str().unwrap_or_else(|| panic!("{s}")).to_string())
+            .map(|s| {
+                s["store_id"]
+                    .as_str()
+                    .unwrap_or_else(|| panic!("{s}"))
+                    .to_string()
+            })
             .collect()
     };
     assert_eq!(stores(call(&a, "stores_list", json!({})).await), ["30001"]);
     assert_eq!(stores(call(&b, "stores_list", json!({})).await), ["30002"]);
     let order = fake.order_ids_in("30002")[0];
-    let other = call(&a, "orders_get", json!({ "store": "30002", "order_id": order })).await;
+    let other = call(
+        &a,
+        "orders_get",
+        json!({ "store": "30002", "order_id": order }),
+    )
+    .await;
     assert_eq!(error_of(&other)["code"], "STORE_NOT_FOUND", "{other:?}");
     let own = call(&b, "orders_get", json!({ "order_id": order })).await;
     assert_ne!(own.is_error, Some(true), "{own:?}");
-    let email = fake.order_in("30002", order).unwrap()["email"].as_str().unwrap().to_string();
-    let found = call(&b, "orders_list", json!({ "email": email, "customer_last_name": "Zyx" })).await;
+    let email = fake.order_in("30002", order).unwrap()["email"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let found = call(
+        &b,
+        "orders_list",
+        json!({ "email": email, "customer_last_name": "Zyx" }),
+    )
+    .await;
     assert_ne!(found.is_error, Some(true), "{found:?}");
 
     // One tenant's session cannot be used with another tenant's key.
@@ -295,10 +331,13 @@ async fn tenants_need_their_bearer_and_share_nothing() {
     )
     .await;
     let answer = message_of(hijack).await;
-    assert!(answer["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("another tenant"), "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("another tenant"),
+        "{answer}"
+    );
 
     // The slow hash ran once per key; later requests were answered from memory.
     let metrics = reqwest::get(format!("{}/metrics", server.base))
@@ -325,7 +364,10 @@ async fn tenants_need_their_bearer_and_share_nothing() {
     }
     assert!(!logs.contains(&email), "a customer email reached the log");
     assert!(!logs.contains("Zyx"), "a customer name reached the log");
-    assert!(logs.contains(r#""tenant":""#), "tool call lines name the tenant: {logs}");
+    assert!(
+        logs.contains(r#""tenant":""#),
+        "tool call lines name the tenant: {logs}"
+    );
 }
 
 #[tokio::test]
@@ -376,9 +418,8 @@ async fn sigterm_lets_the_call_in_flight_finish_then_exits_zero() {
     let server = http::serve(&Launch::against(&fake)).await;
     let base = server.base.clone();
     let client = server.stateless_client(None).await;
-    let in_flight = tokio::spawn(async move {
-        call(&client, "orders_get", json!({ "order_id": id })).await
-    });
+    let in_flight =
+        tokio::spawn(async move { call(&client, "orders_get", json!({ "order_id": id })).await });
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (status, logs) = server.terminate().await;
     let result = in_flight.await.unwrap();
@@ -389,7 +430,10 @@ async fn sigterm_lets_the_call_in_flight_finish_then_exits_zero() {
     );
     assert!(status.success(), "{status:?}\n{logs}");
     assert!(logs.contains("SIGTERM"), "{logs}");
-    assert!(reqwest::get(format!("{base}/health")).await.is_err(), "still listening");
+    assert!(
+        reqwest::get(format!("{base}/health")).await.is_err(),
+        "still listening"
+    );
 }
 
 #[tokio::test]
@@ -415,7 +459,10 @@ async fn single_store_mode_off_loopback_needs_an_auth_token() {
     )
     .await;
     let init = initialize("2025-11-25").to_string();
-    assert_eq!(post(&server.mcp_url(), &[], init.clone()).await.status(), 401);
+    assert_eq!(
+        post(&server.mcp_url(), &[], init.clone()).await.status(),
+        401
+    );
     let wrong = post(
         &server.mcp_url(),
         &[("authorization", "Bearer team-token-124")],
@@ -454,7 +501,10 @@ async fn slow_clients_are_cut_off_and_others_still_served() {
 
     let mut buf = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(10), stalled.read_to_end(&mut buf)).await;
-    assert!(closed.is_ok(), "a client stalled in its headers was not cut off");
+    assert!(
+        closed.is_ok(),
+        "a client stalled in its headers was not cut off"
+    );
     let mut answer = vec![0u8; 4096];
     let n = tokio::time::timeout(Duration::from_secs(10), half.read(&mut answer))
         .await

@@ -124,7 +124,10 @@ async fn two_servers_stay_inside_one_store_bucket() {
     // OrderDesk's real bucket: 20 requests, refilled at 3 per second.
     let fake = fake_with(FakeConfig::default()).await;
     let state = redis.url();
-    let launch = Launch::against(&fake).state(&state).arg("--tool-calls-per-minute").arg("0");
+    let launch = Launch::against(&fake)
+        .state(&state)
+        .arg("--tool-calls-per-minute")
+        .arg("0");
     let (one, two) = pair(&launch).await;
     let a = one.stateless_client(None).await;
     let b = two.stateless_client(None).await;
@@ -146,7 +149,10 @@ async fn two_servers_stay_inside_one_store_bucket() {
     let started = std::time::Instant::now();
     tokio::join!(reads(0), reads(1));
     let stats = fake.stats();
-    assert_eq!(stats.status_429, 0, "the pair overdrew the bucket: {stats:?}");
+    assert_eq!(
+        stats.status_429, 0,
+        "the pair overdrew the bucket: {stats:?}"
+    );
     assert_eq!(stats.count("GET /orders/{id}"), 40);
     // 20 at once, then 20 more at 3/s: the shared bucket made them wait.
     assert!(

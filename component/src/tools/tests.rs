@@ -599,4 +599,3 @@ fn a_cache_hit_costs_few_host_round_trips() {
     println!("{trace:#?}");
     assert!(trace.len() <= 6, "{} host calls: {trace:#?}", trace.len());
 }
-
