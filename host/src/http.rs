@@ -192,7 +192,14 @@ async fn authenticate(State(app): State<Arc<App>>, mut request: Request, next: N
     match app.auth.check(authorization).await {
         Ok(principal) => {
             request.extensions_mut().insert(principal);
-            as_the_spec_says(next.run(request).await).await
+            let delete = request.method() == axum::http::Method::DELETE;
+            let mut response = as_the_spec_says(next.run(request).await).await;
+            // rmcp ends a session with 202; clients (the Python SDK among them) expect a
+            // plain success for DELETE.
+            if delete && response.status() == StatusCode::ACCEPTED {
+                *response.status_mut() = StatusCode::OK;
+            }
+            response
         }
         Err(refusal) => refused(refusal),
     }

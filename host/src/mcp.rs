@@ -50,6 +50,26 @@ struct Session {
     /// Over HTTP: the tenant whose bearer key opened this session. Requests of another
     /// tenant are refused, so sessions of different tenants share nothing.
     tenant: Option<String>,
+    /// The `logging/setLevel` of this session: tool-call outcomes at or above it are sent
+    /// as `notifications/message` (session-era clients; the 2026-07-28 revision has no
+    /// logging).
+    log_level: Option<u8>,
+}
+
+/// Severity rank of an MCP logging level (RFC 5424 order: debug lowest).
+#[allow(deprecated)] // logging is gone from 2026-07-28 (SEP-2577), still in 2025-11-25
+fn rank(level: &rmcp::model::LoggingLevel) -> u8 {
+    use rmcp::model::LoggingLevel as L;
+    match level {
+        L::Debug => 0,
+        L::Info => 1,
+        L::Notice => 2,
+        L::Warning => 3,
+        L::Error => 4,
+        L::Critical => 5,
+        L::Alert => 6,
+        L::Emergency => 7,
+    }
 }
 
 /// One MCP session's handler: the shared runtime and catalog, and this session's own state.
@@ -334,12 +354,17 @@ fn to_mcp_tool(d: &ToolDescriptor) -> anyhow::Result<Tool> {
 
 impl ServerHandler for OrderDeskMcp {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new(
-                "orderdesk-mcp",
-                env!("CARGO_PKG_VERSION"),
-            ))
-            .with_instructions(INSTRUCTIONS)
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_logging()
+                .build(),
+        )
+        .with_server_info(Implementation::new(
+            "orderdesk-mcp",
+            env!("CARGO_PKG_VERSION"),
+        ))
+        .with_instructions(INSTRUCTIONS)
     }
 
     async fn initialize(
@@ -368,8 +393,70 @@ impl ServerHandler for OrderDeskMcp {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let principal = principal_of(&context);
-        self.call(&request.name, request.arguments, principal.as_ref())
-            .await
-            .map(Into::into)
+        let started = Instant::now();
+        let result = self
+            .call(&request.name, request.arguments, principal.as_ref())
+            .await?;
+        self.notify_outcome(&request.name, &result, started.elapsed(), &context)
+            .await;
+        Ok(result.into())
+    }
+
+    #[allow(deprecated)] // logging is gone from 2026-07-28 (SEP-2577), still in 2025-11-25
+    async fn set_level(
+        &self,
+        request: rmcp::model::SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.session().log_level = Some(rank(&request.level));
+        Ok(())
+    }
+}
+
+impl OrderDeskMcp {
+    /// After `logging/setLevel`: one `notifications/message` per tool call whose outcome is
+    /// at or above the level (info for successes, warning for failures), with the tool,
+    /// the outcome code and the duration; never arguments or results.
+    #[allow(deprecated)] // logging is gone from 2026-07-28 (SEP-2577), still in 2025-11-25
+    async fn notify_outcome(
+        &self,
+        tool: &str,
+        result: &CallToolResult,
+        elapsed: Duration,
+        context: &RequestContext<RoleServer>,
+    ) {
+        use rmcp::model::{LoggingLevel, LoggingMessageNotificationParam};
+        let Some(wanted) = self.session().log_level else {
+            return;
+        };
+        let failed = result.is_error == Some(true);
+        let level = if failed {
+            LoggingLevel::Warning
+        } else {
+            LoggingLevel::Info
+        };
+        if rank(&level) < wanted {
+            return;
+        }
+        let outcome = if failed {
+            result
+                .content
+                .first()
+                .and_then(|c| c.as_text())
+                .and_then(|t| serde_json::from_str::<Value>(&t.text).ok())
+                .and_then(|v| v["error"]["code"].as_str().map(str::to_string))
+                .unwrap_or_else(|| "error".into())
+        } else {
+            "ok".into()
+        };
+        let data = json!({
+            "tool": tool,
+            "outcome": outcome,
+            "elapsed_ms": (elapsed.as_secs_f64() * 1000.0).round(),
+        });
+        let message = LoggingMessageNotificationParam::new(level, data).with_logger("orderdesk");
+        if let Err(e) = context.peer.notify_logging_message(message).await {
+            tracing::debug!("could not send a log notification: {e}");
+        }
     }
 }

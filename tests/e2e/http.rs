@@ -204,7 +204,7 @@ async fn origins_versions_sizes_and_sessions_are_checked() {
         .send()
         .await
         .unwrap();
-    assert!(deleted.status().is_success(), "{}", deleted.status());
+    assert_eq!(deleted.status(), 200);
     assert_eq!(post(&url, &headers, list).await.status(), 404);
 
     // Garbage gets a JSON-RPC parse error, and the server goes on serving.
@@ -515,4 +515,55 @@ async fn slow_clients_are_cut_off_and_others_still_served() {
 
     let init = initialize("2025-11-25").to_string();
     assert_eq!(post(&server.mcp_url(), &[], init).await.status(), 200);
+}
+
+/// A session-era client that keeps the log notifications it receives.
+#[derive(Clone, Default)]
+struct LogSink(std::sync::Arc<std::sync::Mutex<Vec<Value>>>);
+
+#[allow(deprecated)] // logging is gone from 2026-07-28 (SEP-2577), still in 2025-11-25
+impl rmcp::ClientHandler for LogSink {
+    async fn on_logging_message(
+        &self,
+        params: rmcp::model::LoggingMessageNotificationParam,
+        _context: rmcp::service::NotificationContext<RoleClient>,
+    ) {
+        self.0.lock().unwrap().push(params.data);
+    }
+}
+
+#[tokio::test]
+#[allow(deprecated)] // logging is gone from 2026-07-28 (SEP-2577), still in 2025-11-25
+async fn a_session_that_sets_a_log_level_hears_each_tool_outcome() {
+    use rmcp::ServiceExt as _;
+    let fake = fake_unlimited().await;
+    let server = http::serve(&Launch::against(&fake)).await;
+    let sink = LogSink::default();
+    let client = sink.clone().serve(server.transport(None)).await.unwrap();
+    let id = fake.order_ids()[0];
+    call(&client, "orders_get", json!({ "order_id": id })).await;
+    assert!(
+        sink.0.lock().unwrap().is_empty(),
+        "nothing before logging/setLevel"
+    );
+    client
+        .set_level(rmcp::model::SetLevelRequestParams::new(
+            rmcp::model::LoggingLevel::Info,
+        ))
+        .await
+        .unwrap();
+    call(&client, "orders_get", json!({ "order_id": id })).await;
+    call(&client, "orders_get", json!({ "order_id": "999999999" })).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logs = sink.0.lock().unwrap().clone();
+    let outcomes: Vec<&str> = logs
+        .iter()
+        .map(|l| l["outcome"].as_str().unwrap())
+        .collect();
+    assert_eq!(outcomes, ["ok", "ORDER_NOT_FOUND"], "{logs:?}");
+    assert!(logs.iter().all(|l| l["tool"] == "orders_get"));
+    assert!(
+        !format!("{logs:?}").contains("@"),
+        "no customer data in log notifications"
+    );
 }

@@ -129,7 +129,10 @@ impl HttpServer {
         .unwrap_or_else(|e| panic!("server/discover failed: {e}\n{}", self.stderr()))
     }
 
-    fn transport(&self, bearer: Option<&str>) -> StreamableHttpClientTransport<reqwest::Client> {
+    pub fn transport(
+        &self,
+        bearer: Option<&str>,
+    ) -> StreamableHttpClientTransport<reqwest::Client> {
         let mut config = StreamableHttpClientTransportConfig::with_uri(self.mcp_url());
         if let Some(key) = bearer {
             config = config.auth_header(key);
