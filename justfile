@@ -24,9 +24,10 @@ lint:
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy -p orderdesk-component --target wasm32-wasip2 -- -D warnings
 
-# Start-up and call latency over stdio (release build).
+# Benchmarks (release build): stdio latency, then HTTP/stdio load, CPU per call, memory and
+# start-up, written to bench/RESULTS.md.
 bench:
-    cargo bench -p orderdesk-mcp --bench stdio_latency
+    cargo bench -p orderdesk-mcp --bench stdio_latency --bench server_load
 
 # What CI runs.
 ci:
