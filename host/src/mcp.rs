@@ -353,6 +353,7 @@ fn to_mcp_tool(d: &ToolDescriptor) -> anyhow::Result<Tool> {
 }
 
 impl ServerHandler for OrderDeskMcp {
+    #[allow(deprecated)] // `logging` is gone from 2026-07-28 (SEP-2577), still in 2025-11-25
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()
