@@ -60,8 +60,17 @@ async fn main() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let rss_http_one_call = procfs::rss(server.pid);
     let mut misses = fake.stats().total - upstream_before;
+    let mut in_server = None;
     for clients in CLIENTS {
+        let before = tool_time(&server.addr).await;
         http.push(http_level(&server, Era::Stateless, clients, None, &arguments, ticks).await);
+        if clients == 1 {
+            let (after_sum, after_count) = tool_time(&server.addr).await;
+            let calls = after_count - before.1;
+            in_server = Some(Duration::from_secs_f64(
+                (after_sum - before.0) / calls.max(1.0),
+            ));
+        }
     }
     http.push(
         http_level(
@@ -130,6 +139,7 @@ async fn main() {
         rss_http_after_sessions,
         rss_stdio_one_call,
         quiet,
+        in_server,
         starts,
         upstream_requests,
         ticks,
@@ -140,6 +150,34 @@ async fn main() {
     let path = results.write();
     println!("\n{}", results.markdown());
     println!("written to {}", path.display());
+}
+
+/// The server's own measure of `orders_get` (instance + component, from the sandbox slot
+/// to the result): the sum in seconds and the count of its duration histogram at `/metrics`.
+async fn tool_time(addr: &str) -> (f64, f64) {
+    let addr = addr.to_string();
+    let text = tokio::task::spawn_blocking(move || {
+        use std::io::{Read as _, Write as _};
+        let mut conn = std::net::TcpStream::connect(&addr).expect("connect for /metrics");
+        write!(
+            conn,
+            "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut text = String::new();
+        conn.read_to_string(&mut text).unwrap();
+        text
+    })
+    .await
+    .unwrap();
+    let value = |name: &str| -> f64 {
+        let prefix = format!("orderdesk_tool_call_duration_seconds_{name}{{tool=\"orders_get\"}} ");
+        text.lines()
+            .find_map(|l| l.strip_prefix(&prefix))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0.0)
+    };
+    (value("sum"), value("count"))
 }
 
 /// The first call of the run: fetches the order (a miss) so every later call hits.
