@@ -7,34 +7,14 @@ mod support;
 
 use std::time::Duration;
 
-use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
+use rmcp::model::{CallToolResult, ProtocolVersion};
 use rmcp::service::RunningService;
 use rmcp::{RoleClient, Service};
 use serde_json::{Value, json};
-use support::http::{self, HttpServer, initialize, message_of, post};
+use support::http::{self, HttpServer, call, error_of, initialize, message_of, post};
 use support::{
     FakeOrderDesk, Launch, Match, Respond, Rule, create_tenant, fake, fake_unlimited, tenant_cli,
 };
-
-async fn call<S: Service<RoleClient>>(
-    client: &RunningService<RoleClient, S>,
-    name: &str,
-    args: Value,
-) -> CallToolResult {
-    let Value::Object(args) = args else {
-        panic!("arguments must be an object")
-    };
-    client
-        .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(args))
-        .await
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
-}
-
-fn error_of(result: &CallToolResult) -> Value {
-    assert_eq!(result.is_error, Some(true), "{result:?}");
-    let text = result.content[0].as_text().expect("text content");
-    serde_json::from_str::<Value>(&text.text).unwrap()["error"].clone()
-}
 
 /// Tools list, a call, and an error result, the same in every era.
 async fn exercise<S: Service<RoleClient>>(
@@ -222,10 +202,7 @@ async fn tenants_need_their_bearer_and_share_nothing() {
     let state = format!("sqlite:{}", dir.path().join("state.db").display());
     let (id_a, key_a) = create_tenant(&state, "Agency A");
     let (_, key_b) = create_tenant(&state, "Agency B");
-    let mut launch = Launch::against(&fake).state(&state);
-    launch.store_id = None;
-    launch.api_key = None;
-    let server = http::serve(&launch).await;
+    let server = http::serve(&Launch::for_tenants(&fake, &state)).await;
     let url = server.mcp_url();
     let init = initialize("2025-11-25").to_string();
 

@@ -142,10 +142,7 @@ async fn python_sdk_tenants_see_only_their_own_stores() {
     let state = format!("sqlite:{}", dir.path().join("state.db").display());
     let (_, key_a) = create_tenant(&state, "Agency A");
     let (_, key_b) = create_tenant(&state, "Agency B");
-    let mut launch = Launch::against(&fake).state(&state);
-    launch.store_id = None;
-    launch.api_key = None;
-    let server = http::serve(&launch).await;
+    let server = http::serve(&Launch::for_tenants(&fake, &state)).await;
     let url = server.mcp_url();
     let (a, b) = (Sdk::V1, Sdk::V2);
 

@@ -7,42 +7,14 @@ mod support;
 use std::time::Duration;
 
 use fake_orderdesk::redis_server::RedisServer;
-use rmcp::model::{CallToolRequestParams, CallToolResult, ProtocolVersion};
-use rmcp::service::RunningService;
-use rmcp::{RoleClient, Service};
-use serde_json::{Value, json};
-use support::http::{self, HttpServer};
+use rmcp::model::ProtocolVersion;
+use serde_json::json;
+use support::http::{self, HttpServer, ok};
 use support::{FakeConfig, Launch, create_tenant, fake_with};
-
-async fn ok<S: Service<RoleClient>>(
-    client: &RunningService<RoleClient, S>,
-    name: &str,
-    args: Value,
-) -> Value {
-    let Value::Object(args) = args else {
-        panic!("arguments must be an object")
-    };
-    let result: CallToolResult = client
-        .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(args))
-        .await
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_ne!(result.is_error, Some(true), "{name}: {result:?}");
-    result.structured_content.unwrap()
-}
 
 /// Two `serve` processes with the same settings (the same Redis).
 async fn pair(launch: &Launch) -> (HttpServer, HttpServer) {
     (http::serve(launch).await, http::serve(launch).await)
-}
-
-fn tenant_launch(fake_url: String, state: &str) -> Launch {
-    Launch {
-        api_url: fake_url,
-        store_id: None,
-        api_key: None,
-        state: state.to_string(),
-        args: Vec::new(),
-    }
 }
 
 #[tokio::test]
@@ -57,7 +29,7 @@ async fn two_servers_share_tenants_stores_cache_and_locks() {
     fake.faults().concurrent_edits(11);
     let state = redis.url();
     let (_, key) = create_tenant(&state, "Scale-out");
-    let launch = tenant_launch(fake.base_url(), &state)
+    let launch = Launch::for_tenants(&fake, &state)
         .arg("--tool-calls-per-minute")
         .arg("0");
     let (one, two) = pair(&launch).await;

@@ -8,13 +8,6 @@ use std::collections::BTreeSet;
 use serde_json::{Value, json};
 use support::{FakeOrderDesk, Launch, create_tenant, fake, spawn, tenant_cli, try_tenant_cli};
 
-fn tenant_launch(fake: &FakeOrderDesk, state: &str) -> Launch {
-    let mut launch = Launch::against(fake).state(state);
-    launch.store_id = None;
-    launch.api_key = None;
-    launch
-}
-
 const STORES: [(&str, &str); 4] = [
     ("20001", "key-a1-0f9e8d"),
     ("20002", "key-a2-1c2b3a"),
@@ -35,8 +28,8 @@ async fn tenants_see_only_their_own_stores_cache_and_audit() {
     let (_, key_b) = create_tenant(&state, "Agency B");
 
     // A logs at the most verbose level: secrets must stay out even there.
-    let a = spawn(tenant_launch(&fake, &state).arg("--log").arg("trace")).await;
-    let b = spawn(tenant_launch(&fake, &state)).await;
+    let a = spawn(Launch::for_tenants(&fake, &state).arg("--log").arg("trace")).await;
+    let b = spawn(Launch::for_tenants(&fake, &state)).await;
     let e = a.err("stores_list", json!({})).await;
     assert_eq!(e["code"], "AUTH_REQUIRED");
     let e = a
@@ -226,7 +219,7 @@ async fn rotating_a_key_retires_the_old_one_and_keeps_the_stores() {
     let dir = tempfile::tempdir().unwrap();
     let state = format!("sqlite:{}", dir.path().join("state.db").display());
     let (id, old) = create_tenant(&state, "Rotating");
-    let server = spawn(tenant_launch(&fake, &state)).await;
+    let server = spawn(Launch::for_tenants(&fake, &state)).await;
     server
         .ok("tenant_use_master_key", json!({ "master_key": old }))
         .await;
@@ -246,7 +239,7 @@ async fn rotating_a_key_retires_the_old_one_and_keeps_the_stores() {
     let new = printed.rsplit(' ').next().unwrap().trim().to_string();
     assert!(new.starts_with("odmk_") && new != old);
 
-    let server = spawn(tenant_launch(&fake, &state)).await;
+    let server = spawn(Launch::for_tenants(&fake, &state)).await;
     let e = server
         .err("tenant_use_master_key", json!({ "master_key": old }))
         .await;
@@ -276,7 +269,7 @@ fn copy_state(from: &std::path::Path, to: &std::path::Path) {
 
 /// Whether `key` signs in and reads an order through each of `stores`.
 async fn key_opens(fake: &FakeOrderDesk, state: &str, key: &str, stores: &[&str]) -> bool {
-    let server = spawn(tenant_launch(fake, state)).await;
+    let server = spawn(Launch::for_tenants(fake, state)).await;
     let signed_in = server
         .call("tenant_use_master_key", json!({ "master_key": key }))
         .await;
@@ -304,7 +297,7 @@ async fn a_rotation_failing_at_any_step_leaves_the_old_or_the_new_key_working() 
     let template = dir.path().join("template.db");
     let state = format!("sqlite:{}", template.display());
     let (id, old) = create_tenant(&state, "Rotating");
-    let server = spawn(tenant_launch(&fake, &state)).await;
+    let server = spawn(Launch::for_tenants(&fake, &state)).await;
     server
         .ok("tenant_use_master_key", json!({ "master_key": old }))
         .await;
@@ -371,7 +364,7 @@ async fn junk_registrations_never_touch_the_stores_upstream_bucket() {
     let db = dir.path().join("state.db");
     let state = format!("sqlite:{}", db.display());
     let (tenant, key) = create_tenant(&state, "Mallory");
-    let server = spawn(tenant_launch(&fake, &state)).await;
+    let server = spawn(Launch::for_tenants(&fake, &state)).await;
     server
         .ok("tenant_use_master_key", json!({ "master_key": key }))
         .await;
@@ -415,8 +408,8 @@ async fn each_connection_keeps_its_own_default_store() {
     let dir = tempfile::tempdir().unwrap();
     let state = format!("sqlite:{}", dir.path().join("state.db").display());
     let (_, key) = create_tenant(&state, "Two desks");
-    let first = spawn(tenant_launch(&fake, &state)).await;
-    let second = spawn(tenant_launch(&fake, &state)).await;
+    let first = spawn(Launch::for_tenants(&fake, &state)).await;
+    let second = spawn(Launch::for_tenants(&fake, &state)).await;
     for server in [&first, &second] {
         server
             .ok("tenant_use_master_key", json!({ "master_key": key }))

@@ -13,7 +13,7 @@ use rmcp::{RoleClient, ServiceExt as _};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use super::{BIN, Launch, shared_precompile_cache};
+use super::{BIN, Launch, call_tool, shared_precompile_cache};
 
 /// A running `serve` process.
 pub struct HttpServer {
@@ -194,4 +194,33 @@ pub fn initialize(version: &str) -> serde_json::Value {
             "clientInfo": { "name": "raw", "version": "1" }
         }
     })
+}
+
+/// `tools/call` that must get an answer (a result, successful or not).
+pub async fn call<S: rmcp::Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+    name: &str,
+    args: serde_json::Value,
+) -> rmcp::model::CallToolResult {
+    call_tool(client, name, args)
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
+}
+
+/// `tools/call` that must succeed; its structured content.
+pub async fn ok<S: rmcp::Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+    name: &str,
+    args: serde_json::Value,
+) -> serde_json::Value {
+    let result = call(client, name, args).await;
+    assert_ne!(result.is_error, Some(true), "{name}: {result:?}");
+    result.structured_content.unwrap()
+}
+
+/// The `error` object of a failed call's text content.
+pub fn error_of(result: &rmcp::model::CallToolResult) -> serde_json::Value {
+    assert_eq!(result.is_error, Some(true), "{result:?}");
+    let text = result.content[0].as_text().expect("text content");
+    serde_json::from_str::<serde_json::Value>(&text.text).unwrap()["error"].clone()
 }

@@ -49,6 +49,15 @@ impl Launch {
         }
     }
 
+    /// No store configured (the server serves tenants), state in `state`.
+    pub fn for_tenants(fake: &FakeOrderDesk, state: &str) -> Self {
+        Self {
+            store_id: None,
+            api_key: None,
+            ..Self::against(fake).state(state)
+        }
+    }
+
     pub fn state(mut self, state: impl Into<String>) -> Self {
         self.state = state.into();
         self
@@ -85,6 +94,20 @@ impl Launch {
 pub struct Server {
     pub client: RunningService<RoleClient, ()>,
     stderr: Arc<Mutex<String>>,
+}
+
+/// `tools/call` of `name` with the JSON object `args`, on any rmcp client (stdio or HTTP).
+pub async fn call_tool<S: rmcp::Service<RoleClient>>(
+    client: &RunningService<RoleClient, S>,
+    name: &str,
+    args: Value,
+) -> Result<CallToolResult, ServiceError> {
+    let Value::Object(args) = args else {
+        panic!("arguments must be an object")
+    };
+    client
+        .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(args))
+        .await
 }
 
 pub async fn spawn(launch: Launch) -> Server {
@@ -155,12 +178,7 @@ impl Server {
     }
 
     pub async fn try_call(&self, name: &str, args: Value) -> Result<CallToolResult, ServiceError> {
-        let Value::Object(args) = args else {
-            panic!("arguments must be an object")
-        };
-        self.client
-            .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(args))
-            .await
+        call_tool(&self.client, name, args).await
     }
 
     /// Call and expect success; returns the structured content.
