@@ -310,6 +310,9 @@ async fn metrics(State(app): State<Arc<App>>) -> Response {
     let open = app.sessions.sessions.read().await.len();
     let metrics = crate::metrics::get();
     metrics.sessions.set(open as i64);
+    let (in_use, max) = app.runtime.instances();
+    metrics.instances_in_use.set(in_use as i64);
+    metrics.instances_max.set(max as i64);
     (
         [(
             header::CONTENT_TYPE,

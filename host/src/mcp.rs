@@ -136,7 +136,7 @@ impl OrderDeskMcp {
         name: &str,
         arguments: Option<Map<String, Value>>,
         principal: Option<&Principal>,
-    ) -> Result<CallToolResult, McpError> {
+    ) -> Result<(CallToolResult, String), McpError> {
         self.admit(principal)?;
         let request_id = uuid::Uuid::new_v4().to_string();
         let arguments = arguments.unwrap_or_default();
@@ -154,7 +154,7 @@ impl OrderDeskMcp {
                 "tool call"
             );
             crate::metrics::get().tool_call(name, "INVALID_ARGUMENT", Duration::ZERO);
-            return Ok(error_result(
+            let result = error_result(
                 "INVALID_ARGUMENT",
                 &format!(
                     "the arguments are {} bytes; at most {MAX_ARGUMENTS_BYTES} are accepted",
@@ -163,7 +163,8 @@ impl OrderDeskMcp {
                 Value::Null,
                 false,
                 &request_id,
-            ));
+            );
+            return Ok((result, "INVALID_ARGUMENT".into()));
         }
         let bearer = principal.and_then(|p| p.credential.clone());
         let caller = {
@@ -203,14 +204,15 @@ impl OrderDeskMcp {
                     && output.bind_credential.is_some()
                     && output.bind_credential != bearer
                 {
-                    return Ok(error_result(
+                    let result = error_result(
                         "INVALID_ARGUMENT",
                         "over HTTP the tenant is the `Authorization: Bearer` key of each \
                          request; connect with that tenant's key instead",
                         Value::Null,
                         false,
                         &request_id,
-                    ));
+                    );
+                    return Ok((result, "INVALID_ARGUMENT".into()));
                 }
                 tracing::info!(
                     request_id,
@@ -292,7 +294,7 @@ impl OrderDeskMcp {
                 )
             }
         };
-        Ok(result)
+        Ok((result, outcome_label))
     }
 }
 
@@ -395,10 +397,11 @@ impl ServerHandler for OrderDeskMcp {
     ) -> Result<CallToolResponse, McpError> {
         let principal = principal_of(&context);
         let started = Instant::now();
-        let result = self
+        let (result, outcome) = self
             .call(&request.name, request.arguments, principal.as_ref())
             .await?;
-        self.notify_outcome(&request.name, &result, started.elapsed(), &context)
+        let failed = result.is_error == Some(true);
+        self.notify_outcome(&request.name, failed, &outcome, started.elapsed(), &context)
             .await;
         Ok(result.into())
     }
@@ -422,7 +425,8 @@ impl OrderDeskMcp {
     async fn notify_outcome(
         &self,
         tool: &str,
-        result: &CallToolResult,
+        failed: bool,
+        outcome: &str,
         elapsed: Duration,
         context: &RequestContext<RoleServer>,
     ) {
@@ -430,7 +434,6 @@ impl OrderDeskMcp {
         let Some(wanted) = self.session().log_level else {
             return;
         };
-        let failed = result.is_error == Some(true);
         let level = if failed {
             LoggingLevel::Warning
         } else {
@@ -439,17 +442,6 @@ impl OrderDeskMcp {
         if rank(&level) < wanted {
             return;
         }
-        let outcome = if failed {
-            result
-                .content
-                .first()
-                .and_then(|c| c.as_text())
-                .and_then(|t| serde_json::from_str::<Value>(&t.text).ok())
-                .and_then(|v| v["error"]["code"].as_str().map(str::to_string))
-                .unwrap_or_else(|| "error".into())
-        } else {
-            "ok".into()
-        };
         let data = json!({
             "tool": tool,
             "outcome": outcome,

@@ -146,6 +146,7 @@ pub struct Runtime {
     pub compile_source: CompileSource,
     /// One permit per pool slot: calls beyond the pool wait instead of failing.
     slots: tokio::sync::Semaphore,
+    max_instances: usize,
     in_flight: std::sync::atomic::AtomicUsize,
     _ticker: EpochTicker,
 }
@@ -173,9 +174,6 @@ impl Runtime {
             anyhow::anyhow!("the component needs an import this host does not provide: {e:#}")
         })?)?;
 
-        crate::metrics::get()
-            .instances_max
-            .set(i64::from(options.max_instances.max(1)));
         Ok(Self {
             _ticker: EpochTicker::start(engine.clone()),
             engine,
@@ -185,6 +183,7 @@ impl Runtime {
             call_timeout: options.call_timeout,
             compile_source,
             slots: tokio::sync::Semaphore::new(options.max_instances.max(1) as usize),
+            max_instances: options.max_instances.max(1) as usize,
             in_flight: Default::default(),
         })
     }
@@ -332,6 +331,14 @@ impl Runtime {
         .await
     }
 
+    /// Instances running a call now, and the pool size.
+    pub fn instances(&self) -> (usize, usize) {
+        (
+            self.max_instances - self.slots.available_permits(),
+            self.max_instances,
+        )
+    }
+
     /// Calls running or waiting for an instance right now.
     pub fn calls_in_flight(&self) -> usize {
         self.in_flight.load(std::sync::atomic::Ordering::SeqCst)
@@ -353,7 +360,6 @@ impl Runtime {
             .acquire()
             .await
             .map_err(|e| SandboxError::Busy(e.to_string()))?;
-        let _in_use = InUse::start();
         let mut store = self.store(request_id);
         let held = store.data().lock.held();
         let work = async {
@@ -395,22 +401,6 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Counts a running instance in the metrics while alive.
-struct InUse;
-
-impl InUse {
-    fn start() -> Self {
-        crate::metrics::get().instances_in_use.inc();
-        Self
-    }
-}
-
-impl Drop for InUse {
-    fn drop(&mut self) {
-        crate::metrics::get().instances_in_use.dec();
-    }
-}
-
 fn classify_trap(e: wasmtime::Error, timeout: Duration) -> SandboxError {
     match e.downcast_ref::<wasmtime::Trap>() {
         Some(wasmtime::Trap::Interrupt) => SandboxError::Deadline(timeout),
@@ -429,9 +419,10 @@ fn engine(options: &RuntimeOptions) -> anyhow::Result<Engine> {
         .total_memories(n * 2)
         .total_tables(n * 8)
         .max_memory_size(options.memory_limit_bytes)
-        // A released instance keeps its first pages resident (zeroed, not decommitted):
-        // decommitting every call's memory cost TLB-shootdown IPIs and page faults that
-        // were half the server's CPU per cache-hit call.
+        // A released instance keeps its first pages resident (zeroed, not decommitted).
+        // TOOLCHAIN.md measured decommits (TLB-shootdown IPIs, page faults) at about half
+        // the server's CPU per pipelined stdio cache hit; under HTTP load (bench/) 0, 1
+        // and 4 MiB were within noise of each other.
         .linear_memory_keep_resident(KEEP_RESIDENT_BYTES.min(options.memory_limit_bytes))
         .table_keep_resident(1 << 20);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
