@@ -4,7 +4,7 @@
 use std::cell::OnceCell;
 
 use crate::host::{self, Bucket, Host, HttpRequest, HttpResponse, KvError, Level, NetError};
-use crate::{admin, tools};
+use crate::{admin, intake, tools};
 
 wit_bindgen::generate!({
     path: "../wit",
@@ -108,6 +108,58 @@ impl exports::orderdesk::mcp::admin::Guest for Component {
         admin::authenticate(&WasiHost::default(), &master_key)
             .map(tenant_info)
             .map_err(wit_error)
+    }
+}
+
+impl exports::orderdesk::mcp::intake::Guest for Component {
+    fn webhook_deliver(
+        delivery: exports::orderdesk::mcp::intake::WebhookDelivery,
+    ) -> Result<exports::orderdesk::mcp::intake::WebhookReceipt, ToolError> {
+        let receipt = intake::webhook_deliver(
+            &WasiHost::default(),
+            intake::Delivery {
+                store_id: delivery.store_id,
+                signature: delivery.signature,
+                order: delivery.order,
+                request_id: delivery.request_id,
+            },
+        )
+        .map_err(wit_error)?;
+        Ok(exports::orderdesk::mcp::intake::WebhookReceipt {
+            outcome: receipt.outcome.into(),
+            order_id: receipt.order_id,
+            registrations: receipt.registrations,
+        })
+    }
+
+    fn sync_targets() -> Result<Vec<exports::orderdesk::mcp::intake::SyncTarget>, ToolError> {
+        let targets = intake::sync_targets(&WasiHost::default()).map_err(wit_error)?;
+        Ok(targets.into_iter().map(wit_target).collect())
+    }
+
+    fn sync_due() -> Result<Vec<exports::orderdesk::mcp::intake::SyncTarget>, ToolError> {
+        let targets = intake::sync_due(&WasiHost::default()).map_err(wit_error)?;
+        Ok(targets.into_iter().map(wit_target).collect())
+    }
+
+    fn sync_run(
+        target: exports::orderdesk::mcp::intake::SyncTarget,
+        options_json: String,
+        request_id: String,
+    ) -> Result<String, ToolError> {
+        let target = intake::Target {
+            tenant: target.tenant,
+            store_id: target.store_id,
+        };
+        intake::sync_run(&WasiHost::default(), &target, &options_json, &request_id)
+            .map_err(wit_error)
+    }
+}
+
+fn wit_target(t: intake::Target) -> exports::orderdesk::mcp::intake::SyncTarget {
+    exports::orderdesk::mcp::intake::SyncTarget {
+        tenant: t.tenant,
+        store_id: t.store_id,
     }
 }
 

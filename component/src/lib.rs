@@ -27,6 +27,7 @@ pub mod crypto;
 pub mod envelope;
 pub mod error;
 pub mod host;
+pub mod intake;
 pub mod kv;
 pub mod lock;
 pub mod merge;

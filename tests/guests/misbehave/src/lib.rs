@@ -8,7 +8,7 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::orderdesk::mcp::{admin, tools::Guest};
+use exports::orderdesk::mcp::{admin, intake, tools::Guest};
 use orderdesk::mcp::types::{
     CallError, Caller, TenantInfo, ToolAnnotations, ToolDescriptor, ToolError, ToolOutput,
 };
@@ -82,6 +82,28 @@ impl admin::Guest for Misbehave {
         Err(unsupported())
     }
     fn tenant_authenticate(_key: String) -> Result<TenantInfo, ToolError> {
+        Err(unsupported())
+    }
+}
+
+/// No stores here: deliveries and polls are refused.
+impl intake::Guest for Misbehave {
+    fn webhook_deliver(
+        _delivery: intake::WebhookDelivery,
+    ) -> Result<intake::WebhookReceipt, ToolError> {
+        Err(unsupported())
+    }
+    fn sync_targets() -> Result<Vec<intake::SyncTarget>, ToolError> {
+        Ok(Vec::new())
+    }
+    fn sync_due() -> Result<Vec<intake::SyncTarget>, ToolError> {
+        Ok(Vec::new())
+    }
+    fn sync_run(
+        _target: intake::SyncTarget,
+        _options: String,
+        _request_id: String,
+    ) -> Result<String, ToolError> {
         Err(unsupported())
     }
 }
