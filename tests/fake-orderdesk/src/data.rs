@@ -179,6 +179,19 @@ impl StoreData {
         id
     }
 
+    /// Adds an order as if a customer had just placed it: shaped like a seeded order (same
+    /// generator, its own id), in folder "New", added and updated at `now`; returns its id.
+    pub fn add_order(&mut self, tag: Option<&str>, now: &str) -> u64 {
+        let id = self.next_order_id;
+        self.next_order_id += 1;
+        let mut order = seed_order(id, self.seeded_products.len() as u64, tag);
+        order["folder_id"] = 1.into();
+        order["date_added"] = now.into();
+        order["date_updated"] = now.into();
+        self.orders.insert(id, order);
+        id
+    }
+
     /// A fresh shipment id.
     pub fn take_shipment_id(&mut self) -> u64 {
         let id = self.next_shipment_id;
@@ -369,6 +382,21 @@ mod tests {
                 .unwrap()
                 .starts_with("SKU-777-")
         );
+    }
+
+    #[test]
+    fn added_orders_are_new_and_dated_now() {
+        let mut store = StoreData::seeded(3, 5);
+        let id = store.add_order(Some("9"), "2026-12-01 10:00:00");
+        assert_eq!(id, 100_004);
+        assert_eq!(store.next_order_id, 100_005);
+        let order = &store.orders[&id];
+        assert_eq!(order["id"], "100004");
+        assert_eq!(order["folder_id"], 1);
+        assert_eq!(order["date_added"], "2026-12-01 10:00:00");
+        assert_eq!(order["date_updated"], "2026-12-01 10:00:00");
+        assert_eq!(order["source_id"], "SRC-9-100004");
+        assert_eq!(store.seeded_orders.len(), 3, "not a seeded order");
     }
 
     #[test]

@@ -72,13 +72,22 @@
 //! # Ok(()) }
 //! ```
 //!
+//! # Changes from outside, and webhooks
+//!
+//! A test changes a store as OrderDesk's own users would, dated by the system clock
+//! like the API's writes: [`FakeOrderDesk::edit_order_in`] (an outside edit),
+//! [`FakeOrderDesk::cancel_order`] (moved to "Cancelled") and [`FakeOrderDesk::add_order`]
+//! (a new order). [`FakeOrderDesk::webhook`] then builds the delivery OrderDesk's "Post
+//! Order JSON" rule action would send for an order, signed with the store's key, and
+//! [`webhook::post`] sends it to a server under test over loopback.
+//!
 //! # A real Redis
 //!
 //! [`redis_server::RedisServer`] is not a fake: it starts a throwaway `redis-server` on a
 //! free loopback port (installing Debian's package once when it is missing), for tests of
 //! the host's Redis state backend.
 
-mod clock;
+pub mod clock;
 mod data;
 mod edits;
 mod faults;
@@ -91,6 +100,7 @@ mod schedule;
 mod server;
 mod shipments;
 mod tenant;
+pub mod webhook;
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -101,8 +111,12 @@ use tokio::task::JoinHandle;
 pub use faults::{Faults, Stats};
 pub use schedule::{Edit, Match, Respond, Rule};
 
-use data::StoreData;
+use data::{FOLDERS, StoreData};
 use tenant::{Tenant, Tenants};
+use webhook::Delivery;
+
+/// The id of the "Cancelled" folder, where [`FakeOrderDesk::cancel_order`] moves an order.
+pub const CANCELLED_FOLDER: u64 = FOLDERS[3].0;
 
 /// How the fake store is set up.
 #[derive(Clone, Debug)]
@@ -394,6 +408,98 @@ impl FakeOrderDesk {
         self.with_store(store_id, |s| s.history.get(&id).cloned())
             .flatten()
             .unwrap_or_default()
+    }
+
+    /// Makes the store `store_id` accept `api_key` as well as its own key, as when two
+    /// parties hold different keys for one store (its key was rotated, say, and the old one
+    /// still works): both pass authentication and each signs webhooks with its own.
+    ///
+    /// # Panics
+    ///
+    /// For an unknown store.
+    pub fn add_api_key(&self, store_id: &str, api_key: &str) {
+        self.tenant(store_id).add_key(api_key);
+    }
+
+    /// The store on the server with this id.
+    fn tenant(&self, store_id: &str) -> Arc<Tenant> {
+        self.shared
+            .tenants
+            .get(store_id)
+            .unwrap_or_else(|| panic!("no store {store_id} on the fake"))
+    }
+
+    /// The tag of the store's seed data: none for the default store, else its id.
+    fn tag_of<'a>(&self, store_id: &'a str) -> Option<&'a str> {
+        (store_id != self.shared.config.store_id).then_some(store_id)
+    }
+
+    /// Someone edits order `id` of the store in OrderDesk: `order_metadata.external_edits`
+    /// goes up by one and `date_updated` becomes now (see [`Faults::concurrent_edits`] for
+    /// the same edit as a fault). Counted in [`Stats::external_edits`]; false (nothing
+    /// done) when the store or order does not exist.
+    pub fn edit_order_in(&self, store_id: &str, id: u64) -> bool {
+        let edited = self.shared.tenants.get(store_id).is_some_and(|tenant| {
+            let mut data = tenant.data();
+            data.orders
+                .get_mut(&id)
+                .map(|order| edits::edit_order(order, &clock::now_string()))
+                .is_some()
+        });
+        if edited {
+            self.shared.stats().external_edits += 1;
+        }
+        edited
+    }
+
+    /// Someone cancels order `id` of the store in OrderDesk: it moves to the "Cancelled"
+    /// folder (id 4) and `date_updated` becomes now, as `/move-orders` does. False when
+    /// the store or order does not exist.
+    pub fn cancel_order(&self, store_id: &str, id: u64) -> bool {
+        self.move_order(store_id, id, CANCELLED_FOLDER)
+    }
+
+    /// Someone moves order `id` of the store to folder `folder` (1 New, 2 Prepared, 3 Shipped,
+    /// 4 Cancelled) in OrderDesk; `date_updated` becomes now. False when the store, order or folder does
+    /// not exist.
+    pub fn move_order(&self, store_id: &str, id: u64, folder: u64) -> bool {
+        if !data::folder_exists(folder) {
+            return false;
+        }
+        let Some(tenant) = self.shared.tenants.get(store_id) else {
+            return false;
+        };
+        let mut data = tenant.data();
+        let Some(order) = data.orders.get_mut(&id) else {
+            return false;
+        };
+        order["folder_id"] = folder.into();
+        order["date_updated"] = clock::now_string().into();
+        true
+    }
+
+    /// A customer places a new order in the store: shaped like a seeded one, in folder
+    /// "New", added and updated now; returns its id (the store's next one).
+    ///
+    /// # Panics
+    ///
+    /// For an unknown store.
+    pub fn add_order(&self, store_id: &str) -> u64 {
+        let tag = self.tag_of(store_id);
+        self.tenant(store_id)
+            .data()
+            .add_order(tag, &clock::now_string())
+    }
+
+    /// The delivery OrderDesk's "Post Order JSON" rule action sends for the store's order
+    /// `id` as it is now: the order as JSON in the form field `order`, the store's id in
+    /// `X-ORDER-DESK-STORE-ID`, and in `X-ORDER-DESK-HASH` its HMAC-SHA256 keyed by the
+    /// store's own API key. `None` when the store or order does not exist.
+    pub fn webhook(&self, store_id: &str, id: u64) -> Option<Delivery> {
+        let tenant = self.shared.tenants.get(store_id)?;
+        let order = tenant.data().orders.get(&id).cloned()?;
+        let json = serde_json::to_string(&order).expect("an order serializes");
+        Some(Delivery::signed(store_id, &tenant.api_key, &json))
     }
 
     /// How many orders of the store `store_id` have exactly this `source_id`: more than one

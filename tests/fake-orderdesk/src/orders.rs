@@ -48,17 +48,16 @@ pub async fn list(Extension(tenant): StoreCtx, query: QueryParams) -> ApiResult 
     let page = Page::from_query(&query)?;
     let filter = OrderFilter::from_query(&query)?;
     let sort = Sort::from_query(&query)?;
-    let mut matching: Vec<Value> = {
-        let store = tenant.data();
-        store
-            .orders
-            .values()
-            .filter(|o| filter.matches(o))
-            .cloned()
-            .collect()
-    };
+    // Filter and sort borrowed orders and clone only the page: a sync pages through
+    // thousands of orders, one page of them per request.
+    let store = tenant.data();
+    let mut matching: Vec<&Value> = store
+        .orders
+        .values()
+        .filter(|o| filter.matches(o))
+        .collect();
     matching.sort_by(|a, b| sort.compare(a, b));
-    Ok(page.respond(started, "orders", matching))
+    Ok(page.respond_page(started, "orders", &matching))
 }
 
 /// `GET /orders/{id}`; may edit the order right after answering (see

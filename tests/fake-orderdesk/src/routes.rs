@@ -182,11 +182,18 @@ impl Page {
 
     /// The list envelope for `records` (already filtered and sorted) under `key`.
     pub fn respond(self, started: Instant, key: &str, records: Vec<Value>) -> Response {
+        let borrowed: Vec<&Value> = records.iter().collect();
+        self.respond_page(started, key, &borrowed)
+    }
+
+    /// [`Page::respond`] for borrowed records: only the page is cloned.
+    pub fn respond_page(self, started: Instant, key: &str, records: &[&Value]) -> Response {
         let total = records.len();
         let page: Vec<Value> = records
-            .into_iter()
+            .iter()
             .skip(self.offset)
             .take(self.limit)
+            .map(|r| (*r).clone())
             .collect();
         let mut body = Map::new();
         body.insert("total_records".into(), total.into());

@@ -22,6 +22,8 @@ pub struct Tenant {
     pub api_key: String,
     /// The name `GET /store` reports.
     pub name: String,
+    /// More keys the store accepts besides `api_key` ([`crate::FakeOrderDesk::add_api_key`]).
+    extra_keys: Mutex<Vec<String>>,
     bucket: Mutex<Bucket>,
     data: Mutex<StoreData>,
 }
@@ -39,6 +41,7 @@ impl Tenant {
             id: id.to_string(),
             api_key: api_key.to_string(),
             name,
+            extra_keys: Mutex::new(Vec::new()),
             bucket: Mutex::new(Bucket::new(
                 config.rate_limit,
                 config.bucket_capacity,
@@ -51,6 +54,16 @@ impl Tenant {
     /// The store's records.
     pub fn data(&self) -> MutexGuard<'_, StoreData> {
         lock(&self.data)
+    }
+
+    /// Makes the store accept `key` too.
+    pub fn add_key(&self, key: &str) {
+        lock(&self.extra_keys).push(key.to_string());
+    }
+
+    /// Whether `key` is one the store accepts.
+    pub fn accepts(&self, key: &str) -> bool {
+        key == self.api_key || lock(&self.extra_keys).iter().any(|k| k == key)
     }
 
     /// The store's rate-limit bucket.
@@ -90,6 +103,8 @@ impl Tenants {
                 .map(str::trim)
         };
         let tenant = self.get(header("ORDERDESK-STORE-ID")?)?;
-        (header("ORDERDESK-API-KEY") == Some(tenant.api_key.as_str())).then_some(tenant)
+        tenant
+            .accepts(header("ORDERDESK-API-KEY")?)
+            .then_some(tenant)
     }
 }
