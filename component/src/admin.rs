@@ -71,7 +71,9 @@ pub fn list(host: &dyn Host) -> Result<Vec<TenantSummary>, ToolError> {
 }
 
 pub fn delete(host: &dyn Host, id: &str) -> Result<(), ToolError> {
-    let result = tenancy::delete_tenant(host, id).and_then(|()| audit::clear(host, id));
+    let result = forget_stores(host, id)
+        .and_then(|()| tenancy::delete_tenant(host, id))
+        .and_then(|()| audit::clear(host, id));
     note(
         host,
         &[ADMIN_TRAIL],
@@ -80,6 +82,21 @@ pub fn delete(host: &dyn Host, id: &str) -> Result<(), ToolError> {
         &result.as_ref().map(|_| ()),
     );
     result
+}
+
+/// What the server keeps about each of the tenant's stores beside the registry.
+fn forget_stores(host: &dyn Host, id: &str) -> Result<(), ToolError> {
+    tenancy::get_tenant(host, id)?;
+    let mut stores = crate::kv::AppendList::new(host, format!("stores/{id}")).items()?;
+    for (tenant, store_id) in crate::services::sync::configured_targets(host)? {
+        if tenant == id && !stores.contains(&store_id) {
+            stores.push(store_id);
+        }
+    }
+    for store_id in stores {
+        crate::services::stores::forget_local(host, id, &store_id)?;
+    }
+    Ok(())
 }
 
 pub fn rotate_key(host: &dyn Host, id: &str, current: &str) -> Result<String, ToolError> {

@@ -381,10 +381,14 @@ fn read_body(response: http::IncomingResponse) -> Result<Vec<u8>, NetError> {
     Ok(body)
 }
 
+/// What a host answers, as `internal-error`, to requests of a call that was cancelled.
+const CANCELLED: &str = "cancelled";
+
 fn net_error(code: http::ErrorCode) -> NetError {
     use http::ErrorCode as E;
     match code {
         E::HttpRequestDenied => NetError::Denied,
+        E::InternalError(Some(reason)) if reason == CANCELLED => NetError::Cancelled,
         E::ConnectionTimeout | E::ConnectionReadTimeout | E::ConnectionWriteTimeout => {
             NetError::Timeout
         }

@@ -42,6 +42,8 @@ pub enum OdError {
     Denied,
     /// 409: OrderDesk saw a conflicting change (not documented, handled if it comes).
     Conflict(String),
+    /// The caller cancelled the call; the host refused the request before sending it.
+    Cancelled,
 }
 
 impl OdError {
@@ -97,6 +99,10 @@ impl OdError {
                 ErrorCode::ConcurrentUpdate,
                 format!("OrderDesk reported a conflicting change: {message}"),
             ),
+            OdError::Cancelled => ToolError::new(
+                ErrorCode::Cancelled,
+                "the call was cancelled before this OrderDesk request went out",
+            ),
             OdError::Denied => ToolError::new(
                 ErrorCode::HttpRequestDenied,
                 "the host's egress policy refused the OrderDesk URL; check api_url",
@@ -142,6 +148,13 @@ impl<'a> Client<'a> {
         }
     }
 
+    /// The same client drawing `reserve` fewer tokens from the store's bucket than
+    /// interactive callers may: a background poller that leaves them room.
+    pub fn leaving(mut self, reserve: u64) -> Self {
+        self.limiter = self.limiter.leaving(reserve);
+        self
+    }
+
     /// Requests sent so far (every try counts).
     pub fn sent(&self) -> u32 {
         self.sent.get()
@@ -173,6 +186,7 @@ impl<'a> Client<'a> {
                     }
                 }
                 Err(NetError::Denied) => return Err(OdError::Denied),
+                Err(NetError::Cancelled) => return Err(OdError::Cancelled),
                 Err(_) => Attempt::Network,
             };
             match self.retry.decide(tries, attempt, self.host.random_u64()) {
@@ -222,6 +236,7 @@ impl<'a> Client<'a> {
                 Err(attempt) => Err(give_up(attempt, 1, response.status)),
             },
             Err(NetError::Denied) => Err(OdError::Denied),
+            Err(NetError::Cancelled) => Err(OdError::Cancelled),
             Err(err) => Err(OdError::Unreachable {
                 reason: err.to_string(),
                 tries: 1,
@@ -258,7 +273,7 @@ impl<'a> Client<'a> {
                     ),
                 );
             }
-            Err(NetError::Denied) => {}
+            Err(NetError::Denied | NetError::Cancelled) => {}
             Err(err) => self.host.log(
                 Level::Warn,
                 "client",

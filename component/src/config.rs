@@ -46,6 +46,14 @@ pub struct Settings {
     pub tool_call_burst: u64,
     /// The store's OrderDesk bucket, which the client-side limiter mirrors.
     pub upstream: Shape,
+    /// Wraps the keys of stores opted into background sync and webhooks.
+    pub unattended_secret: Option<Secret>,
+    /// The secret before the last change; copies sealed under it are re-wrapped.
+    pub unattended_secret_previous: Option<Secret>,
+    /// Upstream tokens the background poller leaves for interactive calls.
+    pub sync_reserve_tokens: u64,
+    /// The host's wall-clock limit for one call, in milliseconds (long tools budget by it).
+    pub call_timeout_ms: u64,
 }
 
 /// A string that never appears in Debug output.
@@ -86,6 +94,10 @@ impl Settings {
                 number(host, &keys::UPSTREAM_BURST)?,
                 number(host, &keys::UPSTREAM_PER_SECOND)?,
             ),
+            unattended_secret: text(host, &keys::UNATTENDED_SECRET).map(Secret),
+            unattended_secret_previous: text(host, &keys::UNATTENDED_SECRET_PREVIOUS).map(Secret),
+            sync_reserve_tokens: number(host, &keys::SYNC_RESERVE_TOKENS)?,
+            call_timeout_ms: number(host, &keys::CALL_TIMEOUT_SECS)?.saturating_mul(1000),
         })
     }
 }

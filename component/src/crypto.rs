@@ -90,6 +90,45 @@ pub fn open(key: &[u8; 32], sealed_hex: &str, aad: &[u8]) -> Result<Vec<u8>, Cry
         .map_err(|_| CryptoError::Decrypt)
 }
 
+/// The key that wraps store API keys for unattended use (background sync, webhook
+/// verification): HKDF-SHA256 of the server's unattended secret.
+pub fn unattended_key(secret: &str) -> [u8; 32] {
+    let hk = Hkdf::<Sha256>::new(Some(b"orderdesk-mcp/unattended"), secret.as_bytes());
+    let mut okm = [0u8; 32];
+    hk.expand(b"orderdesk-mcp/unattended-store-key/v1", &mut okm)
+        .expect("32 bytes is a valid HKDF-SHA256 output length");
+    okm
+}
+
+/// A short public name of an unattended secret, so a record says which secret sealed it
+/// (and a rotation knows what to re-wrap) without revealing anything about the secret.
+pub fn secret_id(secret: &str) -> String {
+    let hk = Hkdf::<Sha256>::new(Some(b"orderdesk-mcp/secret-id"), secret.as_bytes());
+    let mut id = [0u8; 8];
+    hk.expand(b"id", &mut id)
+        .expect("8 bytes is a valid HKDF output length");
+    hex::encode(id)
+}
+
+/// Associated data of an unattended copy: it opens only for its tenant and store.
+pub fn unattended_associated_data(tenant_id: &str, store_id: &str) -> Vec<u8> {
+    format!("orderdesk-mcp/unattended/v1|tenant={tenant_id}|store={store_id}").into_bytes()
+}
+
+/// Whether `signature_hex` is the hex HMAC-SHA256 of `body` keyed by `api_key`, as
+/// OrderDesk signs webhooks (`X-ORDER-DESK-HASH`). The comparison takes the same time
+/// wherever the bytes differ.
+pub fn webhook_signature_matches(api_key: &str, body: &[u8], signature_hex: &str) -> bool {
+    use hmac::{Hmac, Mac};
+    let Ok(signature) = hex::decode(signature_hex.trim()) else {
+        return false;
+    };
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(api_key.as_bytes())
+        .expect("HMAC takes a key of any length");
+    mac.update(body);
+    mac.verify_slice(&signature).is_ok()
+}
+
 /// Fast fingerprint of a high-entropy secret, for lookups (never for passwords).
 pub fn fingerprint(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
@@ -98,6 +137,44 @@ pub fn fingerprint(secret: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// HMAC-SHA256 test vector 2 of RFC 4231 (key "Jefe").
+    #[test]
+    fn webhook_signatures_follow_hmac_sha256() {
+        let body = b"what do ya want for nothing?";
+        let expected = "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843";
+        assert!(webhook_signature_matches("Jefe", body, expected));
+        assert!(webhook_signature_matches(
+            "Jefe",
+            body,
+            &expected.to_uppercase()
+        ));
+        let mut wrong = expected.to_string();
+        wrong.replace_range(63.., "4");
+        assert!(!webhook_signature_matches("Jefe", body, &wrong));
+        assert!(!webhook_signature_matches("jefe", body, expected));
+        assert!(!webhook_signature_matches(
+            "Jefe",
+            b"what do ya want for nothing!",
+            expected
+        ));
+        assert!(!webhook_signature_matches("Jefe", body, &expected[..62]));
+        assert!(!webhook_signature_matches("Jefe", body, "not hex"));
+        assert!(!webhook_signature_matches("Jefe", body, ""));
+    }
+
+    #[test]
+    fn unattended_keys_and_ids_depend_on_the_secret() {
+        assert_eq!(unattended_key("a"), unattended_key("a"));
+        assert_ne!(unattended_key("a"), unattended_key("b"));
+        assert_ne!(
+            unattended_key("a"),
+            derive_key("a", b"orderdesk-mcp/unattended")
+        );
+        assert_eq!(secret_id("a").len(), 16);
+        assert_ne!(secret_id("a"), secret_id("b"));
+        assert!(!secret_id("a").contains(&hex::encode(unattended_key("a"))[..16]));
+    }
 
     const NONCE: [u8; 12] = [7; 12];
 

@@ -39,6 +39,14 @@ pub enum ErrorCode {
     /// A write failed in a way that leaves its outcome unknown (timeout, dropped answer or
     /// 5xx after sending); details say how to check or retry safely.
     WriteOutcomeUnknown,
+    /// A webhook delivery's signature is missing or matches no registration of its store.
+    WebhookUnauthorized,
+    /// Another instance is polling this store right now.
+    SyncBusy,
+    /// The caller cancelled the call; it stopped at a clean point.
+    Cancelled,
+    /// A background sync or webhook needs a store opted in with `sync_configure`.
+    SyncNotConfigured,
     /// A bug or a host failure; the message says which.
     Internal,
 }
@@ -64,6 +72,10 @@ impl ErrorCode {
             ErrorCode::ConcurrentUpdate => "CONCURRENT_UPDATE",
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::WriteOutcomeUnknown => "WRITE_OUTCOME_UNKNOWN",
+            ErrorCode::WebhookUnauthorized => "WEBHOOK_UNAUTHORIZED",
+            ErrorCode::SyncBusy => "SYNC_BUSY",
+            ErrorCode::Cancelled => "CANCELLED",
+            ErrorCode::SyncNotConfigured => "SYNC_NOT_CONFIGURED",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -77,6 +89,7 @@ impl ErrorCode {
                 | ErrorCode::UpstreamUnreachable
                 | ErrorCode::ConcurrentUpdate
                 | ErrorCode::RateLimited
+                | ErrorCode::SyncBusy
         )
     }
 }

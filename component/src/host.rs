@@ -72,6 +72,9 @@ pub enum NetError {
     /// The request timed out.
     #[error("timed out")]
     Timeout,
+    /// The host refused because the caller cancelled the call: stop, do not retry.
+    #[error("the call was cancelled")]
+    Cancelled,
     /// DNS, connect, TLS or protocol failure, or the connection dropped mid-answer.
     #[error("{0}")]
     Connection(String),
@@ -185,7 +188,18 @@ pub trait Host {
             &serde_json::Value::Object(event).to_string(),
         );
     }
+
+    /// Report how far the running call has come: an info log event in context `progress`
+    /// whose message is `{"progress": done, "total": total, "message": message}`. MCP hosts
+    /// forward it as a progress notification when the caller asked for them.
+    fn progress(&self, done: u64, total: Option<u64>, message: &str) {
+        let event = serde_json::json!({ "progress": done, "total": total, "message": message });
+        self.log(Level::Info, PROGRESS_CONTEXT, &event.to_string());
+    }
 }
+
+/// The log context of [`Host::progress`] events.
+pub const PROGRESS_CONTEXT: &str = "progress";
 
 /// The log context of [`Host::metric`] events.
 pub const METRIC_CONTEXT: &str = "metric";

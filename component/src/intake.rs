@@ -1,8 +1,19 @@
-//! The front doors the host drives with no MCP caller: OrderDesk webhook deliveries and
-//! the polling-sync scheduler (`orderdesk:mcp/intake`).
+//! The front doors the host drives with no MCP caller (`orderdesk:mcp/intake`): OrderDesk
+//! webhook deliveries and the polling-sync scheduler. Both act for every tenant that opted
+//! the store in, with the store key's unattended copy ([`crate::unattended`]).
 
+use serde_json::{Map, Value};
+
+use crate::client::Credentials;
+use crate::config::Settings;
+use crate::crypto;
 use crate::error::{ErrorCode, ToolError};
-use crate::host::Host;
+use crate::host::{Host, Level};
+use crate::services::mirror;
+use crate::services::sync::{self, RunOptions, SyncState};
+use crate::services::webhooks::{self, Outcome};
+use crate::services::{Journal, SINGLE_STORE_TENANT, StoreCtx};
+use crate::unattended;
 
 /// A delivery of OrderDesk's "Post Order JSON" rule action.
 #[derive(Debug, Clone)]
@@ -28,23 +39,211 @@ pub struct Target {
     pub store_id: String,
 }
 
-pub fn webhook_deliver(_host: &dyn Host, _delivery: Delivery) -> Result<Receipt, ToolError> {
-    Err(ToolError::new(ErrorCode::Internal, "webhooks are being built"))
+fn unauthorized(store_id: &str) -> ToolError {
+    // The same answer for an unknown store and a wrong signature: a caller learns nothing
+    // about which stores are registered.
+    ToolError::new(
+        ErrorCode::WebhookUnauthorized,
+        format!("the delivery's X-ORDER-DESK-HASH matches no store {store_id} opted into webhooks"),
+    )
 }
 
-pub fn sync_targets(_host: &dyn Host) -> Result<Vec<Target>, ToolError> {
-    Ok(Vec::new())
+/// The registrations a delivery for `store_id` may be signed for: the single-store
+/// configuration, and every tenant that opted the store into webhooks.
+fn registrations(
+    host: &dyn Host,
+    settings: &Settings,
+    store_id: &str,
+) -> Result<Vec<(String, Credentials, Vec<u64>)>, ToolError> {
+    let mut out = Vec::new();
+    if let (Some(id), Some(key)) = (&settings.store_id, &settings.api_key)
+        && id == store_id
+    {
+        let config = SyncState::new(host, SINGLE_STORE_TENANT, store_id).config()?;
+        if config.as_ref().is_none_or(|c| c.webhooks) {
+            let cancelled = config.map(|c| c.cancelled_folders).unwrap_or_default();
+            let creds = Credentials {
+                store_id: id.clone(),
+                api_key: key.clone(),
+            };
+            out.push((SINGLE_STORE_TENANT.to_string(), creds, cancelled));
+        }
+    }
+    for tenant in unattended::tenants_of(host, store_id)? {
+        let Some(config) = SyncState::new(host, &tenant, store_id).config()? else {
+            continue;
+        };
+        if !config.webhooks {
+            continue;
+        }
+        match unattended::open(host, settings, &tenant, store_id) {
+            Ok(Some(creds)) => out.push((tenant, creds, config.cancelled_folders)),
+            Ok(None) => {}
+            Err(e) => host.log(
+                Level::Warn,
+                "webhook",
+                &format!("store {store_id}: a registration's key does not open: {e}"),
+            ),
+        }
+    }
+    Ok(out)
 }
 
-pub fn sync_due(_host: &dyn Host) -> Result<Vec<Target>, ToolError> {
-    Ok(Vec::new())
+/// Verify, store, dedupe and apply one delivery.
+pub fn webhook_deliver(host: &dyn Host, delivery: Delivery) -> Result<Receipt, ToolError> {
+    let settings = Settings::load(host)?;
+    let store_id = delivery.store_id.trim();
+    crate::tools::check_id("X-ORDER-DESK-STORE-ID", store_id)?;
+    let order: Map<String, Value> = match serde_json::from_str::<Value>(&delivery.order) {
+        Ok(Value::Object(map)) => map,
+        Ok(_) => {
+            return Err(ToolError::invalid_argument(
+                "order",
+                "must be a JSON object (the order)",
+            ));
+        }
+        Err(e) => {
+            return Err(ToolError::invalid_argument(
+                "order",
+                format!("is not JSON: {e}"),
+            ));
+        }
+    };
+    let order_id = mirror::order_id(&order);
+    crate::tools::check_id("order.id", &order_id)?;
+    let Some(signature) = delivery
+        .signature
+        .as_deref()
+        .filter(|s| !s.trim().is_empty())
+    else {
+        return Err(ToolError::new(
+            ErrorCode::WebhookUnauthorized,
+            "the delivery has no X-ORDER-DESK-HASH; OrderDesk signs deliveries of stores with \
+             an API key",
+        ));
+    };
+    // Check every registration (no early exit), then act on those that matched.
+    let candidates = registrations(host, &settings, store_id)?;
+    let verified: Vec<bool> = candidates
+        .iter()
+        .map(|(_, creds, _)| {
+            crypto::webhook_signature_matches(
+                &creds.api_key.0,
+                delivery.order.as_bytes(),
+                signature,
+            )
+        })
+        .collect();
+    let matched: Vec<_> = candidates
+        .into_iter()
+        .zip(verified)
+        .filter_map(|(c, ok)| ok.then_some(c))
+        .collect();
+    if matched.is_empty() {
+        return Err(unauthorized(store_id));
+    }
+    let mut accepted = false;
+    for (tenant, _, cancelled) in &matched {
+        let (outcome, change) = webhooks::deliver(
+            host,
+            tenant,
+            store_id,
+            &order,
+            &order_id,
+            &delivery.order,
+            cancelled,
+            &delivery.request_id,
+        )?;
+        accepted |= outcome == Outcome::Accepted;
+        host.log(
+            Level::Info,
+            "webhook",
+            &format!("store {store_id} order {order_id}: {outcome:?}, {change:?}"),
+        );
+    }
+    Ok(Receipt {
+        outcome: if accepted { "accepted" } else { "duplicate" },
+        order_id,
+        registrations: matched.len() as u32,
+    })
 }
 
+/// Every store with polling sync turned on.
+pub fn sync_targets(host: &dyn Host) -> Result<Vec<Target>, ToolError> {
+    let mut out = Vec::new();
+    for (tenant, store_id) in sync::configured_targets(host)? {
+        let enabled = SyncState::new(host, &tenant, &store_id)
+            .config()?
+            .is_some_and(|c| c.enabled);
+        if enabled {
+            out.push(Target { tenant, store_id });
+        }
+    }
+    Ok(out)
+}
+
+/// The targets whose poll is due now.
+pub fn sync_due(host: &dyn Host) -> Result<Vec<Target>, ToolError> {
+    let mut out = Vec::new();
+    for target in sync_targets(host)? {
+        if SyncState::new(host, &target.tenant, &target.store_id).due()? {
+            out.push(target);
+        }
+    }
+    Ok(out)
+}
+
+/// The store credentials a background run of `target` uses.
+fn unattended_creds(
+    host: &dyn Host,
+    settings: &Settings,
+    target: &Target,
+) -> Result<Credentials, ToolError> {
+    if target.tenant == SINGLE_STORE_TENANT {
+        return match (&settings.store_id, &settings.api_key) {
+            (Some(id), Some(key)) if *id == target.store_id => Ok(Credentials {
+                store_id: id.clone(),
+                api_key: key.clone(),
+            }),
+            _ => Err(ToolError::new(
+                ErrorCode::SyncNotConfigured,
+                format!(
+                    "store {} is not this server's configured store",
+                    target.store_id
+                ),
+            )),
+        };
+    }
+    unattended::open(host, settings, &target.tenant, &target.store_id)?.ok_or_else(|| {
+        ToolError::new(
+            ErrorCode::SyncNotConfigured,
+            format!(
+                "store {} has no key kept for background sync; run sync_configure for it",
+                target.store_id
+            ),
+        )
+    })
+}
+
+/// Poll one store now (the scheduler and `orderdesk-mcp sync`).
 pub fn sync_run(
-    _host: &dyn Host,
-    _target: &Target,
-    _options_json: &str,
-    _request_id: &str,
+    host: &dyn Host,
+    target: &Target,
+    options_json: &str,
+    request_id: &str,
 ) -> Result<String, ToolError> {
-    Err(ToolError::new(ErrorCode::Internal, "sync is being built"))
+    let settings = Settings::load(host)?;
+    let raw = crate::tools::raw_json(options_json)?;
+    let options: RunOptions = crate::tools::parse(raw)?;
+    let creds = unattended_creds(host, &settings, target)?;
+    let journal = Journal::new(host, "sync", request_id);
+    let ctx = StoreCtx {
+        host,
+        settings: &settings,
+        tenant: target.tenant.clone(),
+        creds,
+        journal: &journal,
+    };
+    let report = sync::run(&ctx, &options, None)?;
+    Ok(serde_json::to_string(&report).expect("reports always serialize"))
 }

@@ -37,6 +37,7 @@ pub mod retry;
 pub mod services;
 pub mod tenancy;
 pub mod tools;
+pub mod unattended;
 
 #[cfg(test)]
 mod testing;

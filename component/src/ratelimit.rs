@@ -135,6 +135,14 @@ impl<'a> Upstream<'a> {
         }
     }
 
+    /// This bucket, admitting only while more than `reserve` tokens stay free: the same
+    /// shared counter with a smaller capacity, so the others keep `reserve` for themselves.
+    pub fn leaving(mut self, reserve: u64) -> Self {
+        let shape = &mut self.gcra.shape;
+        shape.capacity = (shape.capacity - reserve as f64).max(1.0);
+        self
+    }
+
     fn pause_key(&self) -> String {
         format!("{}/pause", self.gcra.prefix)
     }

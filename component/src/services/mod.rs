@@ -5,12 +5,15 @@
 //! ([`journal`]) that audits them and drops the cached reads they make stale.
 
 pub mod journal;
+pub mod mirror;
 pub mod orders;
 pub mod products;
 pub mod records;
 pub mod store;
 pub mod stores;
+pub mod sync;
 pub mod update;
+pub mod webhooks;
 pub mod write;
 
 use crate::cache::Cache;

@@ -8,6 +8,15 @@ use crate::host::Host;
 use crate::ratelimit::Account;
 use crate::tenancy::{StoreRecord, Tenant};
 
+/// Forget what the server keeps about a tenant's store beside its registration: the
+/// unattended key copy, the sync settings, stats and runs, the mirror. Webhook events
+/// age out on their own.
+pub fn forget_local(host: &dyn Host, tenant: &str, store_id: &str) -> Result<(), ToolError> {
+    crate::unattended::remove(host, tenant, store_id)?;
+    super::sync::SyncState::new(host, tenant, store_id).forget()?;
+    super::mirror::Mirror::new(host, tenant, store_id).clear()
+}
+
 /// What a new registration names.
 pub struct Registration<'a> {
     pub store_id: &'a str,
@@ -42,6 +51,8 @@ pub fn register(
         new.name.trim(),
         new.label,
     )?;
+    // A store kept for background sync and webhooks keeps its copy in step with the key.
+    crate::unattended::rewrap_if_kept(host, settings, &tenant.id, &creds)?;
     if tenant.default_store(host)?.is_none() {
         tenant.set_default(host, &record.store_id)?;
     }

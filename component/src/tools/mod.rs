@@ -13,6 +13,7 @@ mod products_write;
 mod shipments;
 mod store;
 mod stores;
+mod sync;
 mod tenant;
 #[cfg(test)]
 mod tests;
@@ -29,7 +30,7 @@ use crate::ratelimit;
 use crate::services::{Journal, journal};
 use crate::tenancy;
 
-pub use args::Validate;
+pub use args::{Validate, check_id, parse, raw_json};
 pub use ctx::{Bind, Ctx, Principal};
 
 /// Who is calling (mirrors `orderdesk:mcp/types.caller`).
@@ -177,6 +178,7 @@ pub fn catalog() -> Vec<Tool> {
         shipments::tools,
         products::tools,
         products_write::tools,
+        sync::tools,
         ops::tools,
     ];
     groups.into_iter().flat_map(|group| group()).collect()

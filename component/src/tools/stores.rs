@@ -195,6 +195,7 @@ fn delete(ctx: &Ctx, args: StoreRefArgs) -> Result<DeletedOut, ToolError> {
     let record = tenant.resolve(ctx.host, args.store.as_str())?;
     ctx.journal.note(Some(&record.store_id), &record.store_id);
     tenant.delete_store(ctx.host, &record.store_id)?;
+    stores::forget_local(ctx.host, &tenant.id, &record.store_id)?;
     Ok(DeletedOut {
         deleted: true,
         store_id: record.store_id,

@@ -1,0 +1,576 @@
+//! Sync and mirror tools: `sync_configure`, `sync_status`, `sync_trigger`, `sync_stats`,
+//! `sync_reset_stats`, `mirror_orders_query`, `webhooks_list`.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::args::{NumericId, StoreRef, check_date, check_limit};
+use super::page::Page;
+use super::{Annotations, Ctx, Tool, Validate};
+use crate::error::ToolError;
+use crate::services::StoreCtx;
+use crate::services::mirror::{Entry, Filter, Mirror, SortBy, Status};
+use crate::services::store;
+use crate::services::sync::{
+    self, DEFAULT_CANCELLED_FOLDERS, RunOptions, RunReport, Stats, SyncConfig, SyncState,
+};
+use crate::services::webhooks::{self, Event};
+use crate::unattended;
+
+/// Local reads: nothing changes, OrderDesk is not called.
+const LOCAL_READ: Annotations = Annotations {
+    read_only: true,
+    ..Annotations::LOCAL
+};
+
+pub fn tools() -> Vec<Tool> {
+    vec![
+        Tool::new(
+            "sync_configure",
+            "Turn on order sync for a store",
+            "Opt a store into background polling and/or webhooks, and set how: every \
+             interval_minutes the server fetches the orders modified in the last \
+             lookback_minutes (more than the interval, so windows overlap) into its local \
+             mirror, batch_size orders per page, at most max_pages pages. Optionally only some \
+             folders; orders in cancelled_folders (default the folders named Cancelled or \
+             Canceled) count as cancelled. Opting in keeps a copy of the store's API key \
+             encrypted under the server's secret so the poller and webhook checks work with no \
+             one signed in; enabled=false and webhooks=false remove that copy.",
+            Annotations::LOCAL,
+            configure,
+        ),
+        Tool::new(
+            "sync_status",
+            "Sync status of a store",
+            "A store's sync settings, whether a run is going on, the last run's report, when \
+             the next poll is due, and the cumulative stats.",
+            LOCAL_READ,
+            status,
+        ),
+        Tool::new(
+            "sync_trigger",
+            "Sync a store's orders now",
+            "Poll OrderDesk now for the orders modified in the lookback window and bring the \
+             local mirror up to date; reports how many orders were created, updated, cancelled, \
+             skipped or already in sync. dry_run=true reports what would change and writes \
+             nothing. Sends progress notifications per page when asked for; a cancelled call \
+             stops after the current page. A long run that outlasts this call goes on in the \
+             background (status \"running\"; see sync_status). Uses the store's rate limit \
+             while leaving room for other calls.",
+            Annotations {
+                open_world: true,
+                ..Annotations::LOCAL
+            },
+            trigger,
+        ),
+        Tool::new(
+            "sync_stats",
+            "Sync counters of a store",
+            "Cumulative sync counters of a store since the last reset: orders polled, already \
+             synced, newly synced, updated, cancelled, skipped, failed runs, success rate, \
+             last poll time.",
+            LOCAL_READ,
+            stats,
+        ),
+        Tool::new(
+            "sync_reset_stats",
+            "Reset sync counters",
+            "Set a store's cumulative sync counters back to zero (the mirror is untouched).",
+            Annotations::LOCAL,
+            reset_stats,
+        ),
+        Tool::new(
+            "mirror_orders_query",
+            "Search the local order mirror",
+            "Search the orders this server has mirrored from OrderDesk (by sync or webhook) \
+             without calling OrderDesk or using its rate limit: filter by folder (id or name), \
+             status (active or cancelled), customer email, text (part of the id, email, names \
+             or source id), and added/modified date ranges (UTC, 'YYYY-MM-DD' or \
+             'YYYY-MM-DD HH:MM:SS'). Pages of 1-100 (default 50); sorted by date_updated \
+             newest first unless order_by/order say otherwise. As fresh as the last sync or \
+             webhook: use orders_get for the live record.",
+            LOCAL_READ,
+            query,
+        ),
+        Tool::new(
+            "webhooks_list",
+            "Recent webhook deliveries",
+            "The store's most recent OrderDesk webhook deliveries, newest first: when, which \
+             order, what it changed in the mirror, and how often OrderDesk delivered it. Page \
+             with before = next_before.",
+            LOCAL_READ,
+            webhooks_list,
+        ),
+    ]
+}
+
+/// A folder by id or by name.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum FolderRef {
+    Id(NumericId),
+    Name(String),
+}
+
+/// Folder ids for `wanted`, names resolved through the store's folder list.
+fn resolve_folders(
+    sc: &StoreCtx,
+    field: &str,
+    wanted: &[FolderRef],
+) -> Result<Vec<u64>, ToolError> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let folders = store::settings(sc)?.folders;
+    wanted
+        .iter()
+        .map(|w| match w {
+            FolderRef::Id(id) => Ok(id.0),
+            FolderRef::Name(name) => folders
+                .iter()
+                .find(|f| f.name.eq_ignore_ascii_case(name.trim()))
+                .map(|f| f.id)
+                .ok_or_else(|| {
+                    let known: Vec<&str> = folders.iter().map(|f| f.name.as_str()).collect();
+                    ToolError::invalid_argument(
+                        field,
+                        format!(
+                            "the store has no folder {name:?} (it has: {})",
+                            known.join(", ")
+                        ),
+                    )
+                }),
+        })
+        .collect()
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigureArgs {
+    pub store: Option<StoreRef>,
+    /// Poll in the background (default true).
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Minutes between polls, 1-1440 (default 15).
+    #[serde(default = "default_interval")]
+    pub interval_minutes: u32,
+    /// Fetch orders modified within this many minutes; more than interval_minutes, at most
+    /// 525600 (default twice the interval).
+    pub lookback_minutes: Option<u32>,
+    /// Orders per page, 1-500 (default 100).
+    #[serde(default = "default_batch")]
+    pub batch_size: u32,
+    /// Most pages per run, 1-1000 (default 100).
+    #[serde(default = "default_max_pages")]
+    pub max_pages: u32,
+    /// Poll only these folders (ids or names); default all.
+    #[serde(default)]
+    pub folders: Vec<FolderRef>,
+    /// Folders whose orders count as cancelled (ids or names); default the folders named
+    /// Cancelled or Canceled.
+    pub cancelled_folders: Option<Vec<FolderRef>>,
+    /// Accept OrderDesk webhook deliveries for this store (default true).
+    #[serde(default = "yes")]
+    pub webhooks: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_interval() -> u32 {
+    15
+}
+fn default_batch() -> u32 {
+    100
+}
+fn default_max_pages() -> u32 {
+    100
+}
+
+/// The longest lookback: a year.
+const MAX_LOOKBACK_MINUTES: u32 = 525_600;
+
+fn check_range(field: &str, value: u32, min: u32, max: u32) -> Result<(), ToolError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ToolError::invalid_argument(
+            field,
+            format!("must be {min}-{max}, got {value}"),
+        ))
+    }
+}
+
+impl Validate for ConfigureArgs {
+    fn validate(&self) -> Result<(), ToolError> {
+        check_range("interval_minutes", self.interval_minutes, 1, 1440)?;
+        check_range("batch_size", self.batch_size, 1, 500)?;
+        check_range("max_pages", self.max_pages, 1, 1000)?;
+        if let Some(lookback) = self.lookback_minutes {
+            check_range("lookback_minutes", lookback, 1, MAX_LOOKBACK_MINUTES)?;
+            if lookback <= self.interval_minutes {
+                return Err(ToolError::invalid_argument(
+                    "lookback_minutes",
+                    format!(
+                        "must be more than interval_minutes ({}), so consecutive polls overlap",
+                        self.interval_minutes
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct ConfigureOut {
+    pub store_id: String,
+    pub config: SyncConfig,
+    /// Whether the server now keeps an encrypted copy of the store's key for background
+    /// work.
+    pub unattended_key: bool,
+}
+
+fn configure(ctx: &Ctx, args: ConfigureArgs) -> Result<ConfigureOut, ToolError> {
+    let sc = ctx.store(args.store.as_ref())?;
+    let folders = resolve_folders(&sc, "folders", &args.folders)?;
+    let cancelled_folders = match &args.cancelled_folders {
+        Some(list) => resolve_folders(&sc, "cancelled_folders", list)?,
+        None => {
+            let names: Vec<FolderRef> = DEFAULT_CANCELLED_FOLDERS
+                .iter()
+                .map(|n| FolderRef::Name((*n).to_string()))
+                .collect();
+            let known = store::settings(&sc)?.folders;
+            names
+                .iter()
+                .filter_map(|n| match n {
+                    FolderRef::Name(n) => known
+                        .iter()
+                        .find(|f| f.name.eq_ignore_ascii_case(n))
+                        .map(|f| f.id),
+                    FolderRef::Id(id) => Some(id.0),
+                })
+                .collect()
+        }
+    };
+    let config = SyncConfig {
+        enabled: args.enabled,
+        interval_minutes: args.interval_minutes,
+        lookback_minutes: args
+            .lookback_minutes
+            .unwrap_or(args.interval_minutes.saturating_mul(2)),
+        batch_size: args.batch_size,
+        max_pages: args.max_pages,
+        folders,
+        cancelled_folders,
+        webhooks: args.webhooks,
+        updated_at: ctx.host.now_ms(),
+    };
+    let tenant = ctx.tenant();
+    let keep_key =
+        (config.enabled || config.webhooks) && tenant != crate::services::SINGLE_STORE_TENANT;
+    if keep_key {
+        unattended::wrap(ctx.host, ctx.settings, tenant, &sc.creds)?;
+    } else {
+        unattended::remove(ctx.host, tenant, sc.store_id())?;
+    }
+    SyncState::new(ctx.host, tenant, sc.store_id()).save_config(&config)?;
+    sc.note_target(&format!("sync:{}", sc.store_id()));
+    Ok(ConfigureOut {
+        store_id: sc.store_id().to_string(),
+        unattended_key: unattended::exists(ctx.host, tenant, sc.store_id())?,
+        config,
+    })
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreArgs {
+    pub store: Option<StoreRef>,
+}
+
+impl Validate for StoreArgs {}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StatusOut {
+    pub store_id: String,
+    /// Whether sync_configure was called for this store.
+    pub configured: bool,
+    pub config: Option<SyncConfig>,
+    /// Whether the server keeps an encrypted copy of the store's key for background work.
+    pub unattended_key: bool,
+    /// Whether the last run is still going (or left to be resumed).
+    pub running: bool,
+    pub last_run: Option<RunReport>,
+    /// When the next background poll is due, milliseconds since the Unix epoch.
+    pub next_run_at: Option<u64>,
+    /// Orders in the mirror.
+    pub mirrored_orders: u64,
+    /// Webhook deliveries kept for webhooks_list.
+    pub webhook_events: u64,
+    pub stats: Stats,
+}
+
+fn status(ctx: &Ctx, args: StoreArgs) -> Result<StatusOut, ToolError> {
+    let sc = ctx.store(args.store.as_ref())?;
+    let (tenant, store_id) = (ctx.tenant(), sc.store_id());
+    let state = SyncState::new(ctx.host, tenant, store_id);
+    let config = state.config()?;
+    let last_run = state.last_run()?;
+    Ok(StatusOut {
+        store_id: store_id.to_string(),
+        configured: config.is_some(),
+        unattended_key: unattended::exists(ctx.host, tenant, store_id)?,
+        running: last_run
+            .as_ref()
+            .is_some_and(|r| r.status == sync::RunStatus::Running),
+        next_run_at: state.next_run_at()?,
+        mirrored_orders: Mirror::new(ctx.host, tenant, store_id).count()?,
+        webhook_events: webhooks::count(ctx.host, tenant, store_id)?,
+        stats: state.stats()?,
+        config,
+        last_run,
+    })
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TriggerArgs {
+    pub store: Option<StoreRef>,
+    /// Fetch orders modified within this many minutes (default the store's setting, else
+    /// 30), at most 525600.
+    pub lookback_minutes: Option<u32>,
+    /// Orders per page, 1-500 (default the store's setting, else 100).
+    pub batch_size: Option<u32>,
+    /// Most pages, 1-1000 (default the store's setting, else 100).
+    pub max_pages: Option<u32>,
+    /// Report what would change and write nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+impl Validate for TriggerArgs {
+    fn validate(&self) -> Result<(), ToolError> {
+        if let Some(v) = self.lookback_minutes {
+            check_range("lookback_minutes", v, 1, MAX_LOOKBACK_MINUTES)?;
+        }
+        if let Some(v) = self.batch_size {
+            check_range("batch_size", v, 1, 500)?;
+        }
+        if let Some(v) = self.max_pages {
+            check_range("max_pages", v, 1, 1000)?;
+        }
+        Ok(())
+    }
+}
+
+fn trigger(ctx: &Ctx, args: TriggerArgs) -> Result<RunReport, ToolError> {
+    let sc = ctx.store(args.store.as_ref())?;
+    sc.note_target(&format!("sync:{}", sc.store_id()));
+    let options = RunOptions {
+        lookback_minutes: args.lookback_minutes,
+        batch_size: args.batch_size,
+        max_pages: args.max_pages,
+        dry_run: args.dry_run,
+        wait_for_lock_secs: 0,
+    };
+    // Leave the call time to answer: past 60 % of its deadline, the run goes on in the
+    // background.
+    let budget = (ctx.settings.call_timeout_ms > 0).then(|| ctx.settings.call_timeout_ms * 6 / 10);
+    sync::run(&sc, &options, budget)
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct StatsOut {
+    pub store_id: String,
+    pub stats: Stats,
+}
+
+fn stats(ctx: &Ctx, args: StoreArgs) -> Result<StatsOut, ToolError> {
+    let sc = ctx.store(args.store.as_ref())?;
+    let stats = SyncState::new(ctx.host, ctx.tenant(), sc.store_id()).stats()?;
+    Ok(StatsOut {
+        store_id: sc.store_id().to_string(),
+        stats,
+    })
+}
+
+fn reset_stats(ctx: &Ctx, args: StoreArgs) -> Result<StatsOut, ToolError> {
+    let sc = ctx.store(args.store.as_ref())?;
+    sc.note_target(&format!("sync:{}", sc.store_id()));
+    let stats = SyncState::new(ctx.host, ctx.tenant(), sc.store_id()).reset_stats()?;
+    Ok(StatsOut {
+        store_id: sc.store_id().to_string(),
+        stats,
+    })
+}
+
+/// Sort direction.
+#[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QueryArgs {
+    pub store: Option<StoreRef>,
+    /// Only orders in this folder (id or exact name).
+    pub folder: Option<FolderRef>,
+    /// Only active or only cancelled orders.
+    pub status: Option<Status>,
+    /// Only orders with this customer email (any case).
+    pub email: Option<String>,
+    /// Only orders whose id, email, names or source id contain this text (any case).
+    pub text: Option<String>,
+    /// Added at or after (UTC).
+    pub added_from: Option<String>,
+    /// Added at or before (UTC; a date alone covers the whole day).
+    pub added_to: Option<String>,
+    /// Modified at or after (UTC).
+    pub modified_from: Option<String>,
+    /// Modified at or before (UTC; a date alone covers the whole day).
+    pub modified_to: Option<String>,
+    /// Orders per page, 1-100.
+    #[serde(default = "super::page::default_limit")]
+    pub limit: u32,
+    /// Orders to skip; pass the previous page's next_offset.
+    #[serde(default)]
+    pub offset: u64,
+    /// Sort field (default date_updated).
+    pub order_by: Option<SortBy>,
+    /// Sort direction (default desc).
+    pub order: Option<Direction>,
+}
+
+impl Validate for QueryArgs {
+    fn validate(&self) -> Result<(), ToolError> {
+        check_limit(self.limit)?;
+        for (field, value) in [
+            ("added_from", &self.added_from),
+            ("added_to", &self.added_to),
+            ("modified_from", &self.modified_from),
+            ("modified_to", &self.modified_to),
+        ] {
+            if let Some(v) = value {
+                check_date(field, v.trim())?;
+            }
+        }
+        for (field, value) in [("email", &self.email), ("text", &self.text)] {
+            if value.as_deref().is_some_and(|v| v.len() > 200) {
+                return Err(ToolError::invalid_argument(
+                    field,
+                    "must be at most 200 characters",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A date bound in OrderDesk's format; an end date alone covers its whole day.
+fn bound(value: &Option<String>, end: bool) -> Option<String> {
+    value
+        .as_deref()
+        .map(str::trim)
+        .map(|v| match (v.len(), end) {
+            (10, true) => format!("{v} 23:59:59"),
+            (10, false) => format!("{v} 00:00:00"),
+            _ => v.to_string(),
+        })
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct QueryOut {
+    pub store_id: String,
+    pub orders: Vec<Entry>,
+    #[serde(flatten)]
+    pub page: Page,
+}
+
+fn query(ctx: &Ctx, args: QueryArgs) -> Result<QueryOut, ToolError> {
+    let sc = ctx.store(args.store.as_ref())?;
+    let folders = match &args.folder {
+        None => None,
+        Some(FolderRef::Id(id)) => Some(vec![id.0]),
+        Some(name) => Some(resolve_folders(&sc, "folder", std::slice::from_ref(name))?),
+    };
+    let filter = Filter {
+        folders,
+        status: args.status,
+        email: args
+            .email
+            .map(|e| e.trim().to_string())
+            .filter(|e| !e.is_empty()),
+        text: args
+            .text
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty()),
+        added: (bound(&args.added_from, false), bound(&args.added_to, true)),
+        modified: (
+            bound(&args.modified_from, false),
+            bound(&args.modified_to, true),
+        ),
+    };
+    let descending = !matches!(args.order, Some(Direction::Asc));
+    let (total, orders) = Mirror::new(ctx.host, ctx.tenant(), sc.store_id()).query(
+        &filter,
+        args.order_by.unwrap_or(SortBy::DateUpdated),
+        descending,
+        args.offset,
+        args.limit,
+    )?;
+    Ok(QueryOut {
+        store_id: sc.store_id().to_string(),
+        page: Page::new(Some(total), args.offset, args.limit, orders.len() as u64),
+        orders,
+    })
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksArgs {
+    pub store: Option<StoreRef>,
+    /// Events per page, 1-100 (default 20).
+    #[serde(default = "default_events")]
+    pub limit: u32,
+    /// Only events older than this seq (the previous page's next_before).
+    pub before: Option<u64>,
+}
+
+fn default_events() -> u32 {
+    20
+}
+
+impl Validate for WebhooksArgs {
+    fn validate(&self) -> Result<(), ToolError> {
+        check_limit(self.limit)
+    }
+}
+
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct WebhooksOut {
+    pub store_id: String,
+    pub events: Vec<Event>,
+    /// Pass as `before` for the next (older) page; null at the end.
+    pub next_before: Option<u64>,
+}
+
+fn webhooks_list(ctx: &Ctx, args: WebhooksArgs) -> Result<WebhooksOut, ToolError> {
+    let sc = ctx.store(args.store.as_ref())?;
+    let (events, next_before) = webhooks::list(
+        ctx.host,
+        ctx.tenant(),
+        sc.store_id(),
+        args.limit,
+        args.before,
+    )?;
+    Ok(WebhooksOut {
+        store_id: sc.store_id().to_string(),
+        events,
+        next_before,
+    })
+}
