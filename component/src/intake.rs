@@ -247,3 +247,205 @@ pub fn sync_run(
     let report = sync::run(&ctx, &options, None)?;
     Ok(serde_json::to_string(&report).expect("reports always serialize"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::ScriptedHost;
+    use crate::tools::{CallError, Caller, call};
+    use serde_json::json;
+
+    const STORE: &str =
+        r#"{"status":"success","store":{"name":"S","folders":{"1":"New","4":"Cancelled"}}}"#;
+
+    fn sign(key: &str, body: &str) -> String {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key.as_bytes()).unwrap();
+        mac.update(body.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    fn tool(host: &ScriptedHost, name: &str, args: serde_json::Value) -> Result<Value, CallError> {
+        let caller = Caller {
+            request_id: "r".into(),
+            ..Caller::default()
+        };
+        call(host, &caller, name, &args.to_string()).map(|o| o.value)
+    }
+
+    fn delivery(order: &str, signature: Option<String>) -> Delivery {
+        Delivery {
+            store_id: "7".into(),
+            signature,
+            order: order.into(),
+            request_id: "wh-1".into(),
+        }
+    }
+
+    /// Single-store mode: store 7, key "k" (ScriptedHost::configured).
+    fn opted_in() -> ScriptedHost {
+        let host = ScriptedHost::configured();
+        host.answer(200, &[], STORE);
+        tool(
+            &host,
+            "sync_configure",
+            json!({"store": 7, "enabled": false}),
+        )
+        .unwrap();
+        host
+    }
+
+    #[test]
+    fn a_signed_delivery_lands_in_the_mirror_and_a_redelivery_is_acknowledged() {
+        let host = opted_in();
+        let order =
+            r#"{"id":"100001","email":"a@b.c","folder_id":1,"date_updated":"2026-03-01 10:00:00"}"#;
+        let receipt = webhook_deliver(&host, delivery(order, Some(sign("k", order)))).unwrap();
+        assert_eq!(
+            receipt,
+            Receipt {
+                outcome: "accepted",
+                order_id: "100001".into(),
+                registrations: 1
+            }
+        );
+        let again = webhook_deliver(&host, delivery(order, Some(sign("k", order)))).unwrap();
+        assert_eq!(again.outcome, "duplicate");
+        let found = tool(&host, "mirror_orders_query", json!({"text": "100001"})).unwrap();
+        assert_eq!(found["total_count"], 1);
+        assert_eq!(found["orders"][0]["via"], "webhook");
+        let listed = tool(&host, "webhooks_list", json!({})).unwrap();
+        assert_eq!(listed["events"][0]["deliveries"], 2);
+        let text = listed.to_string();
+        assert!(
+            !text.contains(&sign("k", order)),
+            "no signature in the list"
+        );
+    }
+
+    #[test]
+    fn deliveries_that_do_not_verify_are_refused_and_change_nothing() {
+        let host = opted_in();
+        let order = r#"{"id":"100001","date_updated":"2026-03-01 10:00:00"}"#;
+        let code = |d: Delivery| webhook_deliver(&host, d).unwrap_err().code;
+        assert_eq!(code(delivery(order, None)), ErrorCode::WebhookUnauthorized);
+        assert_eq!(
+            code(delivery(order, Some(sign("wrong", order)))),
+            ErrorCode::WebhookUnauthorized
+        );
+        // Signed for another body.
+        assert_eq!(
+            code(delivery(order, Some(sign("k", "{}")))),
+            ErrorCode::WebhookUnauthorized
+        );
+        let mut unknown = delivery(order, Some(sign("k", order)));
+        unknown.store_id = "8".into();
+        assert_eq!(code(unknown), ErrorCode::WebhookUnauthorized);
+        assert_eq!(
+            code(delivery("not json", Some(sign("k", "not json")))),
+            ErrorCode::InvalidArgument
+        );
+        assert_eq!(
+            code(delivery("[1]", Some(sign("k", "[1]")))),
+            ErrorCode::InvalidArgument
+        );
+        let mut odd = delivery(order, Some(sign("k", order)));
+        odd.store_id = "../7".into();
+        assert_eq!(code(odd), ErrorCode::InvalidArgument);
+        let found = tool(&host, "mirror_orders_query", json!({})).unwrap();
+        assert_eq!(found["total_count"], 0);
+    }
+
+    #[test]
+    fn a_store_opted_out_of_webhooks_refuses_deliveries() {
+        let host = ScriptedHost::configured();
+        host.answer(200, &[], STORE);
+        tool(&host, "sync_configure", json!({"webhooks": false})).unwrap();
+        let order = r#"{"id":"1","date_updated":"2026-03-01 10:00:00"}"#;
+        let e = webhook_deliver(&host, delivery(order, Some(sign("k", order)))).unwrap_err();
+        assert_eq!(e.code, ErrorCode::WebhookUnauthorized);
+    }
+
+    #[test]
+    fn sync_configure_checks_its_arguments() {
+        let host = ScriptedHost::configured();
+        for bad in [
+            json!({"interval_minutes": 30, "lookback_minutes": 30}),
+            json!({"interval_minutes": 0}),
+            json!({"batch_size": 501}),
+            json!({"max_pages": 0}),
+            json!({"lookback_minutes": 600_000}),
+            json!({"surprise": true}),
+        ] {
+            match tool(&host, "sync_configure", bad.clone()) {
+                Err(CallError::Failed(e)) => {
+                    assert_eq!(e.code, ErrorCode::InvalidArgument, "{bad}")
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        assert!(
+            host.requests.borrow().is_empty(),
+            "refused before any upstream call"
+        );
+        // Folder names resolve through the store's folders; unknown ones are named.
+        host.answer(200, &[], STORE);
+        match tool(&host, "sync_configure", json!({"folders": ["Shipped"]})) {
+            Err(CallError::Failed(e)) => {
+                assert_eq!(e.code, ErrorCode::InvalidArgument);
+                assert!(e.message.contains("New, Cancelled"), "{}", e.message);
+            }
+            other => panic!("{other:?}"),
+        }
+        let ok = tool(
+            &host,
+            "sync_configure",
+            json!({"folders": ["new", 4], "interval_minutes": "5"}),
+        );
+        // "5" is not an integer: the schema says integer.
+        assert!(ok.is_err());
+        let ok = tool(
+            &host,
+            "sync_configure",
+            json!({"folders": ["new", 4], "interval_minutes": 5}),
+        )
+        .unwrap();
+        assert_eq!(ok["config"]["folders"], json!([1, 4]));
+        assert_eq!(ok["config"]["cancelled_folders"], json!([4]));
+        assert_eq!(ok["config"]["lookback_minutes"], 10);
+    }
+
+    #[test]
+    fn the_scheduler_sees_enabled_stores_when_due() {
+        let host = ScriptedHost::configured();
+        assert!(sync_due(&host).unwrap().is_empty());
+        host.answer(200, &[], STORE);
+        tool(&host, "sync_configure", json!({"interval_minutes": 10})).unwrap();
+        let target = Target {
+            tenant: SINGLE_STORE_TENANT.into(),
+            store_id: "7".into(),
+        };
+        assert_eq!(sync_targets(&host).unwrap(), vec![target.clone()]);
+        assert_eq!(sync_due(&host).unwrap(), vec![target.clone()]);
+        host.answer(
+            200,
+            &[],
+            r#"{"status":"success","total_records":1,"orders":[{"id":"1","folder_id":1,"date_updated":"2026-03-01 10:00:00"}]}"#,
+        );
+        let report: Value =
+            serde_json::from_str(&sync_run(&host, &target, "{}", "tick-1").unwrap()).unwrap();
+        assert_eq!(report["status"], "done");
+        assert_eq!(report["counts"]["created"], 1);
+        assert!(sync_due(&host).unwrap().is_empty(), "just ran");
+        host.now.set(host.now.get() + 10 * 60_000);
+        assert_eq!(sync_due(&host).unwrap(), vec![target.clone()]);
+        let e = sync_run(&host, &target, r#"{"bogus": 1}"#, "tick-2").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidArgument);
+        let other = Target {
+            tenant: "0123456789abcdef".into(),
+            store_id: "7".into(),
+        };
+        let e = sync_run(&host, &other, "{}", "tick-3").unwrap_err();
+        assert_eq!(e.code, ErrorCode::SyncNotConfigured);
+    }
+}

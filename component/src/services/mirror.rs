@@ -28,7 +28,7 @@ use crate::services::orders::id_text;
 use crate::host::Bucket;
 
 /// Summary shards per store.
-pub const SHARDS: u64 = 64;
+pub const SHARDS: u64 = 128;
 
 /// How long a writer waits for the mirror lock.
 const MIRROR_LOCK_WAIT_MS: u64 = 15_000;
