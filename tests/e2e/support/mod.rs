@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod python;
+pub mod sync;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
