@@ -21,7 +21,7 @@ use serde_json::{Map, Value};
 use crate::error::{ErrorCode, ToolError};
 use crate::host::Host;
 use crate::kv::{get_json, set_json};
-use crate::lock::{LEASE_MS, Lease};
+use crate::lock::Lease;
 use crate::merge;
 use crate::services::orders::id_text;
 
@@ -32,6 +32,10 @@ pub const SHARDS: u64 = 128;
 
 /// How long a writer waits for the mirror lock.
 const MIRROR_LOCK_WAIT_MS: u64 = 15_000;
+
+/// The mirror lock's lease: a page's writes take well under a second, and a writer killed
+/// while holding it blocks the others no longer than this.
+const MIRROR_LEASE_MS: u64 = 10_000;
 
 /// Whether the mirror holds an order as live or cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -285,13 +289,18 @@ impl<'a> Mirror<'a> {
         cancelled_folders: &[u64],
         via: Via,
     ) -> Result<Vec<(String, Change)>, ToolError> {
-        let _lock = Lease::acquire(self.host, &self.prefix, LEASE_MS, MIRROR_LOCK_WAIT_MS)?
-            .ok_or_else(|| {
-                ToolError::new(
-                    ErrorCode::ConcurrentUpdate,
-                    "the order mirror stayed locked by another writer; try again",
-                )
-            })?;
+        let _lock = Lease::acquire(
+            self.host,
+            &self.prefix,
+            MIRROR_LEASE_MS,
+            MIRROR_LOCK_WAIT_MS,
+        )?
+        .ok_or_else(|| {
+            ToolError::new(
+                ErrorCode::ConcurrentUpdate,
+                "the order mirror stayed locked by another writer; try again",
+            )
+        })?;
         let mut shards = self.load_shards(orders.iter().map(|o| shard_of(&order_id(o))))?;
         let mut dirty = std::collections::BTreeSet::new();
         let now = self.host.now_ms();

@@ -455,10 +455,18 @@ pub fn run(
             return Ok(report);
         }
         if !lease.keep()? {
-            break Err(ToolError::new(
-                ErrorCode::SyncBusy,
-                "the sync lost its lock to another instance (a page took longer than the lease)",
-            ));
+            // The lease ran out during a long page (retries, rate-limit waits). Take it
+            // back if nobody else did; pages are idempotent, so a poller that ran in the
+            // gap did no harm.
+            match Lease::acquire(host, &state.lock_name(), SYNC_LEASE_MS, 0)? {
+                Some(again) => lease = again,
+                None => {
+                    break Err(ToolError::new(
+                        ErrorCode::SyncBusy,
+                        "another instance took over this store's sync while a page was slow",
+                    ));
+                }
+            }
         }
         let mut query = vec![
             (

@@ -18,7 +18,10 @@ use crate::cache::{self, Family};
 use crate::error::{ErrorCode, ToolError};
 use crate::host::{Bucket, Host};
 use crate::kv::{get_json, kv_err, set_json};
-use crate::lock::{LEASE_MS, Lease};
+use crate::lock::Lease;
+
+/// The lease on one order's deliveries: storing one takes milliseconds.
+const DELIVERY_LEASE_MS: u64 = 10_000;
 
 /// Events kept per store.
 pub const RETAINED: u64 = 500;
@@ -87,7 +90,7 @@ pub fn deliver(
     let _lock = Lease::acquire(
         host,
         &format!("{}/{order_id}", keys.prefix),
-        LEASE_MS,
+        DELIVERY_LEASE_MS,
         10_000,
     )?
     .ok_or_else(|| {
