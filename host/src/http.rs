@@ -1,11 +1,13 @@
 //! MCP over streamable HTTP (`orderdesk-mcp serve`), with rmcp's server transport:
 //! `POST/GET/DELETE /mcp` in both eras of the protocol (sessions for 2025-06-18 and
-//! 2025-11-25 clients; stateless requests for 2026-07-28), plus `GET /health`, `GET /ready`
-//! and `GET /metrics`.
+//! 2025-11-25 clients; stateless requests for 2026-07-28), plus OrderDesk's
+//! `POST /webhooks/orderdesk` ([`crate::webhook`]), `GET /health`, `GET /ready` and
+//! `GET /metrics`.
 //!
 //! Around rmcp: the bearer check ([`crate::auth`]) on every `/mcp` request, a body cap
 //! (413), header and body timeouts for slow clients, `Origin` (403) and `Host` checks, and a
-//! graceful shutdown: stop accepting, let in-flight calls finish (bounded), exit.
+//! graceful shutdown: stop accepting and polling, let in-flight calls and polls finish
+//! (bounded), exit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,7 +19,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
@@ -29,6 +31,7 @@ use tower_http::timeout::RequestBodyTimeout;
 use crate::auth::{Authenticator, Refusal};
 use crate::mcp::OrderDeskMcp;
 use crate::runtime::Runtime;
+use crate::scheduler::Scheduler;
 use crate::state::{Backend, Bucket, Keep};
 
 /// How `serve` listens and guards `/mcp`.
@@ -38,6 +41,7 @@ pub struct ServeOptions {
     /// `None`: any `Host`.
     pub allowed_hosts: Option<Vec<String>>,
     pub max_body_bytes: usize,
+    pub webhook_max_body_bytes: usize,
     pub client_timeout: Duration,
     pub shutdown_grace: Duration,
 }
@@ -49,14 +53,16 @@ struct App {
     backend: Arc<dyn Backend>,
     sessions: Arc<LocalSessionManager>,
     draining: AtomicBool,
+    webhook_max_body_bytes: usize,
 }
 
-/// Serve until SIGTERM or Ctrl-C; then drain and return.
+/// Serve until SIGTERM or Ctrl-C; then drain (the scheduler's polls too) and return.
 pub async fn serve(
     handler: OrderDeskMcp,
     runtime: Arc<Runtime>,
     backend: Arc<dyn Backend>,
     auth: Authenticator,
+    scheduler: Option<Scheduler>,
     options: ServeOptions,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(options.listen)
@@ -71,6 +77,7 @@ pub async fn serve(
         backend,
         sessions: sessions.clone(),
         draining: AtomicBool::new(false),
+        webhook_max_body_bytes: options.webhook_max_body_bytes,
     });
 
     let mut config = StreamableHttpServerConfig::default()
@@ -88,6 +95,8 @@ pub async fn serve(
     let router = Router::new()
         .route_service("/mcp", mcp)
         .layer(middleware::from_fn_with_state(app.clone(), authenticate))
+        // OrderDesk sends no bearer, Origin or known Host: the HMAC is the authentication.
+        .route(crate::webhook::PATH, post(webhook))
         .route("/health", get(health))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
@@ -107,7 +116,7 @@ pub async fn serve(
         .timer(TokioTimer::new())
         .header_read_timeout(options.client_timeout);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let stop = stop_signal();
+    let stop = crate::stop_signal();
     tokio::pin!(stop);
     loop {
         tokio::select! {
@@ -141,12 +150,19 @@ pub async fn serve(
     }
     drop(listener);
     app.draining.store(true, Ordering::SeqCst);
+    if let Some(scheduler) = &scheduler {
+        scheduler.stop_ticking();
+    }
 
-    // In-flight tool calls finish (bounded by the grace period); then sessions and their
-    // streams are closed and the connections drained.
+    // In-flight tool calls, deliveries and polls finish (bounded by the grace period); a
+    // poll still running then is cancelled and winds up; then sessions and their streams
+    // are closed and the connections drained.
     let deadline = Instant::now() + options.shutdown_grace;
     while runtime.calls_in_flight() > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    if let Some(scheduler) = scheduler {
+        scheduler.shutdown(deadline).await;
     }
     let unfinished = runtime.calls_in_flight();
     shutdown.cancel();
@@ -159,24 +175,6 @@ pub async fn serve(
     }
     tracing::info!(unfinished, "stopped");
     Ok(())
-}
-
-/// Resolves with the signal's name on SIGTERM or Ctrl-C (SIGINT).
-async fn stop_signal() -> &'static str {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
-        tokio::select! {
-            _ = term.recv() => "SIGTERM",
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
-        "ctrl-c"
-    }
 }
 
 /// The bearer check in front of `/mcp`: 401 with `WWW-Authenticate` when missing or wrong;
@@ -268,6 +266,19 @@ fn refused(refusal: Refusal) -> Response {
         );
     }
     response
+}
+
+/// `POST /webhooks/orderdesk`, answered 503 while draining (OrderDesk delivers again).
+async fn webhook(State(app): State<Arc<App>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    crate::webhook::deliver(
+        &app.runtime,
+        app.draining.load(Ordering::SeqCst),
+        app.webhook_max_body_bytes,
+        parts.headers,
+        body,
+    )
+    .await
 }
 
 /// Alive: the process answers.

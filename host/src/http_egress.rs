@@ -1,11 +1,13 @@
 //! Capability `http_egress`: outbound HTTP for the component (`wasi:http`), through one
 //! policy hook: only the configured OrderDesk origin is reachable; every other destination
 //! is refused (`HttpRequestDenied`) and logged, so even a compromised component cannot
-//! reach anything else.
+//! reach anything else. The same hook refuses a cancelled call's further requests
+//! (`internal-error("cancelled")`), which is how a long tool learns it should stop.
 
 use std::future::Future;
 use std::sync::Arc;
 
+use tokio_util::sync::CancellationToken;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpCtx, WasiHttpHooks};
 
@@ -61,12 +63,16 @@ impl std::fmt::Display for Origin {
 }
 
 /// The egress allow-list, installed as the `wasi:http` hooks of every store (with the
-/// call's request id, for the upstream log lines).
+/// call's request id, for the upstream log lines, and its cancel token).
 #[derive(Debug, Clone)]
 pub struct EgressPolicy {
     allowed: Arc<Vec<Origin>>,
     request_id: Arc<str>,
+    cancel: Option<CancellationToken>,
 }
+
+/// What the component sees when it sends a request after its call was cancelled.
+pub const CANCELLED: &str = "cancelled";
 
 impl EgressPolicy {
     /// The allow-list from a comma-separated list of origins or URLs.
@@ -85,11 +91,16 @@ impl EgressPolicy {
         Self {
             allowed: Arc::new(origins),
             request_id: Arc::from(""),
+            cancel: None,
         }
     }
 
     pub fn permits(&self, uri: &http::Uri) -> bool {
         self.allowed.iter().any(|o| o.matches(uri))
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.as_ref().is_some_and(|t| t.is_cancelled())
     }
 }
 
@@ -124,6 +135,7 @@ impl Capability for Egress {
             policy: EgressPolicy {
                 allowed: self.policy.allowed.clone(),
                 request_id: Arc::from(info.request_id.as_str()),
+                cancel: info.hooks.cancel.clone(),
             },
         }
     }
@@ -152,6 +164,18 @@ impl WasiHttpHooks for EgressPolicy {
                 "outbound request denied: not the configured OrderDesk origin"
             );
             return Box::new(async { Err(wasmtime_wasi_http::Error::HttpRequestDenied) });
+        }
+        if self.cancelled() {
+            tracing::debug!(
+                target: "egress",
+                request_id = %self.request_id,
+                "outbound request refused: the call was cancelled"
+            );
+            return Box::new(async {
+                Err(wasmtime_wasi_http::Error::InternalError(Some(
+                    CANCELLED.into(),
+                )))
+            });
         }
         let method = request.method().to_string();
         let route = crate::metrics::route_of(request.uri().path());
@@ -214,6 +238,30 @@ mod tests {
         assert!(p.permits(&"http://127.0.0.1:4000/api/v2/test".parse().unwrap()));
         assert!(!p.permits(&"http://127.0.0.1:4001/api/v2/test".parse().unwrap()));
         assert!(!p.permits(&"http://localhost:4000/api/v2/test".parse().unwrap()));
+    }
+
+    #[tokio::test]
+    async fn a_cancelled_call_sends_nothing_more() {
+        use http_body_util::{BodyExt as _, Empty};
+        let cancel = CancellationToken::new();
+        let mut policy = EgressPolicy {
+            cancel: Some(cancel.clone()),
+            ..policy("http://127.0.0.1:9/api/v2")
+        };
+        cancel.cancel();
+        let body = Empty::<axum::body::Bytes>::new()
+            .map_err(|never| match never {})
+            .boxed_unsync();
+        let request = http::Request::get("http://127.0.0.1:9/api/v2/orders")
+            .body(body)
+            .unwrap();
+        let pending: Pending = Box::new(async { Ok(()) });
+        let sent = Box::into_pin(policy.send_request(request, None, pending)).await;
+        match sent {
+            Err(wasmtime_wasi_http::Error::InternalError(Some(why))) => assert_eq!(why, CANCELLED),
+            Err(other) => panic!("refused for another reason: {other}"),
+            Ok(_) => panic!("a cancelled call's request went out"),
+        }
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! (`wasi:config`, from [`settings`]) and [`logging`]. [`state`] holds the backends `kv` and
 //! `lock` serve from; [`runtime`] owns the sandbox; [`mcp`] maps MCP onto the component's
 //! tools; [`stdio`] and [`http`] are the transports ([`auth`] checks HTTP bearers,
-//! [`metrics`] counts for `/metrics`).
+//! [`webhook`] takes OrderDesk's deliveries, [`metrics`] counts for `/metrics`);
+//! [`scheduler`] drives polling sync, with the key seal of [`unattended`].
 
 mod auth;
 mod bindings;
@@ -21,11 +22,15 @@ mod logging;
 mod mcp;
 mod metrics;
 mod runtime;
+mod scheduler;
 mod settings;
 mod state;
 mod stdio;
+mod unattended;
+mod webhook;
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -61,11 +66,38 @@ enum Command {
     /// Serve MCP over stdin/stdout for one client (Claude Desktop, Claude Code, Cursor…).
     Stdio,
     /// Serve MCP over streamable HTTP at /mcp for many clients and tenants (bearer = a
-    /// tenant master key), with /health, /ready and /metrics.
+    /// tenant master key), OrderDesk webhooks at /webhooks/orderdesk, with /health,
+    /// /ready and /metrics.
     Serve,
     /// Manage tenants (for serving many stores and people from one server).
     #[command(subcommand)]
     Tenant(TenantCommand),
+    /// Poll OrderDesk for changed orders of the stores with polling sync turned on (the
+    /// sync_configure tool), into this server's order mirror.
+    ///
+    /// Without --once: run the poller in the foreground until SIGTERM or Ctrl-C, checking
+    /// every --sync-tick-secs which stores are due (a poller-only process; `serve` and
+    /// `stdio` poll too). With --once: poll the chosen stores now, one after another,
+    /// print each run report as one JSON line, and exit 1 if any run failed. Several
+    /// processes on one state store never poll the same store at once.
+    Sync(SyncArgs),
+}
+
+#[derive(Debug, clap::Args)]
+struct SyncArgs {
+    /// Poll now and exit instead of running the poller.
+    #[arg(long)]
+    once: bool,
+    /// Report what would change (`changes` in the report) without writing anything: no
+    /// mirror updates, statistics or run record.
+    #[arg(long, requires = "once")]
+    dry_run: bool,
+    /// Poll only this store id (repeat for several); it must have polling sync on.
+    #[arg(long = "store", value_name = "ID", requires = "once")]
+    stores: Vec<String>,
+    /// Poll only this tenant's stores (`_` in single-store mode).
+    #[arg(long, value_name = "ID", requires = "once")]
+    tenant: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -109,11 +141,64 @@ async fn main() -> anyhow::Result<()> {
     );
     match cli.command {
         Command::Stdio => {
-            let (handler, _, _) = build(&settings).await?;
-            stdio::serve(handler).await
+            let (handler, runtime, _) = build(&settings).await?;
+            let scheduler = scheduler::Scheduler::start(runtime, sync_tick(&settings));
+            let served = stdio::serve(handler).await;
+            // The client is gone: a running poll is cancelled and winds up at once.
+            if let Some(scheduler) = scheduler {
+                scheduler.shutdown(Instant::now()).await;
+            }
+            served
         }
         Command::Serve => serve(&settings).await,
         Command::Tenant(command) => tenant(command, &settings).await,
+        Command::Sync(args) => sync(args, &settings).await,
+    }
+}
+
+fn sync_tick(settings: &Settings) -> std::time::Duration {
+    settings.secs(&table::SYNC_TICK_SECS)
+}
+
+/// `orderdesk-mcp sync [--once …]`.
+async fn sync(args: SyncArgs, settings: &Settings) -> anyhow::Result<()> {
+    let (runtime, _) = start(settings)?;
+    if args.once {
+        let selection = scheduler::Selection {
+            stores: args.stores,
+            tenant: args.tenant,
+        };
+        return scheduler::once(&runtime, &selection, args.dry_run).await;
+    }
+    let tick = sync_tick(settings);
+    anyhow::ensure!(
+        !tick.is_zero(),
+        "--sync-tick-secs is 0, so there is nothing to run; give it a period, or use --once"
+    );
+    let scheduler = scheduler::Scheduler::start(Arc::new(runtime), tick)
+        .expect("a non-zero tick starts the scheduler");
+    let signal = stop_signal().await;
+    tracing::info!(signal, "stopping the poller");
+    let grace = settings.secs(&table::SHUTDOWN_GRACE_SECS);
+    scheduler.shutdown(Instant::now() + grace).await;
+    Ok(())
+}
+
+/// Resolves with the signal's name on SIGTERM or Ctrl-C (SIGINT).
+pub(crate) async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "ctrl-c"
     }
 }
 
@@ -232,16 +317,19 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     });
     let (handler, runtime, backend) = build(settings).await?;
     let authenticator = auth::Authenticator::new(mode, runtime.clone())?;
+    let scheduler = scheduler::Scheduler::start(runtime.clone(), sync_tick(settings));
     http::serve(
         handler,
         runtime,
         backend,
         authenticator,
+        scheduler,
         http::ServeOptions {
             listen,
             allowed_origins: list(&table::ALLOWED_ORIGINS).unwrap_or_default(),
             allowed_hosts,
             max_body_bytes: settings.count(&table::MAX_BODY_BYTES) as usize,
+            webhook_max_body_bytes: settings.count(&table::WEBHOOK_MAX_BODY_BYTES) as usize,
             client_timeout: settings.secs(&table::CLIENT_TIMEOUT_SECS),
             shutdown_grace: settings.secs(&table::SHUTDOWN_GRACE_SECS),
         },
@@ -287,6 +375,24 @@ fn start(settings: &Settings) -> anyhow::Result<(Runtime, Arc<dyn state::Backend
         .map(|_| settings.count(&table::STATE_FAIL_AFTER_WRITES));
     let backend = state::open(&spec, layout.clone(), faults)
         .with_context(|| format!("opening state {spec}"))?;
+    let secret = unattended::resolve(settings, &spec)?;
+    match (&secret.source, &spec) {
+        (unattended::Source::Created(path), state::StateSpec::Redis(_)) => tracing::warn!(
+            path = %path.display(),
+            "created a new unattended secret file: every instance on this Redis must use the \
+             same secret (copy the file, or set ORDERDESK_MCP_UNATTENDED_SECRET)"
+        ),
+        (unattended::Source::Created(path), _) => {
+            tracing::info!(path = %path.display(), "created the unattended secret file")
+        }
+        (source, _) => tracing::debug!(?source, "unattended secret"),
+    }
+    let mut config = settings.component_config();
+    config.retain(|(key, _)| key != unattended::CONFIG_KEY);
+    config.push((
+        unattended::CONFIG_KEY.to_string(),
+        secret.expose().to_string(),
+    ));
     let api_url = settings.api_url();
     let egress = match settings.text(&table::EGRESS_ALLOW) {
         Some(list) => EgressPolicy::parse(list).context("invalid --egress-allow")?,
@@ -297,12 +403,13 @@ fn start(settings: &Settings) -> anyhow::Result<(Runtime, Arc<dyn state::Backend
         precompile_cache: settings.precompile_cache(),
         memory_limit_bytes: (settings.count(&table::MEMORY_LIMIT_MB) << 20) as usize,
         call_timeout: settings.secs(&table::CALL_TIMEOUT_SECS),
+        sync_timeout: settings.secs(&table::SYNC_TIMEOUT_SECS),
         max_instances: settings.count(&table::MAX_INSTANCES) as u32,
         capabilities: Capabilities {
             egress: Egress::new(egress),
             kv: kv::Kv::new(backend.clone(), layout),
             lock: lock::Locks::new(backend.clone()),
-            config: config::Config::new(settings.component_config()),
+            config: config::Config::new(config),
             logging: logging::Logging,
         },
     })?;

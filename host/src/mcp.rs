@@ -1,6 +1,8 @@
 //! The MCP face of the component (rmcp `ServerHandler`): `tools/list` from the component's
-//! catalog, `tools/call` run in the sandbox, errors shaped as MCP expects, and the state
-//! one session binds (credential, default store), which belongs to that session alone.
+//! catalog, `tools/call` run in the sandbox (cancelled with its request, its progress
+//! events sent as `notifications/progress` when the request carries a progress token),
+//! errors shaped as MCP expects, and the state one session binds (credential, default
+//! store), which belongs to that session alone.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
+    ProgressNotificationParam, ServerCapabilities, ServerConfig, Tool, ToolAnnotations,
 };
 use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -19,6 +21,7 @@ use tracing::Instrument as _;
 
 use crate::auth::Principal;
 use crate::bindings::orderdesk::mcp::types::{CallError, Caller, ToolDescriptor};
+use crate::capability::{CallHooks, Progress};
 use crate::runtime::Runtime;
 
 const INSTRUCTIONS: &str = "Tools for OrderDesk stores: read and search orders, create and \
@@ -31,6 +34,9 @@ ORDER_NOT_FOUND, CONCURRENT_UPDATE, OD_API_429, INVALID_ARGUMENT).";
 /// The largest arguments object a call may carry; larger ones are refused before they
 /// reach the component (whose memory is capped).
 pub const MAX_ARGUMENTS_BYTES: usize = 1 << 20;
+
+/// Progress events waiting to be sent for one call; more are dropped (progress is advisory).
+const PROGRESS_BACKLOG: usize = 64;
 
 /// The tool catalog as MCP lists it, read once from the component.
 struct Catalog {
@@ -136,6 +142,7 @@ impl OrderDeskMcp {
         name: &str,
         arguments: Option<Map<String, Value>>,
         principal: Option<&Principal>,
+        hooks: CallHooks,
     ) -> Result<(CallToolResult, String), McpError> {
         self.admit(principal)?;
         let request_id = uuid::Uuid::new_v4().to_string();
@@ -186,7 +193,7 @@ impl OrderDeskMcp {
         let started = Instant::now();
         let outcome = self
             .runtime
-            .call_tool(caller, name, &args)
+            .call_tool(caller, name, &args, hooks)
             .instrument(span)
             .await;
         let elapsed = started.elapsed();
@@ -397,9 +404,30 @@ impl ServerHandler for OrderDeskMcp {
     ) -> Result<CallToolResponse, McpError> {
         let principal = principal_of(&context);
         let started = Instant::now();
-        let (result, outcome) = self
-            .call(&request.name, request.arguments, principal.as_ref())
-            .await?;
+        let (progress, forwarder) = match context.meta.get_progress_token() {
+            Some(token) => {
+                let (tx, rx) = tokio::sync::mpsc::channel(PROGRESS_BACKLOG);
+                let peer = context.peer.clone();
+                (
+                    Some(tx),
+                    Some(tokio::spawn(forward_progress(peer, token, rx))),
+                )
+            }
+            None => (None, None),
+        };
+        let hooks = CallHooks {
+            cancel: Some(context.ct.clone()),
+            progress,
+        };
+        let called = self
+            .call(&request.name, request.arguments, principal.as_ref(), hooks)
+            .await;
+        // The call's store (and so every progress sender) is gone: the forwarder ends once
+        // it has sent what is queued, and the result goes after the last notification.
+        if let Some(forwarder) = forwarder {
+            let _ = forwarder.await;
+        }
+        let (result, outcome) = called?;
         let failed = result.is_error == Some(true);
         self.notify_outcome(&request.name, failed, &outcome, started.elapsed(), &context)
             .await;
@@ -414,6 +442,22 @@ impl ServerHandler for OrderDeskMcp {
     ) -> Result<(), McpError> {
         self.session().log_level = Some(rank(&request.level));
         Ok(())
+    }
+}
+
+/// Send a call's progress events as `notifications/progress` with the request's token.
+async fn forward_progress(
+    peer: rmcp::Peer<RoleServer>,
+    token: rmcp::model::ProgressToken,
+    mut events: tokio::sync::mpsc::Receiver<Progress>,
+) {
+    while let Some(event) = events.recv().await {
+        let mut param = ProgressNotificationParam::new(token.clone(), event.progress);
+        param.total = event.total;
+        param.message = event.message;
+        if let Err(e) = peer.notify_progress(param).await {
+            tracing::debug!("could not send a progress notification: {e}");
+        }
     }
 }
 

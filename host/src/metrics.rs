@@ -1,8 +1,9 @@
 //! Prometheus metrics (`GET /metrics`), with the `prometheus-client` crate: one registry
 //! for the process, fed by the MCP handler (tool calls), the egress capability (upstream
 //! requests), the lock capability (contention), the component's `metric` log events
-//! (cache, retries, throttling, lock waits, conflicts) and the HTTP server (sessions,
-//! auth). Labels never carry a key, a tenant secret or customer data.
+//! (cache, retries, throttling, lock waits, conflicts), the HTTP server (sessions, auth,
+//! webhook deliveries) and the sync scheduler. Labels never carry a key, a tenant secret
+//! or customer data.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -56,6 +57,11 @@ pub struct ResultLabels {
     pub result: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: String,
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency() -> Histogram {
@@ -80,6 +86,8 @@ pub struct Metrics {
     pub instances_max: Gauge,
     pub sessions: Gauge,
     pub auth: Family<ResultLabels, Counter>,
+    pub webhooks: Family<OutcomeLabels, Counter>,
+    pub sync_runs: Family<OutcomeLabels, Counter>,
 }
 
 impl Metrics {
@@ -101,6 +109,8 @@ impl Metrics {
             instances_max: Gauge::default(),
             sessions: Gauge::default(),
             auth: Family::default(),
+            webhooks: Family::default(),
+            sync_runs: Family::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -178,6 +188,18 @@ impl Metrics {
             "http_auth",
             "Bearer checks on /mcp by result (ok, cached, missing, invalid)",
             m.auth.clone(),
+        );
+        r.register(
+            "webhooks",
+            "OrderDesk webhook deliveries by outcome (accepted, duplicate, unauthorized, \
+             invalid, failed)",
+            m.webhooks.clone(),
+        );
+        r.register(
+            "sync_runs",
+            "Background polls of one store by outcome (the run's status: done, partial, \
+             running, cancelled; or busy, failed)",
+            m.sync_runs.clone(),
         );
         Self { registry, ..m }
     }
@@ -263,6 +285,22 @@ impl Metrics {
         };
     }
 
+    pub fn webhook(&self, outcome: &str) {
+        self.webhooks
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn sync_run(&self, outcome: &str) {
+        self.sync_runs
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
     pub fn auth(&self, result: &str) {
         self.auth
             .get_or_create(&ResultLabels {
@@ -338,7 +376,17 @@ mod tests {
         m.component_event(r#"{"name":"from_the_future"}"#);
         m.upstream("GET", "/orders/{id}", Some(429), Duration::from_millis(3));
         m.tool_call("orders_get", "ok", Duration::from_micros(250));
+        m.webhook("duplicate");
+        m.sync_run("busy");
         let text = m.render();
+        assert!(
+            text.contains(r#"orderdesk_webhooks_total{outcome="duplicate"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"orderdesk_sync_runs_total{outcome="busy"} 1"#),
+            "{text}"
+        );
         assert!(
             text.contains(r#"orderdesk_cache_lookups_total{family="orders",result="hit"} 2"#),
             "{text}"

@@ -16,10 +16,14 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_config::WasiConfigVariables;
 use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
+pub use crate::bindings::exports::orderdesk::mcp::intake::{
+    SyncTarget, WebhookDelivery, WebhookReceipt,
+};
 use crate::bindings::orderdesk::mcp::types::{
     CallError, Caller, TenantInfo, ToolDescriptor, ToolError, ToolOutput,
 };
 use crate::bindings::{PluginCore, PluginCorePre};
+pub use crate::capability::CallHooks;
 use crate::capability::{CallInfo, Capability};
 use crate::config::Config as ConfigCapability;
 use crate::http_egress::{Egress, EgressCall};
@@ -64,8 +68,10 @@ pub struct RuntimeOptions {
     pub precompile_cache: Option<PathBuf>,
     /// Linear-memory cap per instance.
     pub memory_limit_bytes: usize,
-    /// Wall-clock limit per tool call.
+    /// Wall-clock limit per tool call (and per webhook delivery).
     pub call_timeout: Duration,
+    /// Wall-clock limit of one `intake.sync-run`.
+    pub sync_timeout: Duration,
     /// Instances that may run at once (the pool size).
     pub max_instances: u32,
     pub capabilities: Capabilities,
@@ -143,6 +149,7 @@ pub struct Runtime {
     capabilities: Capabilities,
     memory_limit_bytes: usize,
     call_timeout: Duration,
+    sync_timeout: Duration,
     pub compile_source: CompileSource,
     /// One permit per pool slot: calls beyond the pool wait instead of failing.
     slots: tokio::sync::Semaphore,
@@ -181,6 +188,7 @@ impl Runtime {
             capabilities: options.capabilities,
             memory_limit_bytes: options.memory_limit_bytes,
             call_timeout: options.call_timeout,
+            sync_timeout: options.sync_timeout,
             compile_source,
             slots: tokio::sync::Semaphore::new(options.max_instances.max(1) as usize),
             max_instances: options.max_instances.max(1) as usize,
@@ -188,20 +196,17 @@ impl Runtime {
         })
     }
 
-    fn store(&self, request_id: &str) -> Store<CallState> {
-        let info = CallInfo {
-            request_id: request_id.to_string(),
-        };
+    fn store(&self, info: &CallInfo, timeout: Duration) -> Store<CallState> {
         let caps = &self.capabilities;
         let state = CallState {
             table: ResourceTable::new(),
             // No args, env, files or sockets: the component's only way out is wasi:http.
             wasi: WasiCtxBuilder::new().inherit_stderr().build(),
-            egress: caps.egress.call(&info),
-            kv: caps.kv.call(&info),
-            lock: caps.lock.call(&info),
-            config: caps.config.call(&info),
-            log: caps.logging.call(&info),
+            egress: caps.egress.call(info),
+            kv: caps.kv.call(info),
+            lock: caps.lock.call(info),
+            config: caps.config.call(info),
+            log: caps.logging.call(info),
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.memory_limit_bytes)
                 .instances(64)
@@ -210,7 +215,7 @@ impl Runtime {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limits);
-        let ticks = (self.call_timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+        let ticks = (timeout.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
         store.set_epoch_deadline(ticks);
         store.epoch_deadline_trap();
         store
@@ -218,32 +223,43 @@ impl Runtime {
 
     /// The component's tool catalog.
     pub async fn list_tools(&self) -> Result<Vec<ToolDescriptor>, SandboxError> {
-        self.run("list-tools", |instance, store| {
-            Box::pin(async move { instance.orderdesk_mcp_tools().call_list_tools(store).await })
-        })
+        self.run(
+            self.plain("list-tools"),
+            self.call_timeout,
+            |instance, store| {
+                Box::pin(async move { instance.orderdesk_mcp_tools().call_list_tools(store).await })
+            },
+        )
         .await
     }
 
-    /// Run one tool call in a fresh instance. When the call traps or runs out of time, the
-    /// component settles what it left open (`call-abandoned`) in another fresh instance.
+    /// Run one tool call in a fresh instance, tied to its caller: `hooks.cancel` stops the
+    /// call's further outgoing requests, `hooks.progress` receives its progress events.
+    /// When the call traps or runs out of time, the component settles what it left open
+    /// (`call-abandoned`) in another fresh instance.
     pub async fn call_tool(
         &self,
         caller: Caller,
         name: &str,
         arguments_json: &str,
+        hooks: CallHooks,
     ) -> Result<Result<ToolOutput, CallError>, SandboxError> {
         let request_id = caller.request_id.clone();
         let name = name.to_string();
         let args = arguments_json.to_string();
         let outcome = self
-            .run(&request_id, move |instance, store| {
-                Box::pin(async move {
-                    instance
-                        .orderdesk_mcp_tools()
-                        .call_call_tool(store, &caller, &name, &args)
-                        .await
-                })
-            })
+            .run(
+                self.info(&request_id, hooks),
+                self.call_timeout,
+                move |instance, store| {
+                    Box::pin(async move {
+                        instance
+                            .orderdesk_mcp_tools()
+                            .call_call_tool(store, &caller, &name, &args)
+                            .await
+                    })
+                },
+            )
             .await;
         if let Err(e) = &outcome {
             self.abandoned(&request_id, &e.to_string()).await;
@@ -255,14 +271,18 @@ impl Runtime {
     async fn abandoned(&self, request_id: &str, reason: &str) {
         let (id, why) = (request_id.to_string(), reason.to_string());
         let settled = self
-            .run(request_id, move |instance, store| {
-                Box::pin(async move {
-                    instance
-                        .orderdesk_mcp_tools()
-                        .call_call_abandoned(store, &id, &why)
-                        .await
-                })
-            })
+            .run(
+                self.plain(request_id),
+                self.call_timeout,
+                move |instance, store| {
+                    Box::pin(async move {
+                        instance
+                            .orderdesk_mcp_tools()
+                            .call_call_abandoned(store, &id, &why)
+                            .await
+                    })
+                },
+            )
             .await;
         if let Err(e) = settled {
             tracing::error!(request_id, "settling an abandoned call failed: {e}");
@@ -275,7 +295,7 @@ impl Runtime {
         name: &str,
     ) -> Result<Result<(TenantInfo, String), ToolError>, SandboxError> {
         let name = name.to_string();
-        self.run("admin", move |i, s| {
+        self.run(self.plain("admin"), self.call_timeout, move |i, s| {
             Box::pin(async move { i.orderdesk_mcp_admin().call_tenant_create(s, &name).await })
         })
         .await
@@ -283,7 +303,7 @@ impl Runtime {
 
     /// `orderdesk:mcp/admin.tenant-list`.
     pub async fn tenant_list(&self) -> Result<Result<Vec<TenantInfo>, ToolError>, SandboxError> {
-        self.run("admin", |i, s| {
+        self.run(self.plain("admin"), self.call_timeout, |i, s| {
             Box::pin(async move { i.orderdesk_mcp_admin().call_tenant_list(s).await })
         })
         .await
@@ -292,7 +312,7 @@ impl Runtime {
     /// `orderdesk:mcp/admin.tenant-delete`.
     pub async fn tenant_delete(&self, id: &str) -> Result<Result<(), ToolError>, SandboxError> {
         let id = id.to_string();
-        self.run("admin", move |i, s| {
+        self.run(self.plain("admin"), self.call_timeout, move |i, s| {
             Box::pin(async move { i.orderdesk_mcp_admin().call_tenant_delete(s, &id).await })
         })
         .await
@@ -305,7 +325,7 @@ impl Runtime {
         current: &str,
     ) -> Result<Result<String, ToolError>, SandboxError> {
         let (id, current) = (id.to_string(), current.to_string());
-        self.run("admin", move |i, s| {
+        self.run(self.plain("admin"), self.call_timeout, move |i, s| {
             Box::pin(async move {
                 i.orderdesk_mcp_admin()
                     .call_tenant_rotate_key(s, &id, &current)
@@ -321,7 +341,7 @@ impl Runtime {
         master_key: &str,
     ) -> Result<Result<TenantInfo, ToolError>, SandboxError> {
         let key = master_key.to_string();
-        self.run("auth", move |i, s| {
+        self.run(self.plain("auth"), self.call_timeout, move |i, s| {
             Box::pin(async move {
                 i.orderdesk_mcp_admin()
                     .call_tenant_authenticate(s, &key)
@@ -329,6 +349,76 @@ impl Runtime {
             })
         })
         .await
+    }
+
+    /// `orderdesk:mcp/intake.webhook-deliver`: one OrderDesk delivery, under the call
+    /// deadline.
+    pub async fn webhook_deliver(
+        &self,
+        delivery: WebhookDelivery,
+    ) -> Result<Result<WebhookReceipt, ToolError>, SandboxError> {
+        let info = self.plain(&delivery.request_id);
+        self.run(info, self.call_timeout, move |i, s| {
+            Box::pin(async move {
+                i.orderdesk_mcp_intake()
+                    .call_webhook_deliver(s, &delivery)
+                    .await
+            })
+        })
+        .await
+    }
+
+    /// `orderdesk:mcp/intake.sync-targets`: every store with polling sync on.
+    pub async fn sync_targets(&self) -> Result<Result<Vec<SyncTarget>, ToolError>, SandboxError> {
+        self.run(self.plain("sync-targets"), self.call_timeout, |i, s| {
+            Box::pin(async move { i.orderdesk_mcp_intake().call_sync_targets(s).await })
+        })
+        .await
+    }
+
+    /// `orderdesk:mcp/intake.sync-due`: the stores to poll now.
+    pub async fn sync_due(&self) -> Result<Result<Vec<SyncTarget>, ToolError>, SandboxError> {
+        self.run(self.plain("sync-due"), self.call_timeout, |i, s| {
+            Box::pin(async move { i.orderdesk_mcp_intake().call_sync_due(s).await })
+        })
+        .await
+    }
+
+    /// `orderdesk:mcp/intake.sync-run`: poll one store, under the sync deadline
+    /// (`sync_timeout_secs`) instead of the call deadline. The report is JSON text.
+    pub async fn sync_run(
+        &self,
+        target: &SyncTarget,
+        options_json: &str,
+        request_id: &str,
+        hooks: CallHooks,
+    ) -> Result<Result<String, ToolError>, SandboxError> {
+        let target = target.clone();
+        let (options, id) = (options_json.to_string(), request_id.to_string());
+        self.run(
+            self.info(request_id, hooks),
+            self.sync_timeout,
+            move |i, s| {
+                Box::pin(async move {
+                    i.orderdesk_mcp_intake()
+                        .call_sync_run(s, &target, &options, &id)
+                        .await
+                })
+            },
+        )
+        .await
+    }
+
+    fn info(&self, request_id: &str, hooks: CallHooks) -> CallInfo {
+        CallInfo {
+            request_id: request_id.to_string(),
+            hooks,
+        }
+    }
+
+    /// A call nobody can cancel or follow.
+    fn plain(&self, request_id: &str) -> CallInfo {
+        self.info(request_id, CallHooks::default())
     }
 
     /// Instances running a call now, and the pool size.
@@ -346,7 +436,8 @@ impl Runtime {
 
     async fn run<T>(
         &self,
-        request_id: &str,
+        info: CallInfo,
+        timeout: Duration,
         f: impl for<'a> FnOnce(
             &'a PluginCore,
             &'a mut Store<CallState>,
@@ -360,7 +451,7 @@ impl Runtime {
             .acquire()
             .await
             .map_err(|e| SandboxError::Busy(e.to_string()))?;
-        let mut store = self.store(request_id);
+        let mut store = self.store(&info, timeout);
         let held = store.data().lock.held();
         let work = async {
             let instance = self
@@ -370,12 +461,12 @@ impl Runtime {
                 .map_err(|e| SandboxError::Busy(format!("{e:#}")))?;
             f(&instance, &mut store)
                 .await
-                .map_err(|e| classify_trap(e, self.call_timeout))
+                .map_err(|e| classify_trap(e, timeout))
         };
         // The epoch stops running wasm; the timeout also covers time blocked in host I/O.
-        let result = match tokio::time::timeout(self.call_timeout + EPOCH_TICK * 10, work).await {
+        let result = match tokio::time::timeout(timeout + EPOCH_TICK * 10, work).await {
             Ok(result) => result,
-            Err(_) => Err(SandboxError::Deadline(self.call_timeout)),
+            Err(_) => Err(SandboxError::Deadline(timeout)),
         };
         if result.is_err() {
             // The instance is gone: its leases would otherwise block others until they expire.

@@ -296,8 +296,8 @@ pub const CALL_TIMEOUT_SECS: Setting = setting(
     "ORDERDESK_MCP_CALL_TIMEOUT_SECS",
     Some("30"),
     count(1, 3600),
-    Reader::Host,
-    "Wall-clock limit per tool call, in seconds.",
+    Reader::Both,
+    "Wall-clock limit per tool call, in seconds (`sync_trigger` budgets its pages by it).",
 );
 pub const MEMORY_LIMIT_MB: Setting = setting(
     "memory_limit_mb",
@@ -341,7 +341,8 @@ pub const LISTEN: Setting = setting(
     Some("127.0.0.1:8080"),
     Kind::Text,
     Reader::Host,
-    "Address `serve` listens on (MCP at /mcp, plus /health, /ready, /metrics).",
+    "Address `serve` listens on (MCP at /mcp, OrderDesk webhooks at /webhooks/orderdesk, \
+     plus /health, /ready, /metrics).",
 );
 pub const AUTH_TOKEN: Setting = setting(
     "auth_token",
@@ -393,6 +394,72 @@ pub const SHUTDOWN_GRACE_SECS: Setting = setting(
     count(0, 3600),
     Reader::Host,
     "On SIGTERM or Ctrl-C, how long in-flight tool calls may run before `serve` exits.",
+);
+
+// --- Polling sync and webhooks -------------------------------------------------------------
+
+pub const UNATTENDED_SECRET: Setting = setting(
+    "unattended_secret",
+    "ORDERDESK_MCP_UNATTENDED_SECRET",
+    None,
+    Kind::Secret,
+    Reader::Component,
+    "Server secret that seals the API keys of stores opted into polling sync or webhooks, \
+     so they work with no tenant connected. Every instance sharing a state store needs the \
+     same one. Never logged. [default: read from unattended_secret_file]",
+);
+pub const UNATTENDED_SECRET_FILE: Setting = setting(
+    "unattended_secret_file",
+    "ORDERDESK_MCP_UNATTENDED_SECRET_FILE",
+    None,
+    Kind::Path,
+    Reader::Host,
+    "File holding the unattended secret; created (32 random bytes, hex, mode 0600) when \
+     missing; refused when group or others can read it. [default: <state file>.unattended-key \
+     with SQLite, <data dir>/orderdesk-mcp/unattended.key with Redis, none (a per-process \
+     secret) with memory]",
+);
+pub const UNATTENDED_SECRET_PREVIOUS: Setting = setting(
+    "unattended_secret_previous",
+    "ORDERDESK_MCP_UNATTENDED_SECRET_PREVIOUS",
+    None,
+    Kind::Secret,
+    Reader::Component,
+    "After changing the unattended secret, the old one: keys sealed under it are re-sealed \
+     under the new one on first use. Never logged.",
+);
+pub const SYNC_TICK_SECS: Setting = setting(
+    "sync_tick_secs",
+    "ORDERDESK_MCP_SYNC_TICK_SECS",
+    Some("30"),
+    count(0, 3600),
+    Reader::Host,
+    "How often `serve`, `stdio` and `sync` look for stores due a poll, in seconds \
+     (0 = no polling in this process).",
+);
+pub const SYNC_TIMEOUT_SECS: Setting = setting(
+    "sync_timeout_secs",
+    "ORDERDESK_MCP_SYNC_TIMEOUT_SECS",
+    Some("900"),
+    count(1, 86_400),
+    Reader::Host,
+    "Wall-clock limit of one background poll of one store, in seconds.",
+);
+pub const SYNC_RESERVE_TOKENS: Setting = setting(
+    "sync_reserve_tokens",
+    "ORDERDESK_MCP_SYNC_RESERVE_TOKENS",
+    Some("4"),
+    count(0, 1000),
+    Reader::Component,
+    "Upstream bucket tokens a poll leaves untouched for interactive tool calls.",
+);
+pub const WEBHOOK_MAX_BODY_BYTES: Setting = setting(
+    "webhook_max_body_bytes",
+    "ORDERDESK_MCP_WEBHOOK_MAX_BODY_BYTES",
+    Some("1048576"),
+    count(1024, 64 << 20),
+    Reader::Host,
+    "Largest webhook delivery accepted on /webhooks/orderdesk; larger ones get 413.",
 );
 
 // --- Logs ---------------------------------------------------------------------------------
@@ -447,6 +514,13 @@ pub const ALL: &[Setting] = &[
     MAX_BODY_BYTES,
     CLIENT_TIMEOUT_SECS,
     SHUTDOWN_GRACE_SECS,
+    UNATTENDED_SECRET,
+    UNATTENDED_SECRET_FILE,
+    UNATTENDED_SECRET_PREVIOUS,
+    SYNC_TICK_SECS,
+    SYNC_TIMEOUT_SECS,
+    SYNC_RESERVE_TOKENS,
+    WEBHOOK_MAX_BODY_BYTES,
     LOG,
     LOG_FORMAT,
 ];
