@@ -544,3 +544,77 @@ async fn a_session_that_sets_a_log_level_hears_each_tool_outcome() {
         "no customer data in log notifications"
     );
 }
+
+#[tokio::test]
+async fn webhooks_pass_no_bearer_origin_or_host_check_and_leave_no_trace_in_the_logs() {
+    let fake = fake().await;
+    let state = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", state.path().join("state.db").display());
+    let server = http::serve(&Launch::for_tenants(&fake, &db)).await;
+    let url = format!("{}/webhooks/orderdesk", server.base);
+    let marker = "Qwx-marker-body";
+    let hash = "f".repeat(64);
+    let send = |body: String, store: Option<&str>| {
+        let mut request = reqwest::Client::new()
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("origin", "https://evil.example")
+            .header("host", "evil.example")
+            .header("x-order-desk-hash", &hash)
+            .body(body);
+        if let Some(store) = store {
+            request = request.header("x-order-desk-store-id", store);
+        }
+        request.send()
+    };
+    // The MCP route refuses those very headers; the webhook route lets them through to
+    // its own checks.
+    let mcp = post(
+        &server.mcp_url(),
+        &[("origin", "https://evil.example")],
+        initialize("2025-11-25").to_string(),
+    )
+    .await;
+    assert!(
+        [401, 403].contains(&mcp.status().as_u16()),
+        "{}",
+        mcp.status()
+    );
+    let missing_field = send(format!("note={marker}"), Some("10001")).await.unwrap();
+    assert_eq!(missing_field.status(), 400);
+    assert!(missing_field.headers().contains_key("x-request-id"));
+    let body: Value = missing_field.json().await.unwrap();
+    assert_eq!(body["status"], "error");
+    assert!(
+        body["message"].as_str().unwrap().contains("order"),
+        "{body}"
+    );
+    let no_store = send(format!("order={marker}"), None).await.unwrap();
+    assert_eq!(no_store.status(), 400);
+
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"orderdesk_webhooks_total{outcome="invalid"} 2"#),
+        "{metrics}"
+    );
+    let (status, logs) = server.terminate().await;
+    assert!(status.success(), "{logs}");
+    let lines: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains(r#""message":"webhook""#))
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per delivery:\n{logs}");
+    assert!(lines[0].contains(r#""store_id":"10001""#), "{}", lines[0]);
+    assert!(lines[0].contains(r#""status":400"#), "{}", lines[0]);
+    assert!(!logs.contains(marker), "a webhook body reached the log");
+    assert!(!logs.contains(&hash), "a webhook signature reached the log");
+    // The unattended secret file is made beside the state, private to its owner.
+    let key = std::fs::metadata(state.path().join("state.db.unattended-key")).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    assert_eq!(key.permissions().mode() & 0o777, 0o600);
+}
