@@ -162,8 +162,8 @@ fn sync_tick(settings: &Settings) -> std::time::Duration {
 
 /// `orderdesk-mcp sync [--once …]`.
 async fn sync(args: SyncArgs, settings: &Settings) -> anyhow::Result<()> {
-    let (runtime, _) = start(settings)?;
     if args.once {
+        let (runtime, _) = start(settings)?;
         let selection = scheduler::Selection {
             stores: args.stores,
             tenant: args.tenant,
@@ -175,6 +175,7 @@ async fn sync(args: SyncArgs, settings: &Settings) -> anyhow::Result<()> {
         !tick.is_zero(),
         "--sync-tick-secs is 0, so there is nothing to run; give it a period, or use --once"
     );
+    let (runtime, _) = start(settings)?;
     let scheduler = scheduler::Scheduler::start(Arc::new(runtime), tick)
         .expect("a non-zero tick starts the scheduler");
     let signal = stop_signal().await;
