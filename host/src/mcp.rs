@@ -28,8 +28,10 @@ const INSTRUCTIONS: &str = "Tools for OrderDesk stores: read and search orders, 
 update them (orders_update merges safely; orders_mutate applies JSON Patch), move them between \
 folders (store_info lists folders), add notes, items and shipments, and manage inventory \
 (products_*). With several stores, call tenant_use_master_key, then stores_list / stores_use, \
-or pass `store` to any tool. Failed calls return isError with error.code (e.g. \
-ORDER_NOT_FOUND, CONCURRENT_UPDATE, OD_API_429, INVALID_ARGUMENT).";
+or pass `store` to any tool. sync_configure keeps a local mirror of a store's orders (polling \
+and webhooks); mirror_orders_query searches it without calling OrderDesk. Failed calls return \
+isError with error.code (e.g. ORDER_NOT_FOUND, CONCURRENT_UPDATE, OD_API_429, \
+INVALID_ARGUMENT).";
 
 /// The largest arguments object a call may carry; larger ones are refused before they
 /// reach the component (whose memory is capped).
