@@ -523,6 +523,7 @@ pub fn run(
         let expected_pages = report.total_records.map(|t| {
             t.div_ceil(u64::from(report.batch_size))
                 .min(u64::from(report.max_pages))
+                .max(u64::from(report.pages))
         });
         host.progress(
             u64::from(report.pages),
@@ -532,7 +533,10 @@ pub fn run(
                 report.pages, returned, page.created, page.updated, page.cancelled
             ),
         );
-        if returned < u64::from(report.batch_size) {
+        // A short page ends the window; so does reaching OrderDesk's count (no extra
+        // request for an empty page).
+        let counted_all = report.total_records.is_some_and(|t| report.offset >= t);
+        if returned < u64::from(report.batch_size) || counted_all {
             break Ok(());
         }
     };
@@ -785,13 +789,17 @@ mod tests {
             SyncState::new(&host, "t", "7").due().unwrap(),
             "an open run is due at once"
         );
-        host.answer(200, &[], &page(3..5, "2026-01-02 00:00:00", 1, 4))
-            .answer(200, &[], &page(5..5, "2026-01-02 00:00:00", 1, 4));
+        host.answer(200, &[], &page(3..5, "2026-01-02 00:00:00", 1, 4));
         let resumed = with_run(&host, |ctx| run(ctx, &RunOptions::default(), None)).unwrap();
         assert_eq!(resumed.run_id, report.run_id);
         assert_eq!(resumed.status, RunStatus::Done);
         assert_eq!(resumed.counts.created, 4);
         assert!(host.requests.borrow()[1].url.contains("offset=2"));
+        assert_eq!(
+            host.requests.borrow().len(),
+            2,
+            "all 4 counted: no request for an empty page"
+        );
     }
 
     #[test]

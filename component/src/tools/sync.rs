@@ -35,8 +35,12 @@ pub fn tools() -> Vec<Tool> {
              folders; orders in cancelled_folders (default the folders named Cancelled or \
              Canceled) count as cancelled. Opting in keeps a copy of the store's API key \
              encrypted under the server's secret so the poller and webhook checks work with no \
-             one signed in; enabled=false and webhooks=false remove that copy.",
-            Annotations::LOCAL,
+             one signed in; enabled=false and webhooks=false remove that copy. Reads the \
+             store's folder list from OrderDesk (cached).",
+            Annotations {
+                open_world: true,
+                ..Annotations::LOCAL
+            },
             configure,
         ),
         Tool::new(
@@ -83,7 +87,8 @@ pub fn tools() -> Vec<Tool> {
             "mirror_orders_query",
             "Search the local order mirror",
             "Search the orders this server has mirrored from OrderDesk (by sync or webhook) \
-             without calling OrderDesk or using its rate limit: filter by folder (id or name), \
+             without calling OrderDesk or using its rate limit (a folder name is looked up in the \
+             store's folder list, cached for an hour): filter by folder (id or name), \
              status (active or cancelled), customer email, text (part of the id, email, names \
              or source id), and added/modified date ranges (UTC, 'YYYY-MM-DD' or \
              'YYYY-MM-DD HH:MM:SS'). Pages of 1-100 (default 50); sorted by date_updated \
