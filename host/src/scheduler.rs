@@ -283,6 +283,9 @@ impl Selection {
     }
 }
 
+/// How long `sync --once` waits for a store another poller holds.
+const ONCE_LOCK_WAIT_SECS: u64 = 30;
+
 /// `orderdesk-mcp sync --once`: poll each chosen store now, one after another; print each
 /// run report as one JSON line on stdout. Fails (after trying every store) when any run
 /// failed.
@@ -297,7 +300,10 @@ pub async fn once(runtime: &Runtime, selection: &Selection, dry_run: bool) -> an
         eprintln!("no store has polling sync turned on (see the sync_configure tool)");
         return Ok(());
     }
-    let options = serde_json::json!({ "dry_run": dry_run }).to_string();
+    // Wait out another poller (or the lease of one that died: 20 s) rather than fail.
+    let options =
+        serde_json::json!({ "dry_run": dry_run, "wait_for_lock_secs": ONCE_LOCK_WAIT_SECS })
+            .to_string();
     let mut failed = 0;
     for target in &targets {
         let request_id = format!("sync-{}", uuid::Uuid::new_v4());
@@ -313,8 +319,8 @@ pub async fn once(runtime: &Runtime, selection: &Selection, dry_run: bool) -> an
             Run::Busy => {
                 failed += 1;
                 eprintln!(
-                    "store {} (tenant {}): another instance is polling it right now; try again \
-                     later",
+                    "store {} (tenant {}): another instance kept polling it for \
+                     {ONCE_LOCK_WAIT_SECS} s; try again later",
                     target.store_id, target.tenant
                 );
             }
