@@ -18,7 +18,7 @@ const READ_TOOLS: [&str; 7] = [
     "products_list",
     "shipments_list",
 ];
-const WRITE_TOOLS: [&str; 15] = [
+const WRITE_TOOLS: [&str; 17] = [
     "orders_create",
     "orders_update",
     "orders_mutate",
@@ -34,8 +34,10 @@ const WRITE_TOOLS: [&str; 15] = [
     "products_delete",
     "products_batch_update",
     "stores_register",
+    "sync_configure",
+    "sync_trigger",
 ];
-const LOCAL_TOOLS: [&str; 7] = [
+const LOCAL_TOOLS: [&str; 12] = [
     "tenant_use_master_key",
     "stores_list",
     "stores_use",
@@ -43,6 +45,11 @@ const LOCAL_TOOLS: [&str; 7] = [
     "stores_delete",
     "cache_invalidate",
     "audit_list",
+    "sync_status",
+    "sync_stats",
+    "sync_reset_stats",
+    "mirror_orders_query",
+    "webhooks_list",
 ];
 const DESTRUCTIVE: [&str; 5] = [
     "orders_delete",
