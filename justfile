@@ -25,9 +25,11 @@ lint:
     cargo clippy -p orderdesk-component --target wasm32-wasip2 -- -D warnings
 
 # Benchmarks (release build): stdio latency, then HTTP/stdio load, CPU per call, memory and
-# start-up, written to bench/RESULTS.md.
+# start-up, then polling sync (10,000 orders at OrderDesk's 3 req/s) and webhook intake,
+# written to bench/RESULTS.md.
 bench:
     cargo bench -p orderdesk-mcp --bench stdio_latency --bench server_load
+    cargo bench -p orderdesk-mcp --bench sync_load
 
 # What CI runs.
 ci:

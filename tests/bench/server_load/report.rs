@@ -448,10 +448,38 @@ impl Results {
         out
     }
 
+    /// Rewrites the file, keeping the sections other benches wrote (between
+    /// `<!-- bench:NAME -->` and `<!-- /bench:NAME -->`) at its end.
     pub fn write(&self) -> std::path::PathBuf {
         let path = workspace().join("bench/RESULTS.md");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, self.markdown()).unwrap();
+        let old = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut text = self.markdown();
+        for section in other_sections(&old) {
+            text.push('\n');
+            text.push_str(section);
+            text.push('\n');
+        }
+        std::fs::write(&path, text).unwrap();
         path
     }
+}
+
+/// The `<!-- bench:NAME -->` … `<!-- /bench:NAME -->` sections of `text`, markers included.
+fn other_sections(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(begin) = rest.find("<!-- bench:") {
+        let from = &rest[begin..];
+        let Some(name_end) = from.find(" -->") else {
+            break;
+        };
+        let end_marker = format!("<!-- /bench:{} -->", &from["<!-- bench:".len()..name_end]);
+        let Some(end) = from.find(&end_marker) else {
+            break;
+        };
+        out.push(&from[..end + end_marker.len()]);
+        rest = &from[end + end_marker.len()..];
+    }
+    out
 }
