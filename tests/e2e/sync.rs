@@ -127,6 +127,10 @@ async fn trigger<S: Service<RoleClient>>(
         report["pages"], pages,
         "pages reported against requests: {report}"
     );
+    // No request for an empty page: the run stops at OrderDesk's count.
+    let polled = report["counts"]["polled"].as_u64().unwrap();
+    let batch = report["batch_size"].as_u64().unwrap();
+    assert_eq!(pages, polled.div_ceil(batch), "{report}");
     report
 }
 
@@ -428,6 +432,11 @@ async fn sync_once_runs_from_the_cli_and_a_killed_run_is_resumed() {
     println!("resumed {:?} after the kill: {report}", killed_at.elapsed());
     assert_eq!(report["status"], "done", "{report}");
     assert_eq!(report["dry_run"], false);
+    // Resumed, not restarted: the run's pages are the window's 40, and OrderDesk served at
+    // most the page in flight at the kill twice.
+    assert_eq!(report["pages"], 40, "{report}");
+    let served = fake.stats().count("GET /orders") - started;
+    assert!(served <= 41, "{served} pages served for a 40-page window");
 
     // The mirror is the fake: nothing lost, nothing twice.
     let server = serve(&fake, &state, &["--sync-tick-secs", "0"]).await;
@@ -647,6 +656,12 @@ async fn sync_trigger_reports_progress_and_stops_when_cancelled() {
     assert!(
         events.windows(2).all(|w| w[1].progress > w[0].progress),
         "progress rises: {events:?}"
+    );
+    let last = events.last().unwrap();
+    assert_eq!(
+        last.total,
+        Some(last.progress),
+        "the last page ends it: {last:?}"
     );
     for event in &events {
         if let Some(total) = event.total {
