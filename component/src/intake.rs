@@ -59,9 +59,10 @@ fn registrations(
     if let (Some(id), Some(key)) = (&settings.store_id, &settings.api_key)
         && id == store_id
     {
+        // Opt-in, as for tenants: until sync_configure says webhooks, deliveries are refused.
         let config = SyncState::new(host, SINGLE_STORE_TENANT, store_id).config()?;
-        if config.as_ref().is_none_or(|c| c.webhooks) {
-            let cancelled = config.map(|c| c.cancelled_folders).unwrap_or_default();
+        if let Some(config) = config.filter(|c| c.webhooks) {
+            let cancelled = config.cancelled_folders;
             let creds = Credentials {
                 store_id: id.clone(),
                 api_key: key.clone(),
@@ -357,11 +358,13 @@ mod tests {
     }
 
     #[test]
-    fn a_store_opted_out_of_webhooks_refuses_deliveries() {
+    fn a_store_not_opted_in_or_opted_out_refuses_deliveries() {
         let host = ScriptedHost::configured();
+        let order = r#"{"id":"1","date_updated":"2026-03-01 10:00:00"}"#;
+        let e = webhook_deliver(&host, delivery(order, Some(sign("k", order)))).unwrap_err();
+        assert_eq!(e.code, ErrorCode::WebhookUnauthorized, "never configured");
         host.answer(200, &[], STORE);
         tool(&host, "sync_configure", json!({"webhooks": false})).unwrap();
-        let order = r#"{"id":"1","date_updated":"2026-03-01 10:00:00"}"#;
         let e = webhook_deliver(&host, delivery(order, Some(sign("k", order)))).unwrap_err();
         assert_eq!(e.code, ErrorCode::WebhookUnauthorized);
     }

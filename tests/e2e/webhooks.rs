@@ -70,6 +70,11 @@ async fn a_signed_delivery_reaches_the_mirror_and_freshens_a_cached_read() {
     let client = server.stateless_client(None).await;
     let id = fake.order_ids()[0];
 
+    // A store never opted in refuses its deliveries, however well signed.
+    let never = fake.webhook(&store, id).unwrap();
+    let (status, body) = deliver(&server, &never).await;
+    assert_eq!(status, 401, "not opted in: {body}");
+
     // A store opted out of webhooks refuses its deliveries, signed or not.
     let opted_out = ok(
         &client,
