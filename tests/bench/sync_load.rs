@@ -70,7 +70,11 @@ async fn main() {
         ..FakeConfig::default()
     })
     .await;
+    // The default backend: an SQLite file (the mirror and the events are durable writes).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let state = format!("sqlite:{}", dir.path().join("state.db").display());
     let launch = Launch::against(&fake)
+        .state(state)
         .arg("--sync-tick-secs")
         .arg("0")
         .arg("--call-timeout-secs")
@@ -276,7 +280,7 @@ fn markdown(sync: &SyncRun, hooks: &WebhookRun, elapsed: Duration) -> String {
     );
     let _ = writeln!(
         out,
-        "Method: the release binary as `serve`, single store, `--state memory`, default \
+        "Method: the release binary as `serve`, single store, state in an SQLite file (the default backend), default \
          upstream pacing (burst {BURST}, {PER_SECOND}/s, sync reserve tokens at their \
          default), `--call-timeout-secs 600`, `--sync-tick-secs 0`, `--log warn`; the fake \
          has OrderDesk's bucket ({BURST} tokens, {PER_SECOND}/s), filled and its counters \
