@@ -317,12 +317,7 @@ async fn tenants_need_their_bearer_and_share_nothing() {
     );
 
     // The slow hash ran once per key; later requests were answered from memory.
-    let metrics = reqwest::get(format!("{}/metrics", server.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     let count = |label: &str| -> u64 {
         metrics
             .lines()
@@ -592,12 +587,7 @@ async fn webhooks_pass_no_bearer_origin_or_host_check_and_leave_no_trace_in_the_
     let no_store = send(format!("order={marker}"), None).await.unwrap();
     assert_eq!(no_store.status(), 400);
 
-    let metrics = reqwest::get(format!("{}/metrics", server.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         metrics.contains(r#"orderdesk_webhooks_total{outcome="invalid"} 2"#),
         "{metrics}"

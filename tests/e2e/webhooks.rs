@@ -232,12 +232,7 @@ async fn wrong_signatures_stores_bodies_and_sizes_are_refused() {
     assert!(mirror(&client, None).await.is_empty());
     let (status, body) = deliver(&server, &good).await;
     assert_eq!(status, 200, "{body}");
-    let metrics = reqwest::get(format!("{}/metrics", server.base))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     let count = |outcome: &str| -> u64 {
         let prefix = format!("orderdesk_webhooks_total{{outcome=\"{outcome}\"}} ");
         metrics

@@ -107,12 +107,20 @@ pub struct Stats {
 
 impl Stats {
     fn add(&mut self, c: &Counts) {
-        self.total_polled += c.polled;
-        self.already_synced += c.already_synced;
-        self.newly_synced += c.created;
-        self.updated += c.updated;
-        self.cancelled += c.cancelled;
-        self.skipped += c.skipped;
+        let Counts {
+            polled,
+            created,
+            updated,
+            cancelled,
+            skipped,
+            already_synced,
+        } = c;
+        self.total_polled += polled;
+        self.already_synced += already_synced;
+        self.newly_synced += created;
+        self.updated += updated;
+        self.cancelled += cancelled;
+        self.skipped += skipped;
     }
 
     fn with_rate(mut self) -> Self {
@@ -138,6 +146,15 @@ pub struct Counts {
 }
 
 impl Counts {
+    fn add(&mut self, page: &Counts) {
+        self.polled += page.polled;
+        self.created += page.created;
+        self.updated += page.updated;
+        self.cancelled += page.cancelled;
+        self.skipped += page.skipped;
+        self.already_synced += page.already_synced;
+    }
+
     fn count(&mut self, change: Change) {
         self.polled += 1;
         match change {
@@ -512,7 +529,7 @@ pub fn run(
                 ctx.cache().invalidate(Family::Orders);
             }
         }
-        add_counts(&mut report.counts, &page);
+        report.counts.add(&page);
         report.offset += returned;
         report.pages += 1;
         if !dry {
@@ -571,15 +588,6 @@ pub fn run(
         Ok(()) => Ok(report),
         Err(e) => Err(e.with_detail("run", json!(report))),
     }
-}
-
-fn add_counts(total: &mut Counts, page: &Counts) {
-    total.polled += page.polled;
-    total.created += page.created;
-    total.updated += page.updated;
-    total.cancelled += page.cancelled;
-    total.skipped += page.skipped;
-    total.already_synced += page.already_synced;
 }
 
 /// The ids of the store's folders named like [`DEFAULT_CANCELLED_FOLDERS`] (none when the

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::args::{NumericId, StoreRef, check_date, check_limit};
 use super::page::Page;
+use super::store::StoreArgs;
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::ToolError;
 use crate::services::StoreCtx;
@@ -288,14 +289,6 @@ fn configure(ctx: &Ctx, args: ConfigureArgs) -> Result<ConfigureOut, ToolError> 
         config,
     })
 }
-
-#[derive(Debug, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct StoreArgs {
-    pub store: Option<StoreRef>,
-}
-
-impl Validate for StoreArgs {}
 
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct StatusOut {

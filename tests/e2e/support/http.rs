@@ -89,6 +89,16 @@ pub async fn serve_with_env(launch: &Launch, env: &[(&str, &str)]) -> HttpServer
 }
 
 impl HttpServer {
+    /// The text of `GET /metrics`.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     pub fn mcp_url(&self) -> String {
         format!("{}/mcp", self.base)
     }
