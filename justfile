@@ -31,6 +31,21 @@ bench:
     cargo bench -p orderdesk-mcp --bench stdio_latency --bench server_load
     cargo bench -p orderdesk-mcp --bench sync_load
 
+# orderdesk-server.wasm is the component as an MCP server for any wasi:http runtime.
+# Compose compose/*.wac into target/compose/ with the pinned wac (installed on first use).
+compose:
+    bash scripts/compose.sh
+
+# The store comes from ORDERDESK_STORE_ID, ORDERDESK_API_KEY, ORDERDESK_API_URL (`just fake`).
+# Serve target/compose/orderdesk-server.wasm with the pinned wasmtime CLI (MCP at /mcp).
+serve-wasm addr="127.0.0.1:8080": compose
+    target/tools/bin/wasmtime serve -Scli -Sconfig -Skeyvalue --addr {{addr}} \
+        -Sconfig-var=api_url="${ORDERDESK_API_URL:-https://app.orderdesk.me/api/v2}" \
+        -Sconfig-var=store_id="$ORDERDESK_STORE_ID" -Sconfig-var=api_key="$ORDERDESK_API_KEY" \
+        -Sconfig-var=state_bucket= -Sconfig-var=cache_bucket_orders= \
+        -Sconfig-var=cache_bucket_products= -Sconfig-var=cache_bucket_store= \
+        target/compose/orderdesk-server.wasm
+
 # What CI runs.
 ci:
     bash .ci/run

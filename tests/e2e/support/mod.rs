@@ -5,6 +5,7 @@
 pub mod http;
 pub mod python;
 pub mod sync;
+pub mod tools;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
