@@ -12,9 +12,8 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::orderdesk::mcp::tools::Guest;
-use orderdesk::mcp::types::{
-    CallError, Caller, TenantInfo, ToolAnnotations, ToolDescriptor, ToolError, ToolOutput,
+use exports::orderdesk::mcp::tools::{
+    CallError, Caller, Guest, TenantInfo, ToolAnnotations, ToolDescriptor, ToolError, ToolOutput,
 };
 use wasi::http::types as http;
 
@@ -165,14 +164,22 @@ fn wit_target(t: intake::Target) -> exports::orderdesk::mcp::intake::SyncTarget 
 
 export!(Component);
 
-/// [`Host`] over WASI; buckets are opened on first use and live as long as the instance.
+/// [`Host`] over WASI. The settings are read once per instance (one `get-all`); buckets
+/// are opened on first use, under the names the settings give, and live as long as the
+/// instance.
 #[derive(Default)]
 struct WasiHost {
+    config: OnceCell<Vec<(String, String)>>,
     state: OnceCell<wasi::keyvalue::store::Bucket>,
     cache: [OnceCell<wasi::keyvalue::store::Bucket>; 3],
 }
 
 impl WasiHost {
+    fn settings(&self) -> &[(String, String)] {
+        self.config
+            .get_or_init(|| wasi::config::store::get_all().unwrap_or_default())
+    }
+
     fn bucket(&self, bucket: Bucket) -> Result<&wasi::keyvalue::store::Bucket, KvError> {
         let cell = match bucket {
             Bucket::State => &self.state,
@@ -181,7 +188,8 @@ impl WasiHost {
         if let Some(b) = cell.get() {
             return Ok(b);
         }
-        let opened = wasi::keyvalue::store::open(bucket.name()).map_err(kv_error)?;
+        let name = crate::config::bucket_name(self.settings(), bucket);
+        let opened = wasi::keyvalue::store::open(&name).map_err(kv_error)?;
         Ok(cell.get_or_init(|| opened))
     }
 }
@@ -229,7 +237,7 @@ impl Host for WasiHost {
     }
 
     fn config_all(&self) -> Vec<(String, String)> {
-        wasi::config::store::get_all().unwrap_or_default()
+        self.settings().to_vec()
     }
 
     fn now_ms(&self) -> u64 {
@@ -249,16 +257,12 @@ impl Host for WasiHost {
         wasi::random::random::get_random_bytes(n as u64)
     }
 
+    /// One JSON object per line on `wasi:cli/stderr`, written at once.
     fn log(&self, level: Level, context: &str, message: &str) {
-        use wasi::logging::logging::Level as L;
-        let level = match level {
-            Level::Trace => L::Trace,
-            Level::Debug => L::Debug,
-            Level::Info => L::Info,
-            Level::Warn => L::Warn,
-            Level::Error => L::Error,
-        };
-        wasi::logging::logging::log(level, context, message);
+        use std::io::Write as _;
+        let mut line = crate::host::log_line(level, context, message);
+        line.push('\n');
+        let _ = std::io::stderr().write_all(line.as_bytes());
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use orderdesk_settings::{self as keys, Setting};
 
 use crate::error::{ErrorCode, ToolError};
-use crate::host::{Family, Host};
+use crate::host::{Bucket, Family, Host};
 use crate::ratelimit::Shape;
 use crate::retry::RetryPolicy;
 
@@ -102,6 +102,23 @@ impl Settings {
     }
 }
 
+/// The `wasi:keyvalue` bucket identifier of `bucket`: its setting (`state_bucket`,
+/// `cache_bucket_orders`, …), else the default name. Unlike other settings, an empty value
+/// counts: wasmtime's CLI serves only the bucket `""`.
+pub fn bucket_name(given: &[(String, String)], bucket: Bucket) -> String {
+    let setting = match bucket {
+        Bucket::State => &keys::STATE_BUCKET,
+        Bucket::Cache(Family::Orders) => &keys::CACHE_BUCKET_ORDERS,
+        Bucket::Cache(Family::Products) => &keys::CACHE_BUCKET_PRODUCTS,
+        Bucket::Cache(Family::Store) => &keys::CACHE_BUCKET_STORE,
+    };
+    given
+        .iter()
+        .find(|(k, _)| k == setting.key)
+        .map(|(_, v)| v.trim().to_string())
+        .unwrap_or_else(|| setting.default.unwrap_or(bucket.name()).to_string())
+}
+
 /// The configured value, else the table's default; empty counts as unset.
 fn text(given: &BTreeMap<String, String>, setting: &Setting) -> Option<String> {
     given
@@ -137,6 +154,26 @@ mod tests {
         assert_eq!(s.retry.max_retry_after_ms, 10_000);
         assert_eq!(s.tool_call_burst, 240);
         assert!(s.store_id.is_none());
+    }
+
+    #[test]
+    fn bucket_names_are_settings_and_may_be_empty() {
+        let none: Vec<(String, String)> = Vec::new();
+        assert_eq!(bucket_name(&none, Bucket::State), "state");
+        assert_eq!(
+            bucket_name(&none, Bucket::Cache(Family::Products)),
+            "cache-products"
+        );
+        let cli = vec![
+            ("state_bucket".to_string(), String::new()),
+            ("cache_bucket_orders".to_string(), "orders".to_string()),
+        ];
+        assert_eq!(bucket_name(&cli, Bucket::State), "");
+        assert_eq!(bucket_name(&cli, Bucket::Cache(Family::Orders)), "orders");
+        assert_eq!(
+            bucket_name(&cli, Bucket::Cache(Family::Store)),
+            "cache-store"
+        );
     }
 
     #[test]

@@ -135,7 +135,7 @@ impl Bucket {
 #[error("key-value store: {0}")]
 pub struct KvError(pub String);
 
-/// Log levels, as in `wasi:logging`.
+/// Log levels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Level {
     Trace,
@@ -143,6 +143,25 @@ pub enum Level {
     Info,
     Warn,
     Error,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Trace => "trace",
+            Level::Debug => "debug",
+            Level::Info => "info",
+            Level::Warn => "warn",
+            Level::Error => "error",
+        }
+    }
+}
+
+/// A log event as the component writes it to stderr: one JSON object,
+/// `{"level": "info", "context": "client", "message": "…"}`.
+pub fn log_line(level: Level, context: &str, message: &str) -> String {
+    serde_json::json!({ "level": level.as_str(), "context": context, "message": message })
+        .to_string()
 }
 
 /// Everything the component needs from its runtime.

@@ -1,5 +1,5 @@
 //! Host bindings for the parts of the component's world that stock WASI crates do not
-//! cover: `wasi:keyvalue`, `orderdesk:mcp/lock`, `wasi:logging`, and the exports. Imports
+//! cover: `wasi:keyvalue`, `orderdesk:mcp/lock`, and the exports. Imports
 //! are async, so state backends never block the async runtime.
 
 wasmtime::component::bindgen!({

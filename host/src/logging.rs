@@ -1,11 +1,19 @@
-//! Capability `logging`: `wasi:logging` for the component. Guest log events become host
-//! `tracing` events (target `component`), tagged with the call's request id; events in
-//! the `metric` context feed [`crate::metrics`], and events in the `progress` context go
-//! to the call's progress sink (MCP `notifications/progress`) instead.
+//! Capability `logging`: the component's stderr. The component logs one JSON object per
+//! line on `wasi:cli/stderr` (`{"level", "context", "message"}`; see `wit/orderdesk.wit`),
+//! which any WASI runtime shows as it is. This host reads those lines instead: they become
+//! `tracing` events (target `component`) tagged with the call's request id; events in the
+//! `metric` context feed [`crate::metrics`], and events in the `progress` context go to the
+//! call's progress sink (MCP `notifications/progress`). Anything else the guest writes
+//! there (a panic message) is logged as a warning, line by line.
 
-use wasmtime::component::{HasSelf, Linker};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 
-use crate::bindings::wasi::logging::logging::{self, Level};
+use wasmtime::component::Linker;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
+
 use crate::capability::{CallInfo, Capability, Progress};
 use crate::runtime::CallState;
 
@@ -18,29 +26,118 @@ const METRIC_CONTEXT: &str = "metric";
 /// The context of the component's progress events: `{"progress", "total", "message"}`.
 const PROGRESS_CONTEXT: &str = "progress";
 
-/// Per call: the request id every event carries, and where progress goes.
+/// The longest line kept; a longer run without a newline is handled as a line of its own,
+/// so a guest cannot make the host buffer without bound.
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// Per call: the guest's stderr, parsed line by line.
 pub struct LogCall {
+    sink: Arc<Mutex<LineSink>>,
+}
+
+/// The state behind one call's stderr.
+struct LineSink {
     request_id: String,
     progress: Option<tokio::sync::mpsc::Sender<Progress>>,
+    partial: Vec<u8>,
 }
 
 impl Capability for Logging {
     type Call = LogCall;
 
-    fn link(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
-        logging::add_to_linker::<_, HasSelf<LogCall>>(linker, |s| &mut s.log)?;
+    /// No import to link: stderr comes with the WASI context ([`LogCall::stderr`]).
+    fn link(_: &mut Linker<CallState>) -> anyhow::Result<()> {
         Ok(())
     }
 
     fn call(&self, info: &CallInfo) -> LogCall {
         LogCall {
-            request_id: info.request_id.clone(),
-            progress: info.hooks.progress.clone(),
+            sink: Arc::new(Mutex::new(LineSink {
+                request_id: info.request_id.clone(),
+                progress: info.hooks.progress.clone(),
+                partial: Vec::new(),
+            })),
         }
     }
 }
 
 impl LogCall {
+    /// The stream to give the call's WASI context as its stderr.
+    pub fn stderr(&self) -> GuestStderr {
+        GuestStderr(self.sink.clone())
+    }
+}
+
+/// A guest's level names.
+#[derive(Debug, Clone, Copy, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Level {
+    Trace,
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(serde::Deserialize)]
+struct Event {
+    level: Level,
+    context: String,
+    message: String,
+}
+
+impl LineSink {
+    fn write(&mut self, mut bytes: &[u8]) {
+        while let Some(end) = bytes.iter().position(|b| *b == b'\n') {
+            self.partial.extend_from_slice(&bytes[..end]);
+            self.flush_line();
+            bytes = &bytes[end + 1..];
+        }
+        self.partial.extend_from_slice(bytes);
+        while self.partial.len() >= MAX_LINE_BYTES {
+            let rest = self.partial.split_off(MAX_LINE_BYTES);
+            self.flush_line();
+            self.partial = rest;
+        }
+    }
+
+    fn flush_line(&mut self) {
+        let line = std::mem::take(&mut self.partial);
+        let text = String::from_utf8_lossy(&line);
+        let text = text.trim_end_matches('\r');
+        if !text.trim().is_empty() {
+            self.dispatch(text);
+        }
+    }
+
+    fn dispatch(&self, line: &str) {
+        let request_id = self.request_id.as_str();
+        let Ok(Event {
+            level,
+            context,
+            message,
+        }) = serde_json::from_str::<Event>(line)
+        else {
+            tracing::warn!(target: "component", request_id, "stderr: {line}");
+            return;
+        };
+        if context == METRIC_CONTEXT {
+            crate::metrics::get().component_event(&message);
+            return;
+        }
+        if context == PROGRESS_CONTEXT {
+            self.progress(&message);
+            return;
+        }
+        match level {
+            Level::Trace => tracing::trace!(target: "component", request_id, context, "{message}"),
+            Level::Debug => tracing::debug!(target: "component", request_id, context, "{message}"),
+            Level::Info => tracing::info!(target: "component", request_id, context, "{message}"),
+            Level::Warn => tracing::warn!(target: "component", request_id, context, "{message}"),
+            Level::Error => tracing::error!(target: "component", request_id, context, "{message}"),
+        }
+    }
+
     /// Progress is advisory: an event nobody listens for, or that finds the sink full,
     /// is dropped rather than slowing the call down.
     fn progress(&self, message: &str) {
@@ -68,51 +165,109 @@ impl LogCall {
     }
 }
 
-impl logging::Host for LogCall {
-    async fn log(
-        &mut self,
-        level: Level,
-        context: String,
-        message: String,
-    ) -> wasmtime::Result<()> {
-        if context == METRIC_CONTEXT {
-            crate::metrics::get().component_event(&message);
-            return Ok(());
-        }
-        if context == PROGRESS_CONTEXT {
-            self.progress(&message);
-            return Ok(());
-        }
-        let request_id = self.request_id.as_str();
-        match level {
-            Level::Trace => tracing::trace!(target: "component", request_id, context, "{message}"),
-            Level::Debug => tracing::debug!(target: "component", request_id, context, "{message}"),
-            Level::Info => tracing::info!(target: "component", request_id, context, "{message}"),
-            Level::Warn => tracing::warn!(target: "component", request_id, context, "{message}"),
-            Level::Error | Level::Critical => {
-                tracing::error!(target: "component", request_id, context, "{message}")
-            }
-        }
+impl Drop for LineSink {
+    fn drop(&mut self) {
+        // What the guest wrote last without a newline (e.g. before a trap).
+        self.flush_line();
+    }
+}
+
+/// One call's stderr as wasmtime-wasi wants it: every stream it opens writes to the same
+/// line sink.
+#[derive(Clone)]
+pub struct GuestStderr(Arc<Mutex<LineSink>>);
+
+impl GuestStderr {
+    fn write(&self, bytes: &[u8]) {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .write(bytes);
+    }
+}
+
+impl IsTerminal for GuestStderr {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestStderr {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl Pollable for GuestStderr {
+    async fn ready(&mut self) {}
+}
+
+impl OutputStream for GuestStderr {
+    fn write(&mut self, bytes: bytes::Bytes) -> StreamResult<()> {
+        GuestStderr::write(self, &bytes);
         Ok(())
+    }
+
+    fn flush(&mut self) -> StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> StreamResult<usize> {
+        Ok(MAX_LINE_BYTES)
+    }
+}
+
+impl tokio::io::AsyncWrite for GuestStderr {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        GuestStderr::write(&self, buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use logging::Host as _;
 
-    fn call(progress: Option<tokio::sync::mpsc::Sender<Progress>>) -> LogCall {
-        LogCall {
-            request_id: "r".into(),
-            progress,
-        }
+    fn sink(progress: Option<tokio::sync::mpsc::Sender<Progress>>) -> GuestStderr {
+        Logging
+            .call(&CallInfo {
+                request_id: "r".into(),
+                hooks: crate::capability::CallHooks {
+                    cancel: None,
+                    progress,
+                },
+            })
+            .stderr()
+    }
+
+    fn line(level: &str, context: &str, message: &str) -> String {
+        format!(
+            "{}\n",
+            serde_json::json!({ "level": level, "context": context, "message": message })
+        )
     }
 
     #[tokio::test]
     async fn progress_events_reach_the_sink_and_nothing_else_does() {
         let (tx, mut rx) = tokio::sync::mpsc::channel(4);
-        let mut log = call(Some(tx));
+        let out = sink(Some(tx));
         for (context, message) in [
             ("progress", r#"{"progress":1,"total":3,"message":"page 1"}"#),
             ("progress", r#"{"progress":2,"total":null,"message":null}"#),
@@ -120,11 +275,10 @@ mod tests {
             ("progress", "not json"),
             ("sync", r#"{"progress":9}"#),
         ] {
-            log.log(Level::Info, context.into(), message.into())
-                .await
-                .unwrap();
+            out.write(line("info", context, message).as_bytes());
         }
-        drop(log);
+        out.write(b"thread 'main' panicked at src/lib.rs:1:1\n");
+        drop(out);
         let mut got = Vec::new();
         while let Some(p) = rx.recv().await {
             got.push(p);
@@ -141,17 +295,37 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_full_or_missing_sink_drops_progress_without_failing_the_call() {
+    async fn lines_split_across_writes_are_joined() {
+        let (tx, mut rx) = tokio::sync::mpsc::channel(4);
+        let out = sink(Some(tx));
+        let whole = line("info", "progress", r#"{"progress":7}"#);
+        let (a, b) = whole.as_bytes().split_at(10);
+        out.write(a);
+        assert!(rx.try_recv().is_err(), "half a line is not an event");
+        out.write(b);
+        assert_eq!(rx.recv().await.unwrap().progress, 7.0);
+        // The last line without its newline still counts when the call ends.
+        out.write(
+            line("info", "progress", r#"{"progress":8}"#)
+                .trim_end()
+                .as_bytes(),
+        );
+        drop(out);
+        assert_eq!(rx.recv().await.unwrap().progress, 8.0);
+    }
+
+    #[tokio::test]
+    async fn a_full_or_missing_sink_drops_progress_and_endless_lines_stay_bounded() {
         let (tx, _rx) = tokio::sync::mpsc::channel(1);
-        let mut log = call(Some(tx));
+        let out = sink(Some(tx));
         for _ in 0..3 {
-            log.log(Level::Info, "progress".into(), r#"{"progress":1}"#.into())
-                .await
-                .unwrap();
+            out.write(line("info", "progress", r#"{"progress":1}"#).as_bytes());
         }
-        let mut log = call(None);
-        log.log(Level::Info, "progress".into(), r#"{"progress":1}"#.into())
-            .await
-            .unwrap();
+        let out = sink(None);
+        out.write(line("info", "progress", r#"{"progress":1}"#).as_bytes());
+        for _ in 0..100 {
+            out.write(&[b'x'; 10_000]);
+        }
+        assert!(out.0.lock().unwrap().partial.len() < MAX_LINE_BYTES);
     }
 }

@@ -205,7 +205,7 @@ pub(crate) async fn stop_signal() -> &'static str {
 
 /// `orderdesk-mcp tenant …`: the component's admin interface, from the command line.
 async fn tenant(command: TenantCommand, settings: &Settings) -> anyhow::Result<()> {
-    let fail = |e: bindings::orderdesk::mcp::types::ToolError| {
+    let fail = |e: bindings::exports::orderdesk::mcp::tools::ToolError| {
         anyhow::anyhow!("{}: {}", e.code, e.message)
     };
     let sandbox = |e: runtime::SandboxError| anyhow::anyhow!("{e}");
@@ -370,6 +370,21 @@ fn start(settings: &Settings) -> anyhow::Result<(Runtime, Arc<dyn state::Backend
         settings.secs(&table::CACHE_TTL_PRODUCTS),
         settings.secs(&table::CACHE_TTL_STORE),
         settings.count(&table::CACHE_MAX_ENTRIES),
+    )
+    .opened_as(
+        [
+            &table::STATE_BUCKET,
+            &table::CACHE_BUCKET_ORDERS,
+            &table::CACHE_BUCKET_PRODUCTS,
+            &table::CACHE_BUCKET_STORE,
+        ]
+        .map(|s| {
+            settings
+                .text(s)
+                .or(s.default)
+                .unwrap_or_default()
+                .to_string()
+        }),
     );
     let faults = settings
         .text(&table::STATE_FAIL_AFTER_WRITES)

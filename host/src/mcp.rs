@@ -20,7 +20,7 @@ use serde_json::{Map, Value, json};
 use tracing::Instrument as _;
 
 use crate::auth::Principal;
-use crate::bindings::orderdesk::mcp::types::{CallError, Caller, ToolDescriptor};
+use crate::bindings::exports::orderdesk::mcp::tools::{CallError, Caller, ToolDescriptor};
 use crate::capability::{CallHooks, Progress};
 use crate::runtime::Runtime;
 

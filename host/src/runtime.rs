@@ -19,7 +19,7 @@ use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 pub use crate::bindings::exports::orderdesk::mcp::intake::{
     SyncTarget, WebhookDelivery, WebhookReceipt,
 };
-use crate::bindings::orderdesk::mcp::types::{
+use crate::bindings::exports::orderdesk::mcp::tools::{
     CallError, Caller, TenantInfo, ToolDescriptor, ToolError, ToolOutput,
 };
 use crate::bindings::{PluginCore, PluginCorePre};
@@ -29,7 +29,7 @@ use crate::config::Config as ConfigCapability;
 use crate::http_egress::{Egress, EgressCall};
 use crate::kv::{Kv, KvCall};
 use crate::lock::{LockCall, Locks};
-use crate::logging::{LogCall, Logging};
+use crate::logging::Logging;
 
 /// The component built by `build.rs`, embedded in the binary.
 pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("ORDERDESK_COMPONENT_WASM"));
@@ -117,12 +117,8 @@ pub struct CallState {
     pub(crate) kv: KvCall,
     pub(crate) lock: LockCall,
     pub(crate) config: Arc<WasiConfigVariables>,
-    pub(crate) log: LogCall,
     limits: StoreLimits,
 }
-
-/// `orderdesk:mcp/types` has no functions; linking it satisfies the type-only import.
-impl crate::bindings::orderdesk::mcp::types::Host for CallState {}
 
 impl WasiView for CallState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -173,10 +169,6 @@ impl Runtime {
         // The base WASI p2 interfaces Rust std imports (cli, io, clocks, random).
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         Capabilities::link(&mut linker)?;
-        crate::bindings::orderdesk::mcp::types::add_to_linker::<
-            _,
-            wasmtime::component::HasSelf<CallState>,
-        >(&mut linker, |s| s)?;
         let pre = PluginCorePre::new(linker.instantiate_pre(&component).map_err(|e| {
             anyhow::anyhow!("the component needs an import this host does not provide: {e:#}")
         })?)?;
@@ -201,12 +193,14 @@ impl Runtime {
         let state = CallState {
             table: ResourceTable::new(),
             // No args, env, files or sockets: the component's only way out is wasi:http.
-            wasi: WasiCtxBuilder::new().inherit_stderr().build(),
+            // Its stderr is its log (see `logging`).
+            wasi: WasiCtxBuilder::new()
+                .stderr(caps.logging.call(info).stderr())
+                .build(),
             egress: caps.egress.call(info),
             kv: caps.kv.call(info),
             lock: caps.lock.call(info),
             config: caps.config.call(info),
-            log: caps.logging.call(info),
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.memory_limit_bytes)
                 .instances(64)

@@ -13,7 +13,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::bindings::orderdesk::mcp::types::ToolError;
+use crate::bindings::exports::orderdesk::mcp::tools::ToolError;
 use crate::runtime::{CallHooks, Runtime, SandboxError, SyncTarget};
 
 /// Polls that may run at once (never more than half the instance pool, so interactive

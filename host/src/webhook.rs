@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use http_body_util::BodyExt as _;
 
-use crate::bindings::orderdesk::mcp::types::ToolError;
+use crate::bindings::exports::orderdesk::mcp::tools::ToolError;
 use crate::runtime::{Runtime, SandboxError, WebhookDelivery, WebhookReceipt};
 
 pub const PATH: &str = "/webhooks/orderdesk";

@@ -267,6 +267,40 @@ pub const STATE: Setting = setting(
      `orderdesk:`, the password is never logged). \
      [default: sqlite:<data dir>/orderdesk-mcp/state.db]",
 );
+/// The `wasi:keyvalue` bucket names the component opens. Only embedders change them (e.g.
+/// wasmtime's CLI serves just the bucket `""`); this host serves whatever they say.
+pub const STATE_BUCKET: Setting = hidden(setting(
+    "state_bucket",
+    "ORDERDESK_MCP_STATE_BUCKET",
+    Some("state"),
+    Kind::Text,
+    Reader::Both,
+    "The key-value bucket of durable state (tenants, stores, sync, audit).",
+));
+pub const CACHE_BUCKET_ORDERS: Setting = hidden(setting(
+    "cache_bucket_orders",
+    "ORDERDESK_MCP_CACHE_BUCKET_ORDERS",
+    Some("cache-orders"),
+    Kind::Text,
+    Reader::Both,
+    "The evictable key-value bucket of cached order reads.",
+));
+pub const CACHE_BUCKET_PRODUCTS: Setting = hidden(setting(
+    "cache_bucket_products",
+    "ORDERDESK_MCP_CACHE_BUCKET_PRODUCTS",
+    Some("cache-products"),
+    Kind::Text,
+    Reader::Both,
+    "The evictable key-value bucket of cached inventory reads.",
+));
+pub const CACHE_BUCKET_STORE: Setting = hidden(setting(
+    "cache_bucket_store",
+    "ORDERDESK_MCP_CACHE_BUCKET_STORE",
+    Some("cache-store"),
+    Kind::Text,
+    Reader::Both,
+    "The evictable key-value bucket of cached store settings.",
+));
 pub const COMPONENT: Setting = setting(
     "component",
     "ORDERDESK_MCP_COMPONENT",
@@ -488,6 +522,10 @@ pub const ALL: &[Setting] = &[
     API_KEY,
     API_URL,
     STATE,
+    STATE_BUCKET,
+    CACHE_BUCKET_ORDERS,
+    CACHE_BUCKET_PRODUCTS,
+    CACHE_BUCKET_STORE,
     CACHE_TTL_ORDERS,
     CACHE_TTL_PRODUCTS,
     CACHE_TTL_STORE,

@@ -52,6 +52,9 @@ pub struct Bucket {
 #[derive(Debug, Clone)]
 pub struct Layout {
     pub buckets: Vec<Bucket>,
+    /// The identifier the component opens each of `buckets` by (the bucket settings;
+    /// by default the bucket's own name). Backends store under the fixed names.
+    guest_names: Vec<String>,
     /// Most entries all cache buckets hold together.
     pub cache_max_entries: u64,
 }
@@ -73,13 +76,26 @@ impl Layout {
                 cache("cache-products", products),
                 cache("cache-store", store),
             ],
+            guest_names: ["state", "cache-orders", "cache-products", "cache-store"]
+                .map(String::from)
+                .to_vec(),
             cache_max_entries: max_entries.max(1),
         }
     }
 
-    /// The bucket with this name, if the component may open it.
+    /// The component opens the buckets under these identifiers (`state_bucket`,
+    /// `cache_bucket_orders`, `cache_bucket_products`, `cache_bucket_store`).
+    pub fn opened_as(mut self, names: [String; 4]) -> Self {
+        self.guest_names = names.to_vec();
+        self
+    }
+
+    /// The bucket the component opens as `name`, if it may open it.
     pub fn bucket(&self, name: &str) -> Option<Bucket> {
-        self.buckets.iter().copied().find(|b| b.name == name)
+        self.guest_names
+            .iter()
+            .position(|n| n == name)
+            .map(|i| self.buckets[i])
     }
 }
 
@@ -218,4 +234,25 @@ pub(crate) fn now_ms() -> u64 {
 /// A duration in milliseconds, saturating.
 pub(crate) fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+mod layout_tests {
+    use super::*;
+
+    #[test]
+    fn the_component_opens_buckets_under_the_configured_names() {
+        let ttl = Duration::from_secs(1);
+        let default = Layout::new(ttl, ttl, ttl, 10);
+        assert_eq!(default.bucket("state").unwrap().name, "state");
+        assert!(default.bucket("").is_none());
+        let renamed = default.opened_as(["s", "o", "p", "st"].map(String::from));
+        assert_eq!(renamed.bucket("s").unwrap().name, "state");
+        assert_eq!(renamed.bucket("o").unwrap().name, "cache-orders");
+        assert_eq!(renamed.bucket("st").unwrap().keep, Keep::Cache(ttl));
+        assert!(
+            renamed.bucket("state").is_none(),
+            "only the configured names open"
+        );
+    }
 }

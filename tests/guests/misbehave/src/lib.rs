@@ -8,10 +8,10 @@ wit_bindgen::generate!({
     generate_all,
 });
 
-use exports::orderdesk::mcp::{admin, intake, tools::Guest};
-use orderdesk::mcp::types::{
-    CallError, Caller, TenantInfo, ToolAnnotations, ToolDescriptor, ToolError, ToolOutput,
+use exports::orderdesk::mcp::tools::{
+    CallError, Caller, Guest, TenantInfo, ToolAnnotations, ToolDescriptor, ToolError, ToolOutput,
 };
+use exports::orderdesk::mcp::{admin, intake};
 use wasi::http::types as http;
 
 struct Misbehave;
