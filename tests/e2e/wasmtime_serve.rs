@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use rmcp::ServiceExt as _;
 use rmcp::model::{ClientCapabilities, ClientConfig, Implementation, ProtocolVersion};
+use rmcp::service::{ClientLifecycleMode, ClientServiceExt as _};
 use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::{Value, json};
 use support::tools::{composed, wasm_tools};
@@ -481,4 +482,33 @@ async fn orders_get_latency_under_wasmtime_serve() {
         times.len()
     );
     assert!(median < Duration::from_secs(2), "median {median:?}");
+}
+
+/// A client of the 2026-07-28 revision probes with `server/discover`; this stateless JSON
+/// server answers it -32601 (it has no discovery yet), and the client falls back to
+/// `initialize`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discovering_client_falls_back_to_initialize() {
+    let fake = fake_unlimited().await;
+    let serve = Serve::start(&fake, &[]).await;
+    let client = ()
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_uri(serve.url.clone()),
+            ClientLifecycleMode::Auto {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                legacy_version: Some(ProtocolVersion::V_2025_11_25),
+            },
+        )
+        .await
+        .unwrap_or_else(|e| panic!("no lifecycle: {e}\n{}", serve.stderr()));
+    let id = fake.order_ids()[1];
+    let got = support::call_tool(&client, "orders_get", json!({ "order_id": id.to_string() }))
+        .await
+        .unwrap();
+    assert_ne!(got.is_error, Some(true), "{got:?}");
+    assert_eq!(
+        got.structured_content.unwrap()["order"]["id"],
+        id.to_string()
+    );
+    client.cancel().await.unwrap();
 }
