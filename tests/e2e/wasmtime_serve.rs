@@ -61,8 +61,12 @@ impl Serve {
         for (key, value) in &vars {
             command.arg(format!("-Sconfig-var={key}={value}"));
         }
+        // wasmtime keeps compiled code in its cache (`$XDG_CACHE_HOME/wasmtime`): under
+        // target/, like every other tool the tests use, so only the first start compiles.
+        let cache = support::repo_root().join("target/tools/cache");
         let mut child = command
             .arg(&wasm)
+            .env("XDG_CACHE_HOME", cache)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
