@@ -1,6 +1,16 @@
-// Embedding orderdesk.wasm in Node (the README quotes this file).
+// Embedding orderdesk.wasm in Node (the README quotes this file). In tests/js:
 //
-//   npx jco transpile orderdesk.wasm -o out --instantiation async --no-typescript --name orderdesk
+//   npm ci
+//   npx jco transpile orderdesk.wasm -o out --instantiation async --name orderdesk
+//
+//   import { instantiateOrderDesk } from "./embed.js";
+//   const { tools } = await instantiateOrderDesk("out", { api_url, store_id, api_key });
+//   tools.listTools(); // [{ name: "tenant_use_master_key", … }, …]
+//   const out = tools.callTool({ requestId: "1" }, "orders_get", '{"order_id":"100001"}');
+//   JSON.parse(out.structured).order; // a tool error is thrown, as `e.payload`
+//
+// jco writes ES modules with a .js extension: `out` needs a package.json saying
+// {"type": "module"} unless it sits under one (as tests/js/out does).
 //
 // preview2-shim provides WASI (cli, clocks, random, io, http); the component needs three
 // more imports, given here in memory: wasi:keyvalue (store + atomics), wasi:config and
