@@ -516,3 +516,26 @@ async fn a_discovering_client_falls_back_to_initialize() {
     );
     client.cancel().await.unwrap();
 }
+
+/// A write takes the order's record lock: here adapters/lock-local's, composed in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_goes_through_the_composed_lock() {
+    let fake = fake_unlimited().await;
+    let serve = Serve::start(&fake, &[]).await;
+    let id = fake.order_ids()[2];
+    let changes = json!({ "email": "composed@example.com" });
+    let updated = serve
+        .rpc(call(
+            1,
+            "orders_update",
+            json!({ "order_id": id.to_string(), "changes": changes }),
+        ))
+        .await;
+    let result = &updated.json["result"];
+    assert_eq!(result["isError"], false, "{updated:?}\n{}", serve.stderr());
+    assert_eq!(
+        result["structuredContent"]["order"]["email"],
+        "composed@example.com"
+    );
+    assert_eq!(fake.order(id).unwrap()["email"], "composed@example.com");
+}
