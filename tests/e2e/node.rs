@@ -2,7 +2,7 @@
 //! from its lock file), run by `tests/js/harness.js` with preview2-shim for WASI and
 //! `tests/js/embed.js` for the rest, against the fake OrderDesk. It lists the catalog our
 //! own host lists and answers `orders_get` (a miss, then hits served from its key-value
-//! store) and a missing order with `ORDER_NOT_FOUND`.
+//! store) and a missing order with `ORDER_NOT_FOUND`; requests to other origins are refused.
 
 mod support;
 
@@ -147,6 +147,9 @@ async fn node_runs_the_component_through_jco() {
         result["unknown"]["error"],
         json!({ "tag": "unknown-tool", "val": "no_such_tool" })
     );
+
+    // embed.js's egress policy refuses a request to any other origin.
+    assert_eq!(result["egress"], "HTTP-request-denied");
 
     let latency = &result["hit_latency_us"];
     assert_eq!(latency["n"], HITS);

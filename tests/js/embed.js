@@ -90,17 +90,17 @@ export function memoryLock() {
   };
 }
 
-/** preview2-shim's http, with every request outside `origin` refused (the egress policy). */
-function httpOnlyTo(http, origin) {
+/** An `outgoing-handler` that refuses every request outside `origin` (the egress policy). */
+export function onlyTo(outgoingHandler, origin) {
   const allowed = new URL(origin);
   const handle = (request, options) => {
     const scheme = request.scheme()?.tag === "HTTPS" ? "https:" : "http:";
     if (scheme !== allowed.protocol || request.authority() !== allowed.host) {
       throw { tag: "HTTP-request-denied" };
     }
-    return http.outgoingHandler.handle(request, options);
+    return outgoingHandler.handle(request, options);
   };
-  return { ...http.outgoingHandler, handle };
+  return { ...outgoingHandler, handle };
 }
 
 /** Instantiate the transpiled component in `outDir` with `settings`; returns its exports. */
@@ -111,10 +111,7 @@ export async function instantiateOrderDesk(outDir, settings) {
   const { instantiate } = await import(pathToFileURL(join(outDir, "orderdesk.js")).href);
   return instantiate(null, {
     ...imports,
-    "wasi:http/outgoing-handler": httpOnlyTo(
-      { outgoingHandler: imports["wasi:http/outgoing-handler"] },
-      settings.api_url,
-    ),
+    "wasi:http/outgoing-handler": onlyTo(imports["wasi:http/outgoing-handler"], settings.api_url),
     "wasi:keyvalue/store": kv.store,
     "wasi:keyvalue/atomics": kv.atomics,
     "wasi:config/store": config(settings),

@@ -3,7 +3,8 @@
 //
 //   node harness.js '{"out_dir": "...", "settings": {...}, "order_id": "...",
 //                     "missing_order_id": "42", "hits": 200}'
-import { instantiateOrderDesk } from "./embed.js";
+import { http } from "@bytecodealliance/preview2-shim";
+import { instantiateOrderDesk, onlyTo } from "./embed.js";
 
 const spec = JSON.parse(process.argv[2]);
 let calls = 0;
@@ -31,6 +32,18 @@ const hit = callTool(tools, "orders_get", { order_id: spec.order_id });
 const missing = callTool(tools, "orders_get", { order_id: spec.missing_order_id });
 const unknown = callTool(tools, "no_such_tool", {});
 
+// The egress policy on its own: a request to another origin never leaves.
+const stray = new http.types.OutgoingRequest(new http.types.Fields());
+stray.setScheme({ tag: "HTTP" });
+stray.setAuthority("127.0.0.1:9");
+stray.setPathWithQuery("/");
+let egress = "sent";
+try {
+  onlyTo(http.outgoingHandler, spec.settings.api_url).handle(stray);
+} catch (e) {
+  egress = e?.tag ?? String(e);
+}
+
 const times = [];
 for (let i = 0; i < spec.hits; i++) {
   const t = process.hrtime.bigint();
@@ -49,6 +62,7 @@ console.log(
     hit,
     missing,
     unknown,
+    egress,
     hit_latency_us: { n: times.length, median: at(0.5), p90: at(0.9) },
   }),
 );
