@@ -61,6 +61,8 @@ async fn invoke(fake: &FakeOrderDesk, call: &str, wasmtime_args: &[&str]) -> Inv
         .env("ORDERDESK_API_URL", fake.base_url())
         .env("ORDERDESK_STORE_ID", fake.store_id())
         .env("ORDERDESK_API_KEY", fake.api_key())
+        // wasmtime keeps compiled code in `$XDG_CACHE_HOME/wasmtime`: under target/, not ~.
+        .env("XDG_CACHE_HOME", repo_root().join("target/tools/cache"))
         .output()
         .await
         .expect("running invoke.sh");
