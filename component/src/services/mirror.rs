@@ -183,7 +183,7 @@ pub struct Filter {
     pub modified: (Option<String>, Option<String>),
 }
 
-/// Sort keys of [`Mirror::query`].
+/// What mirror queries sort by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SortBy {

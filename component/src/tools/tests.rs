@@ -599,3 +599,19 @@ fn a_cache_hit_costs_few_host_round_trips() {
     println!("{trace:#?}");
     assert!(trace.len() <= 6, "{} host calls: {trace:#?}", trace.len());
 }
+
+/// Doc comments become schema descriptions: rustdoc links (`[`Type::method`]`) mean nothing
+/// to a model and must not leak into them.
+#[test]
+fn schema_descriptions_carry_no_rustdoc_links() {
+    for tool in catalog() {
+        for schema in [tool.input_schema(), tool.output_schema()] {
+            let text = schema.to_string();
+            assert!(
+                !text.contains("[`") && !text.contains("`]"),
+                "{}: {text}",
+                tool.name
+            );
+        }
+    }
+}
