@@ -23,6 +23,7 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --workspace --all-targets -- -D warnings
     cargo clippy -p orderdesk-component --target wasm32-wasip2 -- -D warnings
+    for m in adapters/*/Cargo.toml; do cargo fmt --manifest-path "$m" -- --check && cargo clippy --manifest-path "$m" --target wasm32-wasip2 --target-dir target/wasm/adapters-lint -- -D warnings; done
 
 # Benchmarks (release build): stdio latency, then HTTP/stdio load, CPU per call, memory and
 # start-up, then polling sync (10,000 orders at OrderDesk's 3 req/s) and webhook intake,
