@@ -37,8 +37,34 @@ for manifest in adapters/*/Cargo.toml; do
     deps+=(-d "orderdesk:$name=target/wasm/adapters/$target/release/orderdesk_${name//-/_}.wasm")
 done
 
+# Unsigned LEB128 of $1, as raw bytes on stdout.
+leb128() {
+    local n=$1 byte
+    while :; do
+        byte=$((n & 0x7f))
+        n=$((n >> 7))
+        ((n)) && byte=$((byte | 0x80))
+        printf "\\$(printf %03o "$byte")"
+        ((n)) || break
+    done
+}
+
+# Appends to component $1 the custom section `package-docs` with the JSON in $2, after the
+# version byte 1 (wit-parser's PackageMetadata format, as wit-component writes it).
+append_package_docs() {
+    local name=package-docs
+    local payload=$((1 + $(stat -c %s "$2")))
+    local size=$(($(leb128 ${#name} | wc -c) + ${#name} + payload))
+    { printf '\0'; leb128 "$size"; leb128 ${#name}; printf %s "$name"; printf '\1'; cat "$2"; } >>"$1"
+}
+
 for wac_file in compose/*.wac; do
     name=$(basename "$wac_file" .wac)
     "$wac" compose "${deps[@]}" -o "$out/$name.wasm.tmp" "$wac_file"
+    # compose/NAME.package-docs.json (written by `cargo run -p facade-gen`): the docs of
+    # the composition's exports, which neither wasm-component-ld nor wac carries over.
+    if [[ -f compose/$name.package-docs.json ]]; then
+        append_package_docs "$out/$name.wasm.tmp" "compose/$name.package-docs.json"
+    fi
     mv "$out/$name.wasm.tmp" "$out/$name.wasm"
 done

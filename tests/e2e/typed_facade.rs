@@ -2,7 +2,9 @@
 //! adapters/lock-local) under a runtime this project did not write: `wasmtime run --invoke`
 //! from the pinned wasmtime CLI (`scripts/tools.sh`) calls its functions `orders-get` and
 //! `orders-list` against the fake OrderDesk, through `examples/typed-facade/invoke.sh` (the
-//! command the README quotes). Each call is a fresh process, so each is a cache miss.
+//! command the README quotes). Each call is a fresh process, so each is a cache miss. And
+//! the composition carries each tool's description where loaders read a function's docs:
+//! the `package-docs` custom section, under `worlds.*.func_exports[NAME].docs`.
 
 mod support;
 
@@ -11,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use support::tools::{composed, wasm_tools};
-use support::{FakeOrderDesk, fake_unlimited, repo_root};
+use support::{FakeOrderDesk, Launch, fake_unlimited, repo_root, spawn};
 use tokio::process::Command;
 
 /// One `wasmtime run --invoke` of the facade and how long the process took.
@@ -78,7 +80,7 @@ fn call_of(func: &str, given: &[(&str, &str)]) -> String {
     let wit = std::fs::read_to_string(repo_root().join("adapters/facade/wit/facade.wit"))
         .expect("the generated facade WIT");
     let start = wit
-        .find(&format!("    {func}: func("))
+        .find(&format!("    export {func}: func("))
         .unwrap_or_else(|| panic!("facade.wit has no function {func}"));
     let signature = &wit[start..];
     let params = &signature[signature.find('(').unwrap() + 1..signature.find(") ->").unwrap()];
@@ -210,4 +212,102 @@ async fn a_failed_call_answers_the_tools_error() {
     let out = bad.stdout();
     assert!(out.contains(r#"code: "INVALID_ARGUMENT""#), "{out}");
     assert_eq!(fake.stats().total, before);
+}
+
+/// The JSON of the first `package-docs` custom section in `wasm`, nested components
+/// included, after its version byte: as wassette's component2json reads it
+/// (`extract_package_docs`, wasmparser's `parse_all` order).
+fn package_docs(wasm: &[u8]) -> Option<Value> {
+    fn leb(bytes: &[u8], at: &mut usize) -> usize {
+        let (mut value, mut shift) = (0usize, 0);
+        loop {
+            let byte = bytes[*at];
+            *at += 1;
+            value |= usize::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte < 0x80 {
+                return value;
+            }
+        }
+    }
+    assert_eq!(&wasm[..4], b"\0asm", "not WebAssembly");
+    // Layer 1 is a component, whose sections 1 (core module) and 4 (component) nest.
+    let component = wasm[6] == 1;
+    let mut at = 8;
+    while at < wasm.len() {
+        let id = wasm[at];
+        at += 1;
+        let size = leb(wasm, &mut at);
+        let body = &wasm[at..at + size];
+        at += size;
+        match id {
+            0 => {
+                let mut name_at = 0;
+                let name_len = leb(body, &mut name_at);
+                let name = &body[name_at..name_at + name_len];
+                let data = &body[name_at + name_len..];
+                if name == b"package-docs" {
+                    assert_eq!(data[0], 1, "package-docs version byte");
+                    return Some(serde_json::from_slice(&data[1..]).expect("package-docs JSON"));
+                }
+            }
+            1 | 4 if component => {
+                if let Some(docs) = package_docs(body) {
+                    return Some(docs);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The docs of exported function `name` in `docs`, looked up as component2json does
+/// (`find_function_docs`): in any world's `func_exports`.
+fn function_docs<'a>(docs: &'a Value, name: &str) -> Option<&'a str> {
+    docs["worlds"]
+        .as_object()?
+        .values()
+        .find_map(|world| world["func_exports"][name]["docs"].as_str())
+}
+
+#[tokio::test]
+async fn the_composition_carries_each_tools_description_for_loaders() {
+    let wasm = std::fs::read(
+        tokio::task::spawn_blocking(composed)
+            .await
+            .unwrap()
+            .join("orderdesk-typed.wasm"),
+    )
+    .expect("the composed facade");
+    let docs = package_docs(&wasm).expect("orderdesk-typed.wasm has a package-docs section");
+
+    // The description orders_get has over MCP (the stdio server's tools/list).
+    let fake = fake_unlimited().await;
+    let server = spawn(Launch::against(&fake)).await;
+    let tools = server.client.list_all_tools().await.unwrap();
+    let description = |name: &str| {
+        tools
+            .iter()
+            .find(|t| t.name == name)
+            .and_then(|t| t.description.as_deref())
+            .unwrap_or_else(|| panic!("{name} has a description over MCP"))
+            .to_string()
+    };
+    // The WIT doc comment is the description word-wrapped, then the parameters.
+    let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for (func, tool) in [("orders-get", "orders_get"), ("orders-list", "orders_list")] {
+        let doc = function_docs(&docs, func)
+            .unwrap_or_else(|| panic!("no docs for {func} in package-docs: {docs:#}"));
+        assert!(
+            words(doc).starts_with(&words(&description(tool))),
+            "{func}'s docs do not open with {tool}'s description:\n{doc}"
+        );
+    }
+    assert!(
+        function_docs(&docs, "orders-get")
+            .unwrap()
+            .contains("- `order-id`: OrderDesk's order id"),
+        "and they name the parameters"
+    );
 }

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::exports::orderdesk::facade::tools::*;
+use crate::bindings::*;
 use crate::{Args, Facade, call, json, list};
 
 impl Guest for Facade {

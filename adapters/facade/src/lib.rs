@@ -8,11 +8,16 @@
 //! component's catalog; this file holds the hand-written helpers they use. Built for
 //! `wasm32-wasip2` and composed over `orderdesk.wasm` by `compose/orderdesk-typed.wac`.
 
-wit_bindgen::generate!({
-    path: ["../../wit", "wit"],
-    world: "orderdesk:facade/facade",
-    generate_all,
-});
+/// wit-bindgen's bindings of world `facade`, whose functions take one argument per tool
+/// parameter, however many the tool has.
+#[allow(clippy::too_many_arguments)]
+mod bindings {
+    wit_bindgen::generate!({
+        path: ["../../wit", "wit"],
+        world: "orderdesk:facade/facade",
+        generate_all,
+    });
+}
 
 mod generated;
 
@@ -21,12 +26,12 @@ use std::hash::{BuildHasher, Hasher};
 
 use serde_json::{Map, Value};
 
-use exports::orderdesk::facade::tools::ToolError;
-use orderdesk::mcp::tools::{CallError, Caller, call_tool};
+use bindings::ToolError;
+use bindings::orderdesk::mcp::tools::{CallError, Caller, call_tool};
 
 struct Facade;
 
-export!(Facade);
+bindings::export!(Facade with_types_in bindings);
 
 /// A tool's arguments as they are collected, one parameter at a time.
 #[derive(Default)]

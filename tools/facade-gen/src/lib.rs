@@ -11,11 +11,19 @@
 //! 2. [`wit`] writes `adapters/facade/wit/facade.wit`, one function per tool whose doc
 //!    comment is the tool's description;
 //! 3. [`rust`] writes `adapters/facade/src/generated.rs`, each function turning its
-//!    parameters back into the tool's JSON arguments for the imported `call-tool`.
+//!    parameters back into the tool's JSON arguments for the imported `call-tool`;
+//! 4. [`docs`] writes `compose/orderdesk-typed.package-docs.json`, the `package-docs`
+//!    custom section (wit-parser's encoding of the WIT's docs) that `scripts/compose.sh`
+//!    appends to the composition, where loaders read each function's description.
 //!
-//! `cargo run -p facade-gen` rewrites both files; `cargo test -p facade-gen` fails while
-//! either differs from what the catalog gives.
+//! The functions are exported by the world itself, not through an interface: a loader such
+//! as wassette looks a function's docs up in `package-docs` under a world's
+//! `func_exports`, where only world-level functions are.
+//!
+//! `cargo run -p facade-gen` rewrites the three files; `cargo test -p facade-gen` fails
+//! while any differs from what the catalog gives.
 
+pub mod docs;
 pub mod model;
 pub mod rust;
 pub mod wit;
@@ -34,9 +42,12 @@ pub fn root() -> PathBuf {
 /// Every generated file: its path under the root and its contents.
 pub fn outputs() -> Vec<(&'static str, String)> {
     let facade = model::from_catalog();
+    let wit = wit::render(&facade);
+    let docs = docs::render(&wit);
     vec![
-        ("adapters/facade/wit/facade.wit", wit::render(&facade)),
+        ("adapters/facade/wit/facade.wit", wit),
         ("adapters/facade/src/generated.rs", rust::render(&facade)),
+        ("compose/orderdesk-typed.package-docs.json", docs),
     ]
 }
 

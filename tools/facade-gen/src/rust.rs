@@ -13,7 +13,7 @@ const HEADER: &str = "\
 
 use serde_json::Value;
 
-use crate::exports::orderdesk::facade::tools::*;
+use crate::bindings::*;
 use crate::{Args, Facade, call, json, list};
 ";
 

@@ -19,9 +19,14 @@ const HEADER: &str = "\
 /// registry tools, which need a tenant, are left out, as is the `admin` interface.
 package orderdesk:facade@0.1.0;
 
-/// The OrderDesk tools. Every function returns the tool's result, a JSON object as text
-/// (MCP `structuredContent`), or the tool's error.
-interface tools {
+/// The facade over the component, composed with `orderdesk.wasm` by
+/// `compose/orderdesk-typed.wac`: the OrderDesk tools as functions of the world itself, so
+/// that each one's doc comment is in the `package-docs` section under `func_exports`, where
+/// loaders look a function's description up. Every function returns the tool's result, a
+/// JSON object as text (MCP `structuredContent`), or the tool's error.
+world facade {
+    import orderdesk:mcp/tools@0.1.0;
+
     /// A failed call, as the component reports it: a stable `code` to branch on (e.g.
     /// `ORDER_NOT_FOUND`, `OD_API_401`, `INVALID_ARGUMENT`), a message, details as a JSON
     /// object (as text) and whether the same call may be sent again.
@@ -33,16 +38,7 @@ interface tools {
     }
 ";
 
-const FOOTER: &str = "\
-}
-
-/// The facade over the component: compose it with `orderdesk.wasm`
-/// (`compose/orderdesk-typed.wac`).
-world facade {
-    import orderdesk:mcp/tools@0.1.0;
-    export tools;
-}
-";
+const FOOTER: &str = "}\n";
 
 const WIDTH: usize = 96;
 
@@ -123,13 +119,13 @@ fn render_func(out: &mut String, facade: &Facade, func: &Func) {
         .collect();
     let name = ident(&func.wit_name);
     let one_line = format!(
-        "    {name}: func({}) -> result<string, tool-error>;",
+        "    export {name}: func({}) -> result<string, tool-error>;",
         params.join(", ")
     );
     if one_line.len() <= 100 {
         writeln!(out, "{one_line}").unwrap();
     } else {
-        writeln!(out, "    {name}: func(").unwrap();
+        writeln!(out, "    export {name}: func(").unwrap();
         writeln!(out, "        {}", params.join(",\n        ")).unwrap();
         out.push_str("    ) -> result<string, tool-error>;\n");
     }
