@@ -18,6 +18,19 @@ pub struct Credentials {
     pub api_key: Secret,
 }
 
+impl Credentials {
+    /// The store configured through `wasi:config` (single-store mode), if there is one.
+    pub fn configured(settings: &Settings) -> Option<Self> {
+        match (&settings.store_id, &settings.api_key) {
+            (Some(id), Some(key)) => Some(Self {
+                store_id: id.clone(),
+                api_key: key.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 /// Why an OrderDesk call failed, before it becomes a tool error.
 #[derive(Debug, Clone, PartialEq)]
 pub enum OdError {

@@ -10,7 +10,7 @@ use crate::crypto;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::{Host, Level};
 use crate::services::mirror;
-use crate::services::sync::{self, RunOptions, SyncState};
+use crate::services::sync::{self, RunOptions, SyncConfig, SyncState};
 use crate::services::webhooks::{self, Outcome};
 use crate::services::{Journal, SINGLE_STORE_TENANT, StoreCtx};
 use crate::unattended;
@@ -56,18 +56,15 @@ fn registrations(
     store_id: &str,
 ) -> Result<Vec<(String, Credentials, Vec<u64>)>, ToolError> {
     let mut out = Vec::new();
-    if let (Some(id), Some(key)) = (&settings.store_id, &settings.api_key)
-        && id == store_id
-    {
+    if let Some(creds) = Credentials::configured(settings).filter(|c| c.store_id == store_id) {
         // Opt-in, as for tenants: until sync_configure says webhooks, deliveries are refused.
         let config = SyncState::new(host, SINGLE_STORE_TENANT, store_id).config()?;
         if let Some(config) = config.filter(|c| c.webhooks) {
-            let cancelled = config.cancelled_folders;
-            let creds = Credentials {
-                store_id: id.clone(),
-                api_key: key.clone(),
-            };
-            out.push((SINGLE_STORE_TENANT.to_string(), creds, cancelled));
+            out.push((
+                SINGLE_STORE_TENANT.to_string(),
+                creds,
+                config.cancelled_folders,
+            ));
         }
     }
     for tenant in unattended::tenants_of(host, store_id)? {
@@ -171,24 +168,26 @@ pub fn webhook_deliver(host: &dyn Host, delivery: Delivery) -> Result<Receipt, T
 
 /// Every store with polling sync turned on.
 pub fn sync_targets(host: &dyn Host) -> Result<Vec<Target>, ToolError> {
-    let mut out = Vec::new();
-    for (tenant, store_id) in sync::configured_targets(host)? {
-        let enabled = SyncState::new(host, &tenant, &store_id)
-            .config()?
-            .is_some_and(|c| c.enabled);
-        if enabled {
-            out.push(Target { tenant, store_id });
-        }
-    }
-    Ok(out)
+    targets_where(host, |_| Ok(true))
 }
 
 /// The targets whose poll is due now.
 pub fn sync_due(host: &dyn Host) -> Result<Vec<Target>, ToolError> {
+    targets_where(host, |(state, config)| state.due(config))
+}
+
+/// The configured stores with polling on that `keep` keeps (each config read once).
+fn targets_where(
+    host: &dyn Host,
+    keep: impl Fn((&SyncState, &SyncConfig)) -> Result<bool, ToolError>,
+) -> Result<Vec<Target>, ToolError> {
     let mut out = Vec::new();
-    for target in sync_targets(host)? {
-        if SyncState::new(host, &target.tenant, &target.store_id).due()? {
-            out.push(target);
+    for (tenant, store_id) in sync::configured_targets(host)? {
+        let state = SyncState::new(host, &tenant, &store_id);
+        if let Some(config) = state.config()?.filter(|c| c.enabled)
+            && keep((&state, &config))?
+        {
+            out.push(Target { tenant, store_id });
         }
     }
     Ok(out)
@@ -201,11 +200,8 @@ fn unattended_creds(
     target: &Target,
 ) -> Result<Credentials, ToolError> {
     if target.tenant == SINGLE_STORE_TENANT {
-        return match (&settings.store_id, &settings.api_key) {
-            (Some(id), Some(key)) if *id == target.store_id => Ok(Credentials {
-                store_id: id.clone(),
-                api_key: key.clone(),
-            }),
+        return match Credentials::configured(settings) {
+            Some(creds) if creds.store_id == target.store_id => Ok(creds),
             _ => Err(ToolError::new(
                 ErrorCode::SyncNotConfigured,
                 format!(

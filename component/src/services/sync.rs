@@ -22,6 +22,7 @@ use serde_json::json;
 
 use super::StoreCtx;
 use super::mirror::{Change, Mirror, Via};
+use super::store::Folder;
 use crate::cache::Family;
 use crate::envelope;
 use crate::error::{ErrorCode, ToolError};
@@ -319,9 +320,9 @@ impl<'a> SyncState<'a> {
         set_json(self.host, Bucket::State, &self.key("run"), run)
     }
 
-    /// When the next background poll is due (ms), if polling is on.
-    pub fn next_run_at(&self) -> Result<Option<u64>, ToolError> {
-        let Some(config) = self.config()?.filter(|c| c.enabled) else {
+    /// When the next background poll is due (ms), if `config` (the store's) has polling on.
+    pub fn next_run_at(&self, config: Option<&SyncConfig>) -> Result<Option<u64>, ToolError> {
+        let Some(config) = config.filter(|c| c.enabled) else {
             return Ok(None);
         };
         Ok(Some(match self.last_run()? {
@@ -331,10 +332,10 @@ impl<'a> SyncState<'a> {
         }))
     }
 
-    /// Whether the poller should run now.
-    pub fn due(&self) -> Result<bool, ToolError> {
+    /// Whether the poller should run now, given the store's `config`.
+    pub fn due(&self, config: &SyncConfig) -> Result<bool, ToolError> {
         Ok(self
-            .next_run_at()?
+            .next_run_at(Some(config))?
             .is_some_and(|at| at <= self.host.now_ms()))
     }
 
@@ -385,7 +386,7 @@ pub fn run(
 ) -> Result<RunReport, ToolError> {
     let host = ctx.host;
     let state = SyncState::new(host, &ctx.tenant, ctx.store_id());
-    let config = state.config()?.unwrap_or_else(SyncConfig::unconfigured);
+    let stored = state.config()?;
     let mut lease = Lease::acquire(
         host,
         &state.lock_name(),
@@ -402,11 +403,13 @@ pub fn run(
         )
     })?;
     let started = host.now_ms();
-    let cancelled_folders = if config.cancelled_folders.is_empty() && config.updated_at == 0 {
-        default_cancelled_folders(ctx)
-    } else {
-        config.cancelled_folders.clone()
+    // A configured store says which folders are cancelled (resolved when configured); a
+    // one-off run looks the default names up.
+    let cancelled_folders = match &stored {
+        Some(config) => config.cancelled_folders.clone(),
+        None => default_cancelled_folders(ctx),
     };
+    let config = stored.unwrap_or_else(SyncConfig::unconfigured);
     let batch_size = options
         .batch_size
         .unwrap_or(config.batch_size)
@@ -590,20 +593,24 @@ pub fn run(
     }
 }
 
-/// The ids of the store's folders named like [`DEFAULT_CANCELLED_FOLDERS`] (none when the
-/// store's folders cannot be read: nothing then counts as cancelled).
-pub fn default_cancelled_folders(ctx: &StoreCtx) -> Vec<u64> {
+/// The ids of `folders` named like [`DEFAULT_CANCELLED_FOLDERS`] (any case).
+pub fn cancelled_by_name(folders: &[Folder]) -> Vec<u64> {
+    folders
+        .iter()
+        .filter(|f| {
+            DEFAULT_CANCELLED_FOLDERS
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(&f.name))
+        })
+        .map(|f| f.id)
+        .collect()
+}
+
+/// [`cancelled_by_name`] of the store's folders (none when they cannot be read: nothing
+/// then counts as cancelled).
+fn default_cancelled_folders(ctx: &StoreCtx) -> Vec<u64> {
     match super::store::settings(ctx) {
-        Ok(s) => s
-            .folders
-            .iter()
-            .filter(|f| {
-                DEFAULT_CANCELLED_FOLDERS
-                    .iter()
-                    .any(|n| n.eq_ignore_ascii_case(&f.name))
-            })
-            .map(|f| f.id)
-            .collect(),
+        Ok(s) => cancelled_by_name(&s.folders),
         Err(e) => {
             ctx.host.log(
                 Level::Warn,
@@ -657,7 +664,6 @@ mod tests {
                 enabled: true,
                 batch_size,
                 cancelled_folders: vec![4],
-                updated_at: 1,
                 ..SyncConfig::unconfigured()
             })
             .unwrap();
@@ -794,7 +800,10 @@ mod tests {
         let report = with_run(&host, |ctx| run(ctx, &RunOptions::default(), Some(1_000))).unwrap();
         assert_eq!((report.status, report.offset), (RunStatus::Running, 2));
         assert!(
-            SyncState::new(&host, "t", "7").due().unwrap(),
+            {
+                let state = SyncState::new(&host, "t", "7");
+                state.due(&state.config().unwrap().unwrap()).unwrap()
+            },
             "an open run is due at once"
         );
         host.answer(200, &[], &page(3..5, "2026-01-02 00:00:00", 1, 4));

@@ -109,13 +109,8 @@ impl<'a> Ctx<'a> {
     }
 
     fn configured_store(&self, wanted: Option<&str>) -> Result<Credentials, ToolError> {
-        let configured = match (&self.settings.store_id, &self.settings.api_key) {
-            (Some(id), Some(key)) => Credentials {
-                store_id: id.clone(),
-                api_key: key.clone(),
-            },
-            _ => return Err(ToolError::new(ErrorCode::StoreNotFound, NO_STORE_HINT)),
-        };
+        let configured = Credentials::configured(self.settings)
+            .ok_or_else(|| ToolError::new(ErrorCode::StoreNotFound, NO_STORE_HINT))?;
         if let Some(w) = wanted.filter(|w| *w != configured.store_id) {
             return Err(ToolError::new(
                 ErrorCode::StoreNotFound,

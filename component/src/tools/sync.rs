@@ -12,9 +12,7 @@ use crate::error::ToolError;
 use crate::services::StoreCtx;
 use crate::services::mirror::{Entry, Filter, Mirror, SortBy, Status};
 use crate::services::store;
-use crate::services::sync::{
-    self, DEFAULT_CANCELLED_FOLDERS, RunOptions, RunReport, Stats, SyncConfig, SyncState,
-};
+use crate::services::sync::{self, RunOptions, RunReport, Stats, SyncConfig, SyncState};
 use crate::services::webhooks::{self, Event};
 use crate::unattended;
 
@@ -242,23 +240,7 @@ fn configure(ctx: &Ctx, args: ConfigureArgs) -> Result<ConfigureOut, ToolError> 
     let folders = resolve_folders(&sc, "folders", &args.folders)?;
     let cancelled_folders = match &args.cancelled_folders {
         Some(list) => resolve_folders(&sc, "cancelled_folders", list)?,
-        None => {
-            let names: Vec<FolderRef> = DEFAULT_CANCELLED_FOLDERS
-                .iter()
-                .map(|n| FolderRef::Name((*n).to_string()))
-                .collect();
-            let known = store::settings(&sc)?.folders;
-            names
-                .iter()
-                .filter_map(|n| match n {
-                    FolderRef::Name(n) => known
-                        .iter()
-                        .find(|f| f.name.eq_ignore_ascii_case(n))
-                        .map(|f| f.id),
-                    FolderRef::Id(id) => Some(id.0),
-                })
-                .collect()
-        }
+        None => sync::cancelled_by_name(&store::settings(&sc)?.folders),
     };
     let config = SyncConfig {
         enabled: args.enabled,
@@ -323,7 +305,7 @@ fn status(ctx: &Ctx, args: StoreArgs) -> Result<StatusOut, ToolError> {
         running: last_run
             .as_ref()
             .is_some_and(|r| r.status == sync::RunStatus::Running),
-        next_run_at: state.next_run_at()?,
+        next_run_at: state.next_run_at(config.as_ref())?,
         mirrored_orders: Mirror::new(ctx.host, tenant, store_id).count()?,
         webhook_events: webhooks::count(ctx.host, tenant, store_id)?,
         stats: state.stats()?,
