@@ -75,20 +75,15 @@ pub fn wrap(
     creds: &Credentials,
 ) -> Result<(), ToolError> {
     let secret = current_secret(settings)?;
-    let existed = exists(host, tenant, &creds.store_id)?;
     set_json(
         host,
         Bucket::State,
         &record_key(tenant, &creds.store_id),
         &seal(host, secret, tenant, creds),
     )?;
-    if !existed
-        || !by_store(host, &creds.store_id)
-            .items()?
-            .iter()
-            .any(|t| t == tenant)
-    {
-        by_store(host, &creds.store_id).push(tenant)?;
+    let registrations = by_store(host, &creds.store_id);
+    if !registrations.items()?.iter().any(|t| t == tenant) {
+        registrations.push(tenant)?;
     }
     Ok(())
 }
@@ -208,6 +203,15 @@ mod tests {
         }
     }
 
+    /// The API key `tenant`'s copy of `store` opens to.
+    fn opened_key(host: &ScriptedHost, tenant: &str, store: &str) -> String {
+        open(host, &settings(host), tenant, store)
+            .unwrap()
+            .expect("a wrapped copy")
+            .api_key
+            .0
+    }
+
     fn stored(host: &ScriptedHost, tenant: &str, store: &str) -> Vec<u8> {
         host.kv
             .borrow()
@@ -275,26 +279,12 @@ mod tests {
         host.config.insert("unattended_secret".into(), "new".into());
         host.config
             .insert("unattended_secret_previous".into(), "old".into());
-        assert_eq!(
-            open(&host, &settings(&host), "t", "1")
-                .unwrap()
-                .unwrap()
-                .api_key
-                .0,
-            "k1"
-        );
+        assert_eq!(opened_key(&host, "t", "1"), "k1");
         let now: Wrapped = serde_json::from_slice(&stored(&host, "t", "1")).unwrap();
         assert_eq!(now.secret_id, crypto::secret_id("new"));
         // The previous secret is no longer needed.
         host.config.remove("unattended_secret_previous");
-        assert_eq!(
-            open(&host, &settings(&host), "t", "1")
-                .unwrap()
-                .unwrap()
-                .api_key
-                .0,
-            "k1"
-        );
+        assert_eq!(opened_key(&host, "t", "1"), "k1");
     }
 
     #[test]
