@@ -20,16 +20,34 @@ pub struct Credentials {
 
 impl Credentials {
     /// The store configured through `wasi:config` (single-store mode), if there is one.
-    pub fn configured(settings: &Settings) -> Option<Self> {
-        match (&settings.store_id, &settings.api_key) {
-            (Some(id), Some(key)) => Some(Self {
-                store_id: id.clone(),
-                api_key: key.clone(),
-            }),
-            _ => None,
+    /// Credentials that cannot travel in a header are the operator's to fix: a
+    /// `NOT_CONFIGURED` error, never a retried request.
+    pub fn configured(settings: &Settings) -> Result<Option<Self>, ToolError> {
+        let (Some(id), Some(key)) = (&settings.store_id, &settings.api_key) else {
+            return Ok(None);
+        };
+        for (setting, value) in [("store_id", id), ("api_key", &key.0)] {
+            if value.chars().any(char::is_control) {
+                return Err(ToolError::new(
+                    ErrorCode::NotConfigured,
+                    format!(
+                        "setting {setting} contains a control character (CR, LF, NUL, TAB, …); \
+                         fix the server's configuration"
+                    ),
+                )
+                .with_details(json!({ "setting": setting })));
+            }
         }
+        Ok(Some(Self {
+            store_id: id.clone(),
+            api_key: key.clone(),
+        }))
     }
 }
+
+/// The longest URL sent upstream; longer ones are refused before sending (servers and
+/// proxies commonly cut off at 8 KiB).
+pub const MAX_URL_BYTES: usize = 8_000;
 
 /// Why an OrderDesk call failed, before it becomes a tool error.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,6 +75,9 @@ pub enum OdError {
     Conflict(String),
     /// The caller cancelled the call; the host refused the request before sending it.
     Cancelled,
+    /// The request could not be sent as built (a header value with CR, LF or NUL, or a URL
+    /// over [`MAX_URL_BYTES`]); nothing went out and repeating it cannot help.
+    Unsendable(String),
 }
 
 impl OdError {
@@ -120,6 +141,11 @@ impl OdError {
                 ErrorCode::HttpRequestDenied,
                 "the host's egress policy refused the OrderDesk URL; check api_url",
             ),
+            OdError::Unsendable(reason) => ToolError::new(
+                ErrorCode::InvalidArgument,
+                format!("the OrderDesk request was not sent: {reason}"),
+            )
+            .with_details(json!({ "reason": reason })),
         }
     }
 }
@@ -185,6 +211,7 @@ impl<'a> Client<'a> {
     /// network errors: back-off with jitter), and return the success envelope.
     pub fn read(&self, path: &str, query: &[(String, String)]) -> Result<Value, OdError> {
         let request = self.request(Method::Get, path, query, None);
+        sendable(&request)?;
         let mut tries = 0;
         let mut last_status = 0;
         loop {
@@ -242,6 +269,7 @@ impl<'a> Client<'a> {
     ) -> Result<Value, OdError> {
         let body = body.map(|b| b.to_string().into_bytes());
         let request = self.request(method, path, &[], body);
+        sendable(&request)?;
         self.admit(reservation);
         match self.exchange(&request, 1) {
             Ok(response) => match classify(&response) {
@@ -342,6 +370,28 @@ impl<'a> Client<'a> {
     }
 }
 
+/// Refuse, before it takes a token or goes out, a request no server should see: a header
+/// value that would split the header block, or a URL longer than servers accept. The
+/// message names the header, never its value (it may be the API key).
+fn sendable(request: &HttpRequest) -> Result<(), OdError> {
+    if let Some((name, _)) = request
+        .headers
+        .iter()
+        .find(|(_, value)| value.contains(['\r', '\n', '\0']))
+    {
+        return Err(OdError::Unsendable(format!(
+            "header {name} contains CR, LF or NUL"
+        )));
+    }
+    if request.url.len() > MAX_URL_BYTES {
+        return Err(OdError::Unsendable(format!(
+            "the URL is {} bytes, over the {MAX_URL_BYTES}-byte limit; narrow the filters",
+            request.url.len()
+        )));
+    }
+    Ok(())
+}
+
 /// Final verdict for a response, or the retryable attempt it represents.
 fn classify(response: &HttpResponse) -> Result<Result<Value, OdError>, Attempt> {
     let status = response.status;
@@ -413,5 +463,79 @@ fn give_up(attempt: Attempt, tries: u32, last_status: u16) -> OdError {
             reason: "connection failed, timed out or dropped".into(),
             tries,
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ratelimit::Account;
+    use crate::services::write::{self, Sent};
+    use crate::testing::ScriptedHost;
+
+    fn creds(api_key: &str) -> Credentials {
+        Credentials {
+            store_id: "7".into(),
+            api_key: Secret(api_key.into()),
+        }
+    }
+
+    fn unsendable(result: Result<Value, OdError>) -> String {
+        match result {
+            Err(OdError::Unsendable(reason)) => reason,
+            other => panic!("expected an unsendable request, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_header_value_with_cr_lf_or_nul_is_never_sent_nor_retried() {
+        for key in ["k\r\nX-Injected: 1", "k\nX", "k\0"] {
+            let host = ScriptedHost::configured();
+            let settings = Settings::load(&host).unwrap();
+            let creds = creds(key);
+            let client = Client::new(&host, &settings, &creds, &Account::Store("7".into()));
+            let reason = unsendable(client.read("/test", &[]));
+            assert!(reason.contains("ORDERDESK-API-KEY"), "{reason}");
+            assert!(!reason.contains("Injected"), "the value is never shown");
+            unsendable(client.send_once(Method::Post, "/orders", Some(&json!({})), None));
+            assert!(matches!(
+                write::send(&host, &client, Method::Post, "/orders", Some(&json!({}))),
+                Sent::Refused(OdError::Unsendable(_))
+            ));
+            assert!(host.requests.borrow().is_empty(), "nothing sent");
+            assert!(host.sleeps.borrow().is_empty(), "nothing waited for");
+            assert_eq!(client.sent(), 0);
+            assert!(
+                host.trace
+                    .borrow()
+                    .iter()
+                    .all(|op| !op.contains("rl/upstream")),
+                "no upstream token taken"
+            );
+        }
+    }
+
+    #[test]
+    fn a_url_over_the_limit_is_never_sent_and_one_at_it_is() {
+        let host = ScriptedHost::configured();
+        let settings = Settings::load(&host).unwrap();
+        let creds = creds("k");
+        let client = Client::new(&host, &settings, &creds, &Account::Store("7".into()));
+        // "http://od.test/api/v2/orders?q=" is 31 bytes.
+        let query = |n: usize| vec![("q".to_string(), "a".repeat(n))];
+        unsendable(client.read("/orders", &query(MAX_URL_BYTES - 30)));
+        assert!(host.requests.borrow().is_empty());
+        host.answer(200, &[], r#"{"status":"success"}"#);
+        client.read("/orders", &query(MAX_URL_BYTES - 31)).unwrap();
+        assert_eq!(host.requests.borrow()[0].url.len(), MAX_URL_BYTES);
+    }
+
+    #[test]
+    fn an_unsendable_request_is_an_input_error_that_is_not_retryable() {
+        let e = OdError::Unsendable("header X contains CR, LF or NUL".into())
+            .into_tool_error(ErrorCode::OrderNotFound);
+        assert_eq!(e.code, ErrorCode::InvalidArgument);
+        assert!(!e.retryable);
+        assert!(!OdError::Unsendable(String::new()).is_ambiguous());
     }
 }

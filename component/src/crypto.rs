@@ -1,12 +1,19 @@
-//! Key material: master keys (Argon2id hashes only), per-tenant store-key encryption
-//! (HKDF-SHA256 → AES-256-GCM with associated data binding tenant and store).
+//! Key material: master-key verifiers (salted HMAC-SHA256; Argon2id PHC strings of older
+//! records are still read), per-tenant store-key encryption (HKDF-SHA256 → AES-256-GCM
+//! with associated data binding tenant and store), webhook signatures.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use hkdf::Hkdf;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The prefix of the master-key verifiers written today.
+const KEYED_PREFIX: &str = "hmac-sha256$";
 
 /// Why a cryptographic operation failed. Deliberately vague: callers learn nothing about
 /// which byte was wrong.
@@ -20,8 +27,62 @@ pub enum CryptoError {
     Hash(String),
 }
 
+/// How a tenant record keeps its master key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyHashKind {
+    /// `hmac-sha256$<salt hex>$<mac hex>`: one HMAC checks it.
+    Keyed,
+    /// An Argon2id PHC string written by earlier versions: checked with Argon2, then
+    /// replaced by a keyed verifier.
+    LegacyArgon2id,
+    /// Anything else: never verifies.
+    Unknown,
+}
+
+/// Which verifier `stored` is.
+pub fn key_hash_kind(stored: &str) -> KeyHashKind {
+    if stored.starts_with(KEYED_PREFIX) {
+        KeyHashKind::Keyed
+    } else if stored.starts_with("$argon2id$") {
+        KeyHashKind::LegacyArgon2id
+    } else {
+        KeyHashKind::Unknown
+    }
+}
+
+/// `hmac-sha256$<salt hex>$<mac hex>`: HMAC-SHA256 of the master key keyed by a random
+/// per-record salt. Master keys carry 256 random bits, so a fast hash protects them as
+/// well as a password hash and costs a bad bearer's guess no more CPU than it costs us.
+pub fn keyed_master_key_hash(master_key: &str, salt: &[u8; 16]) -> String {
+    let mac = keyed_mac(salt, master_key).finalize().into_bytes();
+    format!("{KEYED_PREFIX}{}${}", hex::encode(salt), hex::encode(mac))
+}
+
+/// Whether `master_key` matches a [`keyed_master_key_hash`] verifier, compared in
+/// constant time; anything malformed never matches.
+pub fn verify_keyed_master_key(master_key: &str, stored: &str) -> bool {
+    let Some((salt, mac)) = stored
+        .strip_prefix(KEYED_PREFIX)
+        .and_then(|rest| rest.split_once('$'))
+    else {
+        return false;
+    };
+    match (hex::decode(salt), hex::decode(mac)) {
+        (Ok(salt), Ok(mac)) => keyed_mac(&salt, master_key).verify_slice(&mac).is_ok(),
+        _ => false,
+    }
+}
+
+fn keyed_mac(salt: &[u8], master_key: &str) -> HmacSha256 {
+    let mut mac =
+        <HmacSha256 as Mac>::new_from_slice(salt).expect("HMAC takes a key of any length");
+    mac.update(master_key.as_bytes());
+    mac
+}
+
 /// Argon2id PHC string for a master key (OWASP's minimum parameters are the crate default:
-/// 19 MiB, 2 passes, 1 lane).
+/// 19 MiB, 2 passes, 1 lane). Legacy: records are no longer written this way; kept to
+/// build such records in tests and tools.
 pub fn hash_master_key(master_key: &str, salt: &[u8; 16]) -> Result<String, CryptoError> {
     let salt = SaltString::encode_b64(salt).map_err(|e| CryptoError::Hash(e.to_string()))?;
     Argon2::default()
@@ -30,7 +91,8 @@ pub fn hash_master_key(master_key: &str, salt: &[u8; 16]) -> Result<String, Cryp
         .map_err(|e| CryptoError::Hash(e.to_string()))
 }
 
-/// Constant-time verification against a stored PHC string.
+/// Constant-time verification against a legacy Argon2id PHC string (slow on purpose:
+/// callers rate-limit failures).
 pub fn verify_master_key(master_key: &str, phc: &str) -> bool {
     PasswordHash::new(phc)
         .map(|parsed| {
@@ -119,11 +181,10 @@ pub fn unattended_associated_data(tenant_id: &str, store_id: &str) -> Vec<u8> {
 /// OrderDesk signs webhooks (`X-ORDER-DESK-HASH`). The comparison takes the same time
 /// wherever the bytes differ.
 pub fn webhook_signature_matches(api_key: &str, body: &[u8], signature_hex: &str) -> bool {
-    use hmac::{Hmac, Mac};
     let Ok(signature) = hex::decode(signature_hex.trim()) else {
         return false;
     };
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(api_key.as_bytes())
+    let mut mac = <HmacSha256 as Mac>::new_from_slice(api_key.as_bytes())
         .expect("HMAC takes a key of any length");
     mac.update(body);
     mac.verify_slice(&signature).is_ok()
@@ -186,6 +247,43 @@ mod tests {
         assert!(verify_master_key("odmk_abc_secret", &phc));
         assert!(!verify_master_key("odmk_abc_secreT", &phc));
         assert!(!verify_master_key("odmk_abc_secret", "not a phc string"));
+    }
+
+    #[test]
+    fn keyed_master_key_hash_verifies_only_the_right_key() {
+        let key = format!("odmk_0123456789abcdef_{}", "a".repeat(64));
+        let stored = keyed_master_key_hash(&key, &[3; 16]);
+        assert!(stored.starts_with("hmac-sha256$03030303"), "{stored}");
+        assert_eq!(stored.split('$').count(), 3);
+        assert!(!stored.contains(&"a".repeat(64)));
+        assert_eq!(key_hash_kind(&stored), KeyHashKind::Keyed);
+        assert!(verify_keyed_master_key(&key, &stored));
+        // Every single-character change of the key is refused.
+        for i in 0..key.len() {
+            let mut wrong = key.clone().into_bytes();
+            wrong[i] = if wrong[i] == b'b' { b'c' } else { b'b' };
+            let wrong = String::from_utf8(wrong).unwrap();
+            assert!(!verify_keyed_master_key(&wrong, &stored), "{i}");
+        }
+        // Another salt makes another verifier for the same key.
+        assert_ne!(keyed_master_key_hash(&key, &[4; 16]), stored);
+        for broken in [
+            "",
+            "hmac-sha256$",
+            "hmac-sha256$zz$00",
+            &stored[..stored.len() - 2],
+            &stored.replace("hmac-sha256", "hmac-sha512"),
+        ] {
+            assert!(!verify_keyed_master_key(&key, broken), "{broken}");
+        }
+    }
+
+    #[test]
+    fn verifier_kinds() {
+        let phc = hash_master_key("odmk_abc_secret", &[1; 16]).unwrap();
+        assert_eq!(key_hash_kind(&phc), KeyHashKind::LegacyArgon2id);
+        assert_eq!(key_hash_kind("plain"), KeyHashKind::Unknown);
+        assert_eq!(key_hash_kind("$argon2i$v=19$x"), KeyHashKind::Unknown);
     }
 
     #[test]

@@ -56,7 +56,12 @@ fn registrations(
     store_id: &str,
 ) -> Result<Vec<(String, Credentials, Vec<u64>)>, ToolError> {
     let mut out = Vec::new();
-    if let Some(creds) = Credentials::configured(settings).filter(|c| c.store_id == store_id) {
+    // A misconfigured single store must not stop the tenants' registrations of the store.
+    let configured = Credentials::configured(settings).unwrap_or_else(|e| {
+        host.log(Level::Warn, "webhook", &e.message);
+        None
+    });
+    if let Some(creds) = configured.filter(|c| c.store_id == store_id) {
         // Opt-in, as for tenants: until sync_configure says webhooks, deliveries are refused.
         let config = SyncState::new(host, SINGLE_STORE_TENANT, store_id).config()?;
         if let Some(config) = config.filter(|c| c.webhooks) {
@@ -200,7 +205,7 @@ fn unattended_creds(
     target: &Target,
 ) -> Result<Credentials, ToolError> {
     if target.tenant == SINGLE_STORE_TENANT {
-        return match Credentials::configured(settings) {
+        return match Credentials::configured(settings)? {
             Some(creds) if creds.store_id == target.store_id => Ok(creds),
             _ => Err(ToolError::new(
                 ErrorCode::SyncNotConfigured,

@@ -40,6 +40,8 @@ pub mod tools;
 pub mod unattended;
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod testing;
 
 #[cfg(target_arch = "wasm32")]

@@ -18,34 +18,45 @@ pub fn merge(base: &Map<String, Value>, changes: &Map<String, Value>) -> Map<Str
     }
 }
 
-/// Apply RFC 6902 operations to a copy of `base`; a failing operation names its index.
+/// Apply RFC 6902 operations to a copy of `base`, all or none. Every failure is
+/// `INVALID_MUTATION` whose details name the operation at fault (`operation`, its index).
 pub fn apply_patch(
     base: &Map<String, Value>,
     operations: &[Value],
 ) -> Result<Map<String, Value>, ToolError> {
-    let patch: json_patch::Patch = serde_json::from_value(Value::Array(operations.to_vec()))
-        .map_err(|e| {
-            ToolError::new(
-                ErrorCode::InvalidMutation,
-                format!("not a valid JSON Patch: {e}"),
-            )
-            .with_details(json!({ "reason": e.to_string() }))
-        })?;
+    // One by one, so a malformed operation is named by its index.
+    let patch = operations
+        .iter()
+        .enumerate()
+        .map(|(i, op)| {
+            serde_json::from_value::<json_patch::PatchOperation>(op.clone())
+                .map_err(|e| invalid_operation(i, "", &format!("not a JSON Patch operation: {e}")))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let mut doc = Value::Object(base.clone());
-    json_patch::patch(&mut doc, &patch).map_err(|e| {
-        ToolError::new(
-            ErrorCode::InvalidMutation,
-            format!("operation {} failed: {}", e.operation, e.kind),
-        )
-        .with_details(json!({ "operation": e.operation, "path": e.path.to_string(), "reason": e.kind.to_string() }))
-    })?;
+    // A copy, dropped on failure: the crate's undo pass (`patch`) is not needed.
+    json_patch::patch_unsafe(&mut doc, &patch)
+        .map_err(|e| invalid_operation(e.operation, e.path.as_str(), &e.kind.to_string()))?;
     match doc {
         Value::Object(map) => Ok(map),
-        _ => Err(ToolError::new(
-            ErrorCode::InvalidMutation,
-            "the patch replaced the record with a non-object",
-        )),
+        _ => {
+            // Only an operation on the root ("") can replace the record; the last one did.
+            let last = patch.iter().rposition(|op| op.path().as_str().is_empty());
+            Err(invalid_operation(
+                last.unwrap_or(0),
+                "",
+                "the patch replaced the record with a non-object",
+            ))
+        }
     }
+}
+
+fn invalid_operation(index: usize, path: &str, reason: &str) -> ToolError {
+    ToolError::new(
+        ErrorCode::InvalidMutation,
+        format!("operation {index} failed: {reason}"),
+    )
+    .with_details(json!({ "operation": index, "path": path, "reason": reason }))
 }
 
 /// The JSON Pointer paths a patch writes to (`path`, and `from` for move).
@@ -175,6 +186,26 @@ mod tests {
         let err =
             apply_patch(&base, &[json!({"op": "replace", "path": "", "value": 1})]).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidMutation);
+    }
+
+    #[test]
+    fn a_malformed_or_record_replacing_operation_is_named_by_its_index() {
+        let base = obj(json!({"email": "a@x"}));
+        let ok = json!({"op": "add", "path": "/n", "value": 1});
+        for bad in [
+            json!({"op": "frobnicate", "path": "/email"}),
+            json!({"op": "add", "path": "/x"}),
+            json!("not an object"),
+        ] {
+            let err = apply_patch(&base, &[ok.clone(), ok.clone(), bad.clone()]).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidMutation, "{bad}");
+            assert_eq!(err.details["operation"], 2, "{bad}");
+        }
+        let ops = [ok, json!({"op": "replace", "path": "", "value": [1]})];
+        assert_eq!(
+            apply_patch(&base, &ops).unwrap_err().details["operation"],
+            1
+        );
     }
 
     #[test]

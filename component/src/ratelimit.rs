@@ -1,8 +1,9 @@
 //! Rate limits kept in the shared `state` bucket, so every instance and host agrees:
-//! an upstream leaky bucket per OrderDesk store (so agents never push OrderDesk into 429s)
-//! and a tool-call token bucket per tenant.
+//! an upstream leaky bucket per OrderDesk store (so agents never push OrderDesk into 429s),
+//! a tool-call token bucket per tenant, and buckets charged only by failures (failed
+//! legacy master-key checks).
 //!
-//! Both are GCRA-style: an atomic counter of admitted cost plus a base point
+//! All are GCRA-style: an atomic counter of admitted cost plus a base point
 //! `(admitted, time)`; the bucket level is `admitted since base − rate × elapsed`. When the
 //! level would go negative the base moves forward, which caps the credit idle time buys.
 
@@ -91,6 +92,28 @@ impl Gcra<'_> {
             return Ok(0.0);
         }
         Ok(level)
+    }
+
+    /// How long until `cost` more fits (0: it fits now). Charges nothing.
+    fn wait_for(&self, cost: u64) -> Result<u64, ToolError> {
+        let position = self
+            .host
+            .kv_increment(Bucket::State, &self.counter(), 0)
+            .map_err(kv_err)?;
+        let level = self.level_before(position, self.host.now_ms())?;
+        let over = level + cost as f64 - self.shape.capacity;
+        Ok(if over > 0.0 {
+            (over / self.shape.per_ms).ceil() as u64
+        } else {
+            0
+        })
+    }
+
+    fn charge(&self, cost: u64) -> Result<(), ToolError> {
+        self.host
+            .kv_increment(Bucket::State, &self.counter(), cost)
+            .map(drop)
+            .map_err(kv_err)
     }
 }
 
@@ -222,22 +245,51 @@ pub fn admit_tool_call(
             per_ms: per_minute as f64 / 60_000.0,
         },
     };
-    let position = host
-        .kv_increment(Bucket::State, &gcra.counter(), 0)
-        .map_err(kv_err)?;
-    let level = gcra.level_before(position, host.now_ms())?;
-    let over = level + cost as f64 - gcra.shape.capacity;
-    if over > 0.0 {
-        let retry_after_ms = (over / gcra.shape.per_ms).ceil() as u64;
+    let retry_after_ms = gcra.wait_for(cost)?;
+    if retry_after_ms > 0 {
         return Err(ToolError::new(
             ErrorCode::RateLimited,
             format!("too many tool calls for this tenant; retry in {retry_after_ms} ms"),
         )
         .with_details(serde_json::json!({ "retry_after_ms": retry_after_ms })));
     }
-    host.kv_increment(Bucket::State, &gcra.counter(), cost)
-        .map_err(kv_err)?;
-    Ok(())
+    gcra.charge(cost)
+}
+
+/// Failed legacy (Argon2id) master-key checks of one tenant: five, then one more every
+/// 2 s, so bad bearers cannot turn Argon2 into a CPU sink.
+pub const LEGACY_AUTH_FAILURES: Shape = Shape {
+    capacity: 5.0,
+    per_ms: 1.0 / 2_000.0,
+};
+
+/// A bucket charged after the fact, by failures only: successes cost nothing, and once
+/// failures fill it the guarded work is refused until it drains.
+pub struct Failures<'a> {
+    gcra: Gcra<'a>,
+}
+
+impl<'a> Failures<'a> {
+    /// The bucket `rl/{name}` of `shape`.
+    pub fn new(host: &'a dyn Host, name: &str, shape: Shape) -> Self {
+        Self {
+            gcra: Gcra {
+                host,
+                prefix: format!("rl/{name}"),
+                shape,
+            },
+        }
+    }
+
+    /// How long until one more failure fits (0: the guarded work may run now).
+    pub fn blocked_for_ms(&self) -> Result<u64, ToolError> {
+        self.gcra.wait_for(1)
+    }
+
+    /// Count one failure.
+    pub fn charge(&self) -> Result<(), ToolError> {
+        self.gcra.charge(1)
+    }
 }
 
 #[cfg(test)]
@@ -355,5 +407,27 @@ mod tests {
         admit_tool_call(&host, "other", 1, 60, 10).unwrap();
         host.now.set(host.now.get() + 1000);
         admit_tool_call(&host, "t", 1, 60, 10).unwrap();
+    }
+
+    #[test]
+    fn a_failure_bucket_blocks_after_its_capacity_and_drains_with_time() {
+        let host = ScriptedHost::configured();
+        let failures = Failures::new(&host, "auth/t", LEGACY_AUTH_FAILURES);
+        for _ in 0..5 {
+            assert_eq!(failures.blocked_for_ms().unwrap(), 0);
+            failures.charge().unwrap();
+        }
+        assert_eq!(failures.blocked_for_ms().unwrap(), 2_000);
+        assert_eq!(
+            Failures::new(&host, "auth/u", LEGACY_AUTH_FAILURES)
+                .blocked_for_ms()
+                .unwrap(),
+            0,
+            "per name"
+        );
+        host.now.set(host.now.get() + 2_000);
+        assert_eq!(failures.blocked_for_ms().unwrap(), 0);
+        failures.charge().unwrap();
+        assert_eq!(failures.blocked_for_ms().unwrap(), 2_000);
     }
 }

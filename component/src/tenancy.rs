@@ -1,8 +1,12 @@
-//! Tenants and their stores: master keys (hash only), the verification cache, the store
-//! registry with AES-GCM-sealed API keys, the tenant's default store, and key rotation.
+//! Tenants and their stores: master keys (a salted HMAC-SHA256 verifier only, see
+//! [`master_key`]), the store registry with AES-GCM-sealed API keys, the tenant's default
+//! store, and key rotation.
 //!
-//! State layout (`state` bucket): `tenant/{id}`, `tenants` (list), `auth/{sha256(key)}`,
-//! `store/{tenant}/{store_id}`, `stores/{tenant}` (list), `default/{tenant}`.
+//! State layout (`state` bucket): `tenant/{id}`, `tenants` (list),
+//! `store/{tenant}/{store_id}`, `stores/{tenant}` (list), `default/{tenant}`, and
+//! `rl/auth/{tenant}/…` (failed checks of a legacy Argon2id verifier). Older versions also
+//! wrote `auth/{sha256(key)}` verification-cache entries; nothing reads them any more, and
+//! upgrading a legacy verifier deletes the one of its key.
 //!
 //! A store record keeps its API key sealed per master-key version. Rotation first adds a
 //! copy sealed under the new key to every store, then switches the tenant record (one
@@ -23,30 +27,27 @@ use crate::host::{Bucket, Host, Level};
 use crate::kv::{AppendList, get_json, kv_err, set_json};
 use crate::lock::{LEASE_MS, Lease};
 
+mod master_key;
+
+pub use master_key::authenticate;
+use master_key::{key_hash, new_master_key};
+
 /// How long registration or rotation waits for the other to finish.
 const TENANT_LOCK_WAIT_MS: u64 = 10_000;
-
-/// How long a verified master key is trusted before Argon2 runs again.
-const VERIFIED_FOR_MS: u64 = 12 * 3600 * 1000;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TenantRecord {
     pub id: String,
     pub name: String,
     pub created_at_ms: u64,
-    /// Argon2id PHC string of the master key.
+    /// The master key's verifier: `hmac-sha256$<salt hex>$<mac hex>` (HMAC-SHA256 keyed by
+    /// a random per-record salt). Records from older versions hold an Argon2id PHC string
+    /// until their key next verifies, which rewrites it in the new form.
     pub key_hash: String,
     /// HKDF salt, hex.
     pub hkdf_salt: String,
-    /// Bumped by every rotation; invalidates cached verifications.
+    /// Bumped by every rotation; names the master key that sealed each store's API key.
     pub key_version: u32,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-struct Verified {
-    tenant_id: String,
-    key_version: u32,
-    expires_at_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -85,27 +86,23 @@ fn store_key(tenant: &str, store_id: &str) -> String {
     format!("store/{tenant}/{store_id}")
 }
 
-/// `odmk_{tenant id}_{64 hex}`: the tenant id travels in the key, so verifying is one
-/// lookup and one hash, never a scan.
-fn new_master_key(host: &dyn Host, tenant_id: &str) -> String {
-    format!("odmk_{tenant_id}_{}", hex::encode(host.random_bytes(32)))
-}
-
-fn tenant_id_of(master_key: &str) -> Option<&str> {
-    let rest = master_key.strip_prefix("odmk_")?;
-    let (id, secret) = rest.split_once('_')?;
-    (id.len() == 16 && secret.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))
-        .then_some(id)
-}
-
-/// The lock registration and rotation of one tenant share.
+/// The lock registration, rotation and verifier upgrades of one tenant share.
 fn tenant_lock<'h>(host: &'h dyn Host, id: &str) -> Result<Lease<'h>, ToolError> {
-    Lease::acquire(host, &format!("tenant/{id}"), LEASE_MS, TENANT_LOCK_WAIT_MS)?.ok_or_else(|| {
+    try_tenant_lock(host, id, TENANT_LOCK_WAIT_MS)?.ok_or_else(|| {
         ToolError::new(
             ErrorCode::ConcurrentUpdate,
             "the tenant is being changed (key rotation or registration); try again",
         )
     })
+}
+
+/// [`tenant_lock`], waiting at most `wait_ms`; `None` when it stayed taken.
+fn try_tenant_lock<'h>(
+    host: &'h dyn Host,
+    id: &str,
+    wait_ms: u64,
+) -> Result<Option<Lease<'h>>, ToolError> {
+    Lease::acquire(host, &format!("tenant/{id}"), LEASE_MS, wait_ms)
 }
 
 fn auth_required(message: &str) -> ToolError {
@@ -127,19 +124,13 @@ pub fn create_tenant(host: &dyn Host, name: &str) -> Result<(TenantRecord, Strin
         id: id.clone(),
         name: name.to_string(),
         created_at_ms: host.now_ms(),
-        key_hash: hash(host, &master_key)?,
+        key_hash: key_hash(host, &master_key),
         hkdf_salt: hex::encode(host.random_bytes(32)),
         key_version: 1,
     };
     set_json(host, Bucket::State, &tenant_key(&id), &record)?;
     AppendList::new(host, "tenants").push(&id)?;
     Ok((record, master_key))
-}
-
-fn hash(host: &dyn Host, master_key: &str) -> Result<String, ToolError> {
-    let salt: [u8; 16] = host.random_bytes(16).try_into().expect("16 bytes asked");
-    crypto::hash_master_key(master_key, &salt)
-        .map_err(|e| ToolError::new(ErrorCode::Internal, e.to_string()))
 }
 
 pub fn list_tenants(host: &dyn Host) -> Result<Vec<TenantRecord>, ToolError> {
@@ -174,38 +165,9 @@ pub fn delete_tenant(host: &dyn Host, id: &str) -> Result<(), ToolError> {
     Ok(())
 }
 
-/// Verify a master key, once per `VERIFIED_FOR_MS`; later calls cost a lookup.
-pub fn authenticate(host: &dyn Host, master_key: &str) -> Result<Tenant, ToolError> {
-    let invalid = || auth_required("the master key is not valid");
-    let id = tenant_id_of(master_key).ok_or_else(invalid)?;
-    let record: TenantRecord =
-        get_json(host, Bucket::State, &tenant_key(id))?.ok_or_else(invalid)?;
-    let cache_key = format!("auth/{}", crypto::fingerprint(master_key));
-    let now = host.now_ms();
-    let cached: Option<Verified> = get_json(host, Bucket::State, &cache_key)?;
-    let trusted = cached.is_some_and(|v| {
-        v.tenant_id == record.id && v.key_version == record.key_version && v.expires_at_ms > now
-    });
-    if !trusted {
-        if !crypto::verify_master_key(master_key, &record.key_hash) {
-            return Err(invalid());
-        }
-        let verified = Verified {
-            tenant_id: record.id.clone(),
-            key_version: record.key_version,
-            expires_at_ms: now + VERIFIED_FOR_MS,
-        };
-        set_json(host, Bucket::State, &cache_key, &verified)?;
-    }
-    Ok(Tenant {
-        id: record.id.clone(),
-        master_key: Secret(master_key.to_string()),
-        record,
-    })
-}
-
 impl Tenant {
-    /// The tenant's stored record (no key material beyond the Argon2 hash and salt).
+    /// The tenant's stored record (no key material beyond the master key's verifier and
+    /// the HKDF salt).
     pub fn record(&self) -> &TenantRecord {
         &self.record
     }
@@ -385,7 +347,7 @@ pub fn rotate_key(host: &dyn Host, id: &str, current: &str) -> Result<String, To
         .collect::<Result<_, _>>()?;
     let new_key = new_master_key(host, id);
     let mut record = tenant.record.clone();
-    record.key_hash = hash(host, &new_key)?;
+    record.key_hash = key_hash(host, &new_key);
     record.hkdf_salt = hex::encode(host.random_bytes(32));
     record.key_version += 1;
     let rotated = Tenant {
@@ -472,7 +434,7 @@ mod tests {
         let new = rotate_key(&host, &record.id, &old).unwrap();
         assert!(
             authenticate(&host, &old).is_err(),
-            "old key retired even though it was cached"
+            "old key retired at once"
         );
         let tenant = authenticate(&host, &new).unwrap();
         let r = tenant.resolve(&host, "7").unwrap();

@@ -26,6 +26,8 @@ pub struct ScriptedHost {
     pub writes_left: Cell<Option<usize>>,
     /// Every storage, lock and config call, as `op bucket/key` (what a call costs the host).
     pub trace: RefCell<Vec<String>>,
+    /// The answer to requests nobody scripted; `None`: such a request fails the test.
+    pub fallback: Option<HttpResponse>,
     random: Cell<u64>,
 }
 
@@ -106,12 +108,12 @@ pub fn response(status: u16, headers: &[(&str, &str)], body: &str) -> HttpRespon
 impl Host for ScriptedHost {
     fn http(&self, request: &HttpRequest) -> Result<HttpResponse, NetError> {
         self.requests.borrow_mut().push(request.clone());
-        let next = self
-            .responses
-            .borrow_mut()
-            .pop_front()
-            .expect("the test scripted fewer answers than the code asked for");
-        next(self, request)
+        let next = self.responses.borrow_mut().pop_front();
+        match (next, &self.fallback) {
+            (Some(next), _) => next(self, request),
+            (None, Some(fallback)) => Ok(fallback.clone()),
+            (None, None) => panic!("the test scripted fewer answers than the code asked for"),
+        }
     }
 
     fn kv_get(&self, bucket: Bucket, key: &str) -> Result<Option<Vec<u8>>, KvError> {

@@ -1,5 +1,6 @@
-//! Argument parsing and validation shared by every tool, and the id types that accept ids
-//! as agents send them (a string or an integer).
+//! Argument parsing and validation shared by every tool, the id types that accept ids
+//! as agents send them (a string or an integer), and [`Text`], free text with a length
+//! limit its schema states.
 
 use std::borrow::Cow;
 
@@ -93,8 +94,11 @@ impl StoreRef {
 impl<'de> Deserialize<'de> for StoreRef {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let Id(text) = Id::deserialize(d)?;
-        if text.is_empty() || text.chars().count() > 100 {
-            return Err(de::Error::custom("a store is named by 1-100 characters"));
+        if text.is_empty() || text.chars().count() > NAME_MAX || text.chars().any(char::is_control)
+        {
+            return Err(de::Error::custom(
+                "a store is named by 1-100 characters, none of them control characters",
+            ));
         }
         Ok(StoreRef(text))
     }
@@ -149,6 +153,134 @@ impl JsonSchema for NumericId {
             "anyOf": [
                 { "type": "integer", "minimum": 0 },
                 { "type": "string", "pattern": "^[0-9]{1,19}$" }
+            ]
+        })
+    }
+}
+
+/// The longest e-mail address (RFC 5321's path limit).
+pub const EMAIL_MAX: usize = 254;
+/// The longest name: stores, labels, folders, sources, customers.
+pub const NAME_MAX: usize = 100;
+/// The longest product code (SKU) or product name, and the mirror's search text.
+pub const CODE_MAX: usize = 200;
+/// The longest note.
+pub const NOTE_MAX: usize = 1800;
+
+/// Why `value` is not acceptable text of at most `max` characters, if it is not. Prose
+/// may break lines and hold tabs; other text (bound for URLs, headers and keys) may hold
+/// no control character at all.
+fn text_problem(value: &str, max: usize, prose: bool) -> Option<String> {
+    let n = value.chars().count();
+    if n > max {
+        return Some(format!("must be at most {max} characters, got {n}"));
+    }
+    let allowed = |c: char| prose && matches!(c, '\n' | '\r' | '\t');
+    value
+        .chars()
+        .any(|c| c.is_control() && !allowed(c))
+        .then(|| {
+            if prose {
+                "must not contain control characters other than line breaks and tabs".into()
+            } else {
+                "must not contain control characters (CR, LF, NUL, TAB, DEL, …)".into()
+            }
+        })
+}
+
+/// Single-line text bound for a URL, a header or a key: at most `max` characters, no
+/// control characters.
+pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), ToolError> {
+    match text_problem(value, max, false) {
+        Some(reason) => Err(ToolError::invalid_argument(field, reason)),
+        None => Ok(()),
+    }
+}
+
+/// Prose (a note): at most `max` characters; line breaks and tabs are fine, other
+/// control characters are not.
+pub fn check_prose(field: &str, value: &str, max: usize) -> Result<(), ToolError> {
+    match text_problem(value, max, true) {
+        Some(reason) => Err(ToolError::invalid_argument(field, reason)),
+        None => Ok(()),
+    }
+}
+
+/// Single-line free text of at most `MAX` characters with no control characters (see
+/// [`check_text`]); surrounding whitespace is dropped. The schema states the same limit,
+/// so schema and code cannot disagree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Text<const MAX: usize>(pub String);
+
+impl<const MAX: usize> Text<MAX> {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de, const MAX: usize> Deserialize<'de> for Text<MAX> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw = String::deserialize(d)?;
+        let text = raw.trim();
+        match text_problem(text, MAX, false) {
+            Some(reason) => Err(de::Error::custom(reason)),
+            None => Ok(Text(text.to_string())),
+        }
+    }
+}
+
+impl<const MAX: usize> JsonSchema for Text<MAX> {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        format!("Text{MAX}").into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({ "type": "string", "maxLength": MAX })
+    }
+}
+
+/// A folder by id (a number, or a string of digits) or by exact name (any case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FolderRef {
+    Id(NumericId),
+    Name(String),
+}
+
+impl<'de> Deserialize<'de> for FolderRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let Id(text) = Id::deserialize(d)?;
+        if let Ok(id) = text.parse() {
+            return Ok(FolderRef::Id(NumericId(id)));
+        }
+        if text.is_empty() {
+            return Err(de::Error::custom("a folder name cannot be empty"));
+        }
+        match text_problem(&text, NAME_MAX, false) {
+            Some(reason) => Err(de::Error::custom(format!("a folder name {reason}"))),
+            None => Ok(FolderRef::Name(text)),
+        }
+    }
+}
+
+impl JsonSchema for FolderRef {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "FolderRef".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "minLength": 1, "maxLength": NAME_MAX }
             ]
         })
     }
@@ -316,6 +448,51 @@ mod tests {
         let folder: NumericId = serde_json::from_value(serde_json::json!("3")).unwrap();
         assert_eq!(folder.0, 3);
         assert!(serde_json::from_value::<NumericId>(serde_json::json!("three")).is_err());
+    }
+
+    #[test]
+    fn text_is_bounded_and_single_line() {
+        let text: Text<5> = serde_json::from_value(serde_json::json!("  abcde \n")).unwrap();
+        assert_eq!(text.as_str(), "abcde", "surrounding whitespace dropped");
+        for bad in ["abcdef", "a\r\nb", "a\0", "a\tb", "a\u{7f}", "a\u{85}b"] {
+            assert!(
+                serde_json::from_value::<Text<5>>(serde_json::json!(bad)).is_err(),
+                "{bad:?}"
+            );
+        }
+        // Limits count characters, not bytes.
+        assert!(serde_json::from_value::<Text<5>>(serde_json::json!("ééééé")).is_ok());
+        assert!(check_text("f", "a\nb", 10).is_err());
+        assert!(check_prose("f", "a\r\nb\tc", 10).is_ok());
+        let e = check_prose("f", "a\0b", 10).unwrap_err();
+        assert_eq!(e.details["field"], "f");
+        assert!(!e.retryable);
+    }
+
+    #[test]
+    fn folders_are_ids_or_names() {
+        let folder = |v: serde_json::Value| serde_json::from_value::<FolderRef>(v);
+        assert_eq!(
+            folder(serde_json::json!(4)).unwrap(),
+            FolderRef::Id(NumericId(4))
+        );
+        assert_eq!(
+            folder(serde_json::json!(" 4 ")).unwrap(),
+            FolderRef::Id(NumericId(4))
+        );
+        assert_eq!(
+            folder(serde_json::json!(" New ")).unwrap(),
+            FolderRef::Name("New".into())
+        );
+        for bad in [
+            serde_json::json!(""),
+            serde_json::json!("Ne\nw"),
+            serde_json::json!("x".repeat(101)),
+            serde_json::json!(-1),
+            serde_json::json!(true),
+        ] {
+            assert!(folder(bad.clone()).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -19,6 +19,16 @@ pub enum Principal {
     Tenant(Tenant),
 }
 
+impl Principal {
+    /// The tenant id, or `_` in single-store mode.
+    pub fn tenant_id(&self) -> &str {
+        match self {
+            Principal::Tenant(t) => &t.id,
+            Principal::SingleStore => SINGLE_STORE_TENANT,
+        }
+    }
+}
+
 /// Connection state a call hands back to the host (mirrors the `bind-*` fields of
 /// `orderdesk:mcp/types.tool-output`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -60,10 +70,7 @@ impl<'a> Ctx<'a> {
 
     /// The tenant id, or `_` in single-store mode.
     pub fn tenant(&self) -> &str {
-        match &self.principal {
-            Principal::Tenant(t) => &t.id,
-            Principal::SingleStore => SINGLE_STORE_TENANT,
-        }
+        self.principal.tenant_id()
     }
 
     /// The bound tenant, or `AUTH_REQUIRED`.
@@ -109,7 +116,7 @@ impl<'a> Ctx<'a> {
     }
 
     fn configured_store(&self, wanted: Option<&str>) -> Result<Credentials, ToolError> {
-        let configured = Credentials::configured(self.settings)
+        let configured = Credentials::configured(self.settings)?
             .ok_or_else(|| ToolError::new(ErrorCode::StoreNotFound, NO_STORE_HINT))?;
         if let Some(w) = wanted.filter(|w| *w != configured.store_id) {
             return Err(ToolError::new(

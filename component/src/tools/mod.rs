@@ -1,8 +1,12 @@
 //! The tool catalog and dispatcher: names, descriptions, schemas derived from Rust types,
 //! annotations, argument validation, and the call entry point. One file per tool group.
 
+#[cfg(test)]
+mod admission_tests;
 mod args;
 mod ctx;
+#[cfg(test)]
+mod input_tests;
 mod ops;
 mod order_items;
 mod orders;
@@ -10,6 +14,8 @@ mod orders_write;
 mod page;
 mod products;
 mod products_write;
+#[cfg(test)]
+mod prop_tests;
 mod shipments;
 mod store;
 mod stores;
@@ -205,7 +211,14 @@ pub fn canonical_name(name: &str) -> String {
     name.replace('.', "_")
 }
 
+/// The longest tool name an error echoes back (names can be megabytes long).
+const ECHOED_NAME_CHARS: usize = 64;
+
 /// Run the tool `name` with `arguments_json` (a JSON object, or empty for none).
+///
+/// Every call is charged to its caller's tool-call budget before anything else can fail
+/// it, unknown tools and unreadable arguments included (at the cost of a read), so junk
+/// calls are never free.
 pub fn call(
     host: &dyn Host,
     caller: &Caller,
@@ -214,30 +227,33 @@ pub fn call(
 ) -> Result<Output, CallError> {
     let wanted = canonical_name(name);
     let tools = catalog();
-    let tool = tools
-        .iter()
-        .find(|t| t.name == wanted)
-        .ok_or_else(|| CallError::UnknownTool(name.to_string()))?;
-    let raw = args::raw_json(arguments_json).map_err(CallError::Failed)?;
+    let tool = tools.iter().find(|t| t.name == wanted);
     let settings = Settings::load(host).map_err(CallError::Failed)?;
     // A bad credential fails every call but the one that binds a new one.
     let principal = match &caller.credential {
-        Some(key) if tool.name != "tenant_use_master_key" => {
+        Some(key) if tool.is_none_or(|t| t.name != "tenant_use_master_key") => {
             Principal::Tenant(tenancy::authenticate(host, key).map_err(CallError::Failed)?)
         }
         _ => Principal::SingleStore,
     };
-    let journal = Journal::new(host, tool.name, &caller.request_id);
-    let ctx = Ctx::new(host, caller, &settings, principal, &journal);
-    let cost = if tool.annotations.read_only { 1 } else { 2 };
+    let raw = args::raw_json(arguments_json);
+    let cost = match (tool, &raw) {
+        (Some(tool), Ok(_)) if !tool.annotations.read_only => 2,
+        _ => 1,
+    };
     ratelimit::admit_tool_call(
         host,
-        ctx.tenant(),
+        principal.tenant_id(),
         cost,
         settings.tool_calls_per_minute,
         settings.tool_call_burst,
     )
     .map_err(CallError::Failed)?;
+    let tool =
+        tool.ok_or_else(|| CallError::UnknownTool(name.chars().take(ECHOED_NAME_CHARS).collect()))?;
+    let raw = raw.map_err(CallError::Failed)?;
+    let journal = Journal::new(host, tool.name, &caller.request_id);
+    let ctx = Ctx::new(host, caller, &settings, principal, &journal);
     let result = (tool.run)(&ctx, raw);
     if !tool.annotations.read_only {
         journal.finish(ctx.tenant(), &result.as_ref().map(drop));

@@ -4,7 +4,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::args::{Id, NumericId, StoreRef, check_date, check_id, check_limit};
+use super::args::{
+    EMAIL_MAX, Id, NAME_MAX, NumericId, StoreRef, Text, check_date, check_id, check_limit,
+    check_text,
+};
 use super::page::{Page, default_limit};
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::cache::CacheStatus;
@@ -107,24 +110,28 @@ pub struct OrdersListArgs {
     /// Only orders in this folder, or in any of these folders (ids from store_info).
     pub folder_id: Option<FolderIds>,
     /// Only orders in the folder with exactly this name.
-    pub folder_name: Option<String>,
+    pub folder_name: Option<Text<NAME_MAX>>,
     /// Only orders with this customer e-mail.
-    pub email: Option<String>,
+    pub email: Option<Text<EMAIL_MAX>>,
     /// Only the order with this id from the originating cart or marketplace.
     pub source_id: Option<Id>,
     /// Only orders from this source (cart or marketplace name).
-    pub source_name: Option<String>,
-    pub customer_first_name: Option<String>,
-    pub customer_last_name: Option<String>,
-    pub shipping_first_name: Option<String>,
-    pub shipping_last_name: Option<String>,
+    pub source_name: Option<Text<NAME_MAX>>,
+    pub customer_first_name: Option<Text<NAME_MAX>>,
+    pub customer_last_name: Option<Text<NAME_MAX>>,
+    pub shipping_first_name: Option<Text<NAME_MAX>>,
+    pub shipping_last_name: Option<Text<NAME_MAX>>,
     /// Added at or after (UTC, YYYY-MM-DD or YYYY-MM-DD HH:MM:SS).
+    #[schemars(length(max = 19))]
     pub search_start_date: Option<String>,
     /// Added at or before (UTC).
+    #[schemars(length(max = 19))]
     pub search_end_date: Option<String>,
     /// Last modified at or after (UTC).
+    #[schemars(length(max = 19))]
     pub modified_start_date: Option<String>,
     /// Last modified at or before (UTC).
+    #[schemars(length(max = 19))]
     pub modified_end_date: Option<String>,
     /// Sort field (default date_added).
     pub order_by: Option<OrderBy>,
@@ -136,6 +143,10 @@ pub struct OrdersListArgs {
 impl Validate for OrdersListArgs {
     fn validate(&self) -> Result<(), ToolError> {
         check_limit(self.limit)?;
+        if let Some(source_id) = &self.source_id {
+            // Cart and marketplace ids take many forms; they travel in the query string.
+            check_text("source_id", source_id.as_str(), NAME_MAX)?;
+        }
         for (field, value) in [
             ("search_start_date", &self.search_start_date),
             ("search_end_date", &self.search_end_date),
@@ -180,21 +191,33 @@ impl OrdersListArgs {
             q.push(("source_id".into(), source_id.0.clone()));
         }
         let text_filters = [
-            ("folder_name", &self.folder_name),
-            ("email", &self.email),
-            ("source_name", &self.source_name),
-            ("customer_first_name", &self.customer_first_name),
-            ("customer_last_name", &self.customer_last_name),
-            ("shipping_first_name", &self.shipping_first_name),
-            ("shipping_last_name", &self.shipping_last_name),
-            ("search_start_date", &self.search_start_date),
-            ("search_end_date", &self.search_end_date),
-            ("modified_start_date", &self.modified_start_date),
-            ("modified_end_date", &self.modified_end_date),
+            ("folder_name", self.folder_name.as_ref().map(Text::as_str)),
+            ("email", self.email.as_ref().map(Text::as_str)),
+            ("source_name", self.source_name.as_ref().map(Text::as_str)),
+            (
+                "customer_first_name",
+                self.customer_first_name.as_ref().map(Text::as_str),
+            ),
+            (
+                "customer_last_name",
+                self.customer_last_name.as_ref().map(Text::as_str),
+            ),
+            (
+                "shipping_first_name",
+                self.shipping_first_name.as_ref().map(Text::as_str),
+            ),
+            (
+                "shipping_last_name",
+                self.shipping_last_name.as_ref().map(Text::as_str),
+            ),
+            ("search_start_date", self.search_start_date.as_deref()),
+            ("search_end_date", self.search_end_date.as_deref()),
+            ("modified_start_date", self.modified_start_date.as_deref()),
+            ("modified_end_date", self.modified_end_date.as_deref()),
         ];
         for (name, value) in text_filters {
             if let Some(v) = value {
-                q.push((name.into(), v.clone()));
+                q.push((name.into(), v.to_string()));
             }
         }
         if let Some(by) = self.order_by {

@@ -5,7 +5,9 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use super::args::{Id, NumericId, StoreRef, check_id};
+use super::args::{
+    Id, NAME_MAX, NOTE_MAX, NumericId, StoreRef, Text, check_id, check_prose, check_text,
+};
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::{ErrorCode, ToolError};
 use crate::merge;
@@ -129,7 +131,10 @@ impl Validate for CreateArgs {
         }
         match self.order.get("source_id") {
             None | Some(Value::Null) => Ok(()),
-            Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 100 => Ok(()),
+            // It is looked up in a query string before and after the create.
+            Some(Value::String(s)) if !s.trim().is_empty() => {
+                check_text("order.source_id", s.trim(), NAME_MAX)
+            }
             Some(Value::Number(n)) if n.is_u64() => Ok(()),
             Some(other) => Err(ToolError::invalid_argument(
                 "order.source_id",
@@ -310,7 +315,7 @@ pub struct MoveArgs {
     /// Destination folder id.
     pub folder_id: Option<NumericId>,
     /// Destination folder name (exact, case-insensitive), instead of folder_id.
-    pub folder_name: Option<String>,
+    pub folder_name: Option<Text<NAME_MAX>>,
     pub store: Option<StoreRef>,
 }
 
@@ -344,7 +349,7 @@ fn move_orders(ctx: &Ctx, args: MoveArgs) -> Result<MovedOut, ToolError> {
     let ids: Vec<String> = args.order_ids.into_iter().map(|id| id.0).collect();
     let to = match (args.folder_id, args.folder_name) {
         (Some(id), _) => FolderRef::Id(id.0),
-        (None, Some(name)) => FolderRef::Name(name),
+        (None, Some(name)) => FolderRef::Name(name.0),
         (None, None) => unreachable!("validated"),
     };
     let folder = orders::move_to(&sc, &ids, &to)?;
@@ -361,6 +366,7 @@ pub struct NoteArgs {
     /// OrderDesk order id.
     pub order_id: Id,
     /// The note text, up to 1,800 characters.
+    #[schemars(length(min = 1, max = NOTE_MAX))]
     pub note: String,
     pub store: Option<StoreRef>,
 }
@@ -368,14 +374,10 @@ pub struct NoteArgs {
 impl Validate for NoteArgs {
     fn validate(&self) -> Result<(), ToolError> {
         check_id("order_id", self.order_id.as_str())?;
-        let n = self.note.chars().count();
-        if n == 0 || n > 1800 {
-            return Err(ToolError::invalid_argument(
-                "note",
-                format!("must be 1-1800 characters, got {n}"),
-            ));
+        if self.note.is_empty() {
+            return Err(ToolError::invalid_argument("note", "must not be empty"));
         }
-        Ok(())
+        check_prose("note", &self.note, NOTE_MAX)
     }
 }
 

@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::args::{Id, StoreRef, check_id, check_limit};
+use super::args::{CODE_MAX, Id, StoreRef, Text, check_id, check_limit};
 use super::page::{Page, default_limit};
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::cache::CacheStatus;
@@ -75,9 +75,9 @@ pub struct ProductsListArgs {
     #[serde(default)]
     pub offset: u64,
     /// Only the item with exactly this code (SKU).
-    pub code: Option<String>,
+    pub code: Option<Text<CODE_MAX>>,
     /// Only items with exactly this name.
-    pub name: Option<String>,
+    pub name: Option<Text<CODE_MAX>>,
     pub store: Option<StoreRef>,
 }
 
@@ -104,10 +104,10 @@ fn products_list(ctx: &Ctx, args: ProductsListArgs) -> Result<ProductsListOut, T
         ("offset".to_string(), args.offset.to_string()),
     ];
     if let Some(code) = &args.code {
-        query.push(("code".into(), code.clone()));
+        query.push(("code".into(), code.0.clone()));
     }
     if let Some(name) = &args.name {
-        query.push(("name".into(), name.clone()));
+        query.push(("name".into(), name.0.clone()));
     }
     let listed = records::list(&sc, &PRODUCT, &query)?;
     Ok(ProductsListOut {

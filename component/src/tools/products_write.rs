@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use super::args::{Id, StoreRef, check_id};
+use super::args::{CODE_MAX, Id, StoreRef, check_id, check_text};
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::ToolError;
 use crate::merge;
@@ -66,11 +66,11 @@ impl Validate for CreateArgs {
     fn validate(&self) -> Result<(), ToolError> {
         for field in ["name", "code"] {
             let given = self.product.get(field).and_then(Value::as_str);
-            if given.is_none_or(|s| s.trim().is_empty()) {
-                return Err(ToolError::invalid_argument(
-                    &format!("product.{field}"),
-                    "is required",
-                ));
+            let field = format!("product.{field}");
+            match given.map(str::trim) {
+                None | Some("") => return Err(ToolError::invalid_argument(&field, "is required")),
+                // The code is looked up in a query string when an answer is lost.
+                Some(text) => check_text(&field, text, CODE_MAX)?,
             }
         }
         Ok(())

@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::args::{Id, StoreRef, check_id};
+use super::args::{Id, NAME_MAX, StoreRef, Text, check_id};
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::ToolError;
 use crate::services::stores::{self, Registration};
@@ -74,23 +74,27 @@ pub struct RegisterArgs {
     /// OrderDesk store id.
     pub store_id: Id,
     /// OrderDesk API key of that store.
-    pub api_key: String,
+    pub api_key: Text<API_KEY_MAX>,
     /// A name to refer to the store by.
-    pub name: String,
+    pub name: Text<NAME_MAX>,
     /// Optional free-form label (e.g. "EU warehouse").
-    pub label: Option<String>,
+    pub label: Option<Text<NAME_MAX>>,
 }
+
+/// The longest API key accepted (OrderDesk's are far shorter).
+const API_KEY_MAX: usize = 200;
 
 impl Validate for RegisterArgs {
     fn validate(&self) -> Result<(), ToolError> {
         check_id("store_id", self.store_id.as_str())?;
-        if self.api_key.trim().is_empty() || self.api_key.len() > 200 {
+        // Text has trimmed and bounded both; only emptiness is left to check.
+        if self.api_key.as_str().is_empty() {
             return Err(ToolError::invalid_argument(
                 "api_key",
                 "must be 1-200 characters",
             ));
         }
-        if self.name.trim().is_empty() || self.name.len() > 100 {
+        if self.name.as_str().is_empty() {
             return Err(ToolError::invalid_argument(
                 "name",
                 "must be 1-100 characters",
@@ -125,9 +129,9 @@ fn register(ctx: &Ctx, args: RegisterArgs) -> Result<StoreOut, ToolError> {
     ctx.journal.note(Some(store_id), store_id);
     let registration = Registration {
         store_id,
-        api_key: &args.api_key,
-        name: &args.name,
-        label: args.label,
+        api_key: args.api_key.as_str(),
+        name: args.name.as_str(),
+        label: args.label.map(|l| l.0),
     };
     let record = stores::register(ctx.host, ctx.settings, tenant, registration)?;
     let default = ctx.default_store_after()?;

@@ -4,7 +4,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::args::{NumericId, StoreRef, check_date, check_limit};
+use super::args::{CODE_MAX, EMAIL_MAX, FolderRef, StoreRef, Text, check_date, check_limit};
 use super::page::Page;
 use super::store::StoreArgs;
 use super::{Annotations, Ctx, Tool, Validate};
@@ -108,14 +108,6 @@ pub fn tools() -> Vec<Tool> {
     ]
 }
 
-/// A folder by id or by name.
-#[derive(Debug, Clone, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum FolderRef {
-    Id(NumericId),
-    Name(String),
-}
-
 /// Folder ids for `wanted`, names resolved through the store's folder list.
 fn resolve_folders(
     sc: &StoreCtx,
@@ -132,7 +124,7 @@ fn resolve_folders(
             FolderRef::Id(id) => Ok(id.0),
             FolderRef::Name(name) => folders
                 .iter()
-                .find(|f| f.name.eq_ignore_ascii_case(name.trim()))
+                .find(|f| f.name.eq_ignore_ascii_case(name))
                 .map(|f| f.id)
                 .ok_or_else(|| {
                     let known: Vec<&str> = folders.iter().map(|f| f.name.as_str()).collect();
@@ -403,16 +395,20 @@ pub struct QueryArgs {
     /// Only active or only cancelled orders.
     pub status: Option<Status>,
     /// Only orders with this customer email (any case).
-    pub email: Option<String>,
+    pub email: Option<Text<EMAIL_MAX>>,
     /// Only orders whose id, email, names or source id contain this text (any case).
-    pub text: Option<String>,
+    pub text: Option<Text<CODE_MAX>>,
     /// Added at or after (UTC).
+    #[schemars(length(max = 19))]
     pub added_from: Option<String>,
     /// Added at or before (UTC; a date alone covers the whole day).
+    #[schemars(length(max = 19))]
     pub added_to: Option<String>,
     /// Modified at or after (UTC).
+    #[schemars(length(max = 19))]
     pub modified_from: Option<String>,
     /// Modified at or before (UTC; a date alone covers the whole day).
+    #[schemars(length(max = 19))]
     pub modified_to: Option<String>,
     /// Orders per page, 1-100.
     #[serde(default = "super::page::default_limit")]
@@ -437,14 +433,6 @@ impl Validate for QueryArgs {
         ] {
             if let Some(v) = value {
                 check_date(field, v.trim())?;
-            }
-        }
-        for (field, value) in [("email", &self.email), ("text", &self.text)] {
-            if value.as_deref().is_some_and(|v| v.len() > 200) {
-                return Err(ToolError::invalid_argument(
-                    field,
-                    "must be at most 200 characters",
-                ));
             }
         }
         Ok(())
@@ -481,14 +469,8 @@ fn query(ctx: &Ctx, args: QueryArgs) -> Result<QueryOut, ToolError> {
     let filter = Filter {
         folders,
         status: args.status,
-        email: args
-            .email
-            .map(|e| e.trim().to_string())
-            .filter(|e| !e.is_empty()),
-        text: args
-            .text
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty()),
+        email: args.email.map(|e| e.0).filter(|e| !e.is_empty()),
+        text: args.text.map(|t| t.0).filter(|t| !t.is_empty()),
         added: (bound(&args.added_from, false), bound(&args.added_to, true)),
         modified: (
             bound(&args.modified_from, false),

@@ -3,6 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use super::args::Text;
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::ToolError;
 use crate::tenancy;
@@ -27,7 +28,7 @@ pub fn tools() -> Vec<Tool> {
 #[serde(deny_unknown_fields)]
 pub struct MasterKeyArgs {
     /// The tenant master key (`odmk_…`).
-    pub master_key: String,
+    pub master_key: Text<100>,
 }
 
 impl Validate for MasterKeyArgs {}
@@ -41,10 +42,10 @@ pub struct BoundOut {
 }
 
 fn use_master_key(ctx: &Ctx, args: MasterKeyArgs) -> Result<BoundOut, ToolError> {
-    let tenant = tenancy::authenticate(ctx.host, args.master_key.trim())?;
+    let tenant = tenancy::authenticate(ctx.host, args.master_key.as_str())?;
     let record = tenancy::get_tenant(ctx.host, &tenant.id)?;
     let stores = tenant.stores(ctx.host)?.len();
-    ctx.bind_credential(args.master_key.trim().to_string());
+    ctx.bind_credential(args.master_key.0);
     Ok(BoundOut {
         tenant_id: tenant.id,
         tenant_name: record.name,
