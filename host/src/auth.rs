@@ -1,14 +1,18 @@
 //! Who an HTTP request comes from: `Authorization: Bearer <key>` on every request.
 //!
-//! With tenants, the key is a tenant master key. The component verifies it (Argon2id, slow
-//! on purpose) once; the answer is then remembered for [`REMEMBER_FOR`] under a keyed hash
-//! of the key (HMAC-SHA256 with a secret drawn at start-up, never the key itself), so later
-//! requests cost one hash and a map lookup. Wrong keys are remembered too, briefly, so
-//! repeating one does not buy an Argon2 run each time. In single-store mode the bearer is
-//! the operator's `--auth-token`, compared in constant time; without one (allowed on a
-//! loopback address only) requests need no bearer.
+//! With tenants, the key is a tenant master key. The component verifies it (a keyed
+//! SHA-256, since master keys are 256 random bits) in an instance of the auth lane, queued
+//! under the tenant id the key names, so bad bearers never take the instances tool calls
+//! use. The answer is then remembered for [`REMEMBER_FOR`] under a keyed hash of the key
+//! (HMAC-SHA256 with a secret drawn at start-up, never the key itself), so later requests
+//! cost one hash and a map lookup. Wrong keys are remembered too, briefly, and each client
+//! address may fail only so often ([`FAILURES_BURST`], then one per
+//! [`FAILURE_REFILL`]) before its unknown bearers are refused with 429 unchecked. In
+//! single-store mode the bearer is the operator's `--auth-token`, compared in constant
+//! time; without one (allowed on a loopback address only) requests need no bearer.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,6 +27,12 @@ pub const REMEMBER_FOR: Duration = Duration::from_secs(300);
 const REFUSE_FOR: Duration = Duration::from_secs(30);
 /// Most keys remembered at once; beyond, expired entries go, then everything.
 const MAX_REMEMBERED: usize = 10_000;
+/// Failed bearer checks a client address may have before it must slow down.
+pub const FAILURES_BURST: f64 = 20.0;
+/// How often an address earns one more failed check.
+pub const FAILURE_REFILL: Duration = Duration::from_secs(3);
+/// Client addresses tracked at once; beyond, the ones that have fully recovered go first.
+const MAX_TRACKED_ADDRESSES: usize = 10_000;
 
 /// The identity a request carries into the MCP handler (as a request extension).
 #[derive(Clone)]
@@ -50,6 +60,8 @@ pub enum Refusal {
     Invalid,
     #[error("the key could not be checked right now; try again")]
     Unavailable,
+    #[error("too many failed bearer checks from this address; retry in {0} s")]
+    TooManyFailures(u64),
 }
 
 /// How requests are authenticated.
@@ -70,6 +82,45 @@ pub struct Authenticator {
     runtime: Arc<Runtime>,
     secret: [u8; 32],
     remembered: Mutex<HashMap<[u8; 32], Remembered>>,
+    failures: Mutex<Failures>,
+}
+
+/// Failed checks per client address: a token bucket each (tokens = failures allowed).
+#[derive(Default)]
+struct Failures {
+    by_address: HashMap<IpAddr, (f64, Instant)>,
+}
+
+impl Failures {
+    fn tokens(&mut self, ip: IpAddr, now: Instant) -> f64 {
+        let (tokens, at) = self
+            .by_address
+            .get(&ip)
+            .copied()
+            .unwrap_or((FAILURES_BURST, now));
+        let refilled =
+            now.saturating_duration_since(at).as_secs_f64() / FAILURE_REFILL.as_secs_f64();
+        (tokens + refilled).min(FAILURES_BURST)
+    }
+
+    /// Seconds until `ip` may fail again, or `None` when it may now.
+    fn blocked(&mut self, ip: IpAddr, now: Instant) -> Option<u64> {
+        let tokens = self.tokens(ip, now);
+        (tokens < 1.0).then(|| ((1.0 - tokens) * FAILURE_REFILL.as_secs_f64()).ceil() as u64)
+    }
+
+    fn failed(&mut self, ip: IpAddr, now: Instant) {
+        let tokens = self.tokens(ip, now) - 1.0;
+        if self.by_address.len() >= MAX_TRACKED_ADDRESSES && !self.by_address.contains_key(&ip) {
+            let full = Duration::from_secs_f64(FAILURES_BURST * FAILURE_REFILL.as_secs_f64());
+            self.by_address
+                .retain(|_, (_, at)| now.saturating_duration_since(*at) < full);
+            if self.by_address.len() >= MAX_TRACKED_ADDRESSES {
+                self.by_address.clear();
+            }
+        }
+        self.by_address.insert(ip, (tokens.max(0.0), now));
+    }
 }
 
 impl Authenticator {
@@ -81,12 +132,33 @@ impl Authenticator {
             runtime,
             secret,
             remembered: Mutex::new(HashMap::new()),
+            failures: Mutex::new(Failures::default()),
         })
     }
 
-    /// The principal of a request with this `Authorization` header value.
-    pub async fn check(&self, authorization: Option<&str>) -> Result<Principal, Refusal> {
+    /// The principal of a request with this `Authorization` header value, from `peer`.
+    pub async fn check(
+        &self,
+        authorization: Option<&str>,
+        peer: Option<IpAddr>,
+    ) -> Result<Principal, Refusal> {
         let bearer = authorization.map(bearer_of).transpose()?;
+        let checked = self.check_bearer(bearer, peer).await;
+        if let (Err(Refusal::Invalid), Some(ip)) = (&checked, peer) {
+            self.failures().failed(ip, Instant::now());
+        }
+        checked
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, Failures> {
+        self.failures.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    async fn check_bearer(
+        &self,
+        bearer: Option<&str>,
+        peer: Option<IpAddr>,
+    ) -> Result<Principal, Refusal> {
         match (&self.mode, bearer) {
             (Mode::Token(None), _) => Ok(single_store()),
             (Mode::Token(Some(_)), None) | (Mode::Tenants, None) => {
@@ -101,11 +173,11 @@ impl Authenticator {
                     Err(Refusal::Invalid)
                 }
             }
-            (Mode::Tenants, Some(key)) => self.tenant(key).await,
+            (Mode::Tenants, Some(key)) => self.tenant(key, peer).await,
         }
     }
 
-    async fn tenant(&self, key: &str) -> Result<Principal, Refusal> {
+    async fn tenant(&self, key: &str, peer: Option<IpAddr>) -> Result<Principal, Refusal> {
         let fingerprint = self.fingerprint(key);
         let principal = |tenant: String| Principal {
             credential: Some(key.to_string()),
@@ -115,7 +187,16 @@ impl Authenticator {
             crate::metrics::get().auth("cached");
             return known.map(principal).ok_or(Refusal::Invalid);
         }
-        match self.runtime.tenant_authenticate(key).await {
+        // A key not known good costs a check: only for addresses that have not failed
+        // too often lately.
+        if let Some(ip) = peer
+            && let Some(wait) = self.failures().blocked(ip, Instant::now())
+        {
+            crate::metrics::get().auth("throttled");
+            return Err(Refusal::TooManyFailures(wait));
+        }
+        let claimed = tenant_of_key(key).unwrap_or("-");
+        match self.runtime.tenant_authenticate(key, claimed).await {
             Ok(Ok(info)) => {
                 crate::metrics::get().auth("ok");
                 self.remember(fingerprint, Some(info.id.clone()), REMEMBER_FOR);
@@ -183,7 +264,7 @@ fn single_store() -> Principal {
 }
 
 /// The token of `Bearer <token>` (scheme case-insensitive, RFC 6750).
-fn bearer_of(header: &str) -> Result<&str, Refusal> {
+pub(crate) fn bearer_of(header: &str) -> Result<&str, Refusal> {
     let (scheme, token) = header.trim().split_once(' ').ok_or(Refusal::Invalid)?;
     let token = token.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
@@ -192,7 +273,7 @@ fn bearer_of(header: &str) -> Result<&str, Refusal> {
     Ok(token)
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
     a.len() == b.len() && bool::from(a.ct_eq(b))
 }
@@ -223,6 +304,22 @@ mod tests {
         assert!(!constant_time_eq(b"secret", b"secreT"));
         assert!(!constant_time_eq(b"secret", b"secret2"));
         assert!(!constant_time_eq(b"", b"x"));
+    }
+
+    #[test]
+    fn an_address_that_keeps_failing_must_slow_down_and_recovers() {
+        let mut f = Failures::default();
+        let ip: IpAddr = "192.0.2.7".parse().unwrap();
+        let other: IpAddr = "192.0.2.8".parse().unwrap();
+        let t0 = Instant::now();
+        for _ in 0..FAILURES_BURST as usize {
+            assert_eq!(f.blocked(ip, t0), None);
+            f.failed(ip, t0);
+        }
+        let wait = f.blocked(ip, t0).expect("blocked after the burst");
+        assert_eq!(wait, FAILURE_REFILL.as_secs());
+        assert_eq!(f.blocked(other, t0), None, "addresses are counted apart");
+        assert_eq!(f.blocked(ip, t0 + FAILURE_REFILL), None);
     }
 
     #[test]

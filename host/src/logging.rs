@@ -30,6 +30,32 @@ const PROGRESS_CONTEXT: &str = "progress";
 /// so a guest cannot make the host buffer without bound.
 const MAX_LINE_BYTES: usize = 64 * 1024;
 
+/// The longest message of one guest log event that reaches the log; longer ones are cut.
+const MAX_MESSAGE_CHARS: usize = 2048;
+
+/// Log bytes one call may write; past it its further events are counted, not logged.
+const MAX_CALL_LOG_BYTES: usize = 64 * 1024;
+
+/// `text` as a log field: at most `max` characters, control characters escaped (so a
+/// value cannot forge log lines), and the length of what was cut said at the end.
+pub fn clip(text: &str, max: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max) + 16);
+    let mut taken = 0;
+    for (i, c) in text.char_indices() {
+        if taken == max {
+            out.push_str(&format!("…(+{} bytes)", text.len() - i));
+            return out;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+        taken += 1;
+    }
+    out
+}
+
 /// Per call: the guest's stderr, parsed line by line.
 pub struct LogCall {
     sink: Arc<Mutex<LineSink>>,
@@ -40,6 +66,9 @@ struct LineSink {
     request_id: String,
     progress: Option<tokio::sync::mpsc::Sender<Progress>>,
     partial: Vec<u8>,
+    /// Log bytes this call wrote so far, and the events dropped past the budget.
+    logged: usize,
+    dropped: usize,
 }
 
 impl Capability for Logging {
@@ -56,6 +85,8 @@ impl Capability for Logging {
                 request_id: info.request_id.clone(),
                 progress: info.hooks.progress.clone(),
                 partial: Vec::new(),
+                logged: 0,
+                dropped: 0,
             })),
         }
     }
@@ -110,25 +141,36 @@ impl LineSink {
         }
     }
 
-    fn dispatch(&self, line: &str) {
+    fn dispatch(&mut self, line: &str) {
+        let parsed = serde_json::from_str::<Event>(line);
+        if let Ok(event) = &parsed {
+            if event.context == METRIC_CONTEXT {
+                crate::metrics::get().component_event(&event.message);
+                return;
+            }
+            if event.context == PROGRESS_CONTEXT {
+                self.progress(&event.message);
+                return;
+            }
+        }
+        if self.logged >= MAX_CALL_LOG_BYTES {
+            self.dropped += 1;
+            return;
+        }
+        self.logged += line.len().min(MAX_MESSAGE_CHARS);
         let request_id = self.request_id.as_str();
         let Ok(Event {
             level,
             context,
             message,
-        }) = serde_json::from_str::<Event>(line)
+        }) = parsed
         else {
+            let line = clip(line, MAX_MESSAGE_CHARS);
             tracing::warn!(target: "component", request_id, "stderr: {line}");
             return;
         };
-        if context == METRIC_CONTEXT {
-            crate::metrics::get().component_event(&message);
-            return;
-        }
-        if context == PROGRESS_CONTEXT {
-            self.progress(&message);
-            return;
-        }
+        let context = clip(&context, 32);
+        let message = clip(&message, MAX_MESSAGE_CHARS);
         match level {
             Level::Trace => tracing::trace!(target: "component", request_id, context, "{message}"),
             Level::Debug => tracing::debug!(target: "component", request_id, context, "{message}"),
@@ -169,6 +211,14 @@ impl Drop for LineSink {
     fn drop(&mut self) {
         // What the guest wrote last without a newline (e.g. before a trap).
         self.flush_line();
+        if self.dropped > 0 {
+            tracing::warn!(
+                target: "component",
+                request_id = self.request_id.as_str(),
+                dropped = self.dropped,
+                "the call wrote more than {MAX_CALL_LOG_BYTES} bytes of log; the rest was dropped"
+            );
+        }
     }
 }
 
@@ -312,6 +362,26 @@ mod tests {
         );
         drop(out);
         assert_eq!(rx.recv().await.unwrap().progress, 8.0);
+    }
+
+    #[test]
+    fn clipped_fields_are_short_and_cannot_forge_lines() {
+        assert_eq!(clip("orders_get", 64), "orders_get");
+        let long = clip(&"x".repeat(10_000), 64);
+        assert!(long.starts_with(&"x".repeat(64)) && long.ends_with("(+9936 bytes)"));
+        assert_eq!(clip("a\nb\u{1b}[2J", 64), "a\\nb\\u{1b}[2J");
+        assert_eq!(clip("é", 1), "é");
+    }
+
+    #[tokio::test]
+    async fn a_chatty_call_logs_its_budget_and_no_more() {
+        let out = sink(None);
+        for _ in 0..1000 {
+            out.write(line("info", "client", &"m".repeat(1000)).as_bytes());
+        }
+        let sink = out.0.lock().unwrap();
+        assert!(sink.logged <= MAX_CALL_LOG_BYTES + MAX_MESSAGE_CHARS);
+        assert!(sink.dropped > 900);
     }
 
     #[tokio::test]

@@ -8,12 +8,16 @@
 //! `lock` serve from; [`runtime`] owns the sandbox; [`mcp`] maps MCP onto the component's
 //! tools; [`stdio`] and [`http`] are the transports ([`auth`] checks HTTP bearers,
 //! [`webhook`] takes OrderDesk's deliveries, [`metrics`] counts for `/metrics`);
-//! [`scheduler`] drives polling sync, with the key seal of [`unattended`].
+//! [`scheduler`] drives polling sync, with the key seal of [`unattended`]. [`admission`]
+//! hands out sandbox instances fairly; [`connections`] and [`sessions`] bound what HTTP
+//! clients can make the server hold.
 
+mod admission;
 mod auth;
 mod bindings;
 mod capability;
 mod config;
+mod connections;
 mod http;
 mod http_egress;
 mod kv;
@@ -23,6 +27,7 @@ mod mcp;
 mod metrics;
 mod runtime;
 mod scheduler;
+mod sessions;
 mod settings;
 mod state;
 mod stdio;
@@ -316,6 +321,20 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
                 .to_vec()
         })
     });
+    let metrics_listen = match settings.text(&table::METRICS_LISTEN) {
+        Some(addr) => Some(
+            addr.parse::<std::net::SocketAddr>()
+                .context("--metrics-listen must be an address such as 127.0.0.1:9100")?,
+        ),
+        None => None,
+    };
+    let nofile = connections::raise_nofile_limit();
+    let connection_limits = connections::Limits {
+        max_total: settings.count(&table::MAX_CONNECTIONS) as usize,
+        max_per_ip: settings.count(&table::MAX_CONNECTIONS_PER_IP) as usize,
+        idle: settings.secs(&table::CLIENT_TIMEOUT_SECS),
+    }
+    .within_fd_limit(nofile);
     let (handler, runtime, backend) = build(settings).await?;
     let authenticator = auth::Authenticator::new(mode, runtime.clone())?;
     let scheduler = scheduler::Scheduler::start(runtime.clone(), sync_tick(settings));
@@ -333,6 +352,12 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
             webhook_max_body_bytes: settings.count(&table::WEBHOOK_MAX_BODY_BYTES) as usize,
             client_timeout: settings.secs(&table::CLIENT_TIMEOUT_SECS),
             shutdown_grace: settings.secs(&table::SHUTDOWN_GRACE_SECS),
+            connections: connection_limits,
+            max_sessions: settings.count(&table::MAX_SESSIONS) as usize,
+            max_sessions_per_tenant: settings.count(&table::MAX_SESSIONS_PER_TENANT) as usize,
+            session_idle: settings.secs(&table::SESSION_IDLE_SECS),
+            metrics_token: settings.text(&table::METRICS_TOKEN).map(str::to_string),
+            metrics_listen,
         },
     )
     .await
@@ -420,7 +445,7 @@ fn start(settings: &Settings) -> anyhow::Result<(Runtime, Arc<dyn state::Backend
         memory_limit_bytes: (settings.count(&table::MEMORY_LIMIT_MB) << 20) as usize,
         call_timeout: settings.secs(&table::CALL_TIMEOUT_SECS),
         sync_timeout: settings.secs(&table::SYNC_TIMEOUT_SECS),
-        max_instances: settings.count(&table::MAX_INSTANCES) as u32,
+        lanes: lanes(settings),
         capabilities: Capabilities {
             egress: Egress::new(egress),
             kv: kv::Kv::new(backend.clone(), layout),
@@ -437,6 +462,55 @@ fn start(settings: &Settings) -> anyhow::Result<(Runtime, Arc<dyn state::Backend
         "component loaded"
     );
     Ok((runtime, backend))
+}
+
+/// The lanes of the instance pool, from the settings. Tool calls share `max_instances`
+/// fairly; with tenants each tenant and each store gets a capped share of it (in
+/// single-store mode there is one tenant and one store, whose pool it all is). Bearer
+/// checks, webhook deliveries and background work (polls, clean-up, operator commands)
+/// each have a few instances of their own, so none of them can take the others'.
+fn lanes(settings: &Settings) -> admission::Limits {
+    use admission::LaneLimits;
+    let calls = settings.count(&table::MAX_INSTANCES) as usize;
+    let queue = settings.count(&table::MAX_QUEUED_CALLS) as usize;
+    let (per_tenant, per_store) = if settings.single_store() {
+        (calls, calls)
+    } else {
+        (
+            settings.count(&table::MAX_CALLS_PER_TENANT) as usize,
+            settings.count(&table::MAX_CALLS_PER_STORE) as usize,
+        )
+    };
+    let webhooks = (calls / 8).clamp(2, 16);
+    admission::Limits {
+        calls: LaneLimits {
+            capacity: calls,
+            per_tenant,
+            per_store,
+            queue_per_tenant: queue,
+        },
+        // Keyed by the tenant id a bearer names: one at a time per id.
+        auth: LaneLimits {
+            capacity: 2,
+            per_tenant: 1,
+            per_store: 1,
+            queue_per_tenant: 16,
+        },
+        // Keyed by the store id a delivery names.
+        webhooks: LaneLimits {
+            capacity: webhooks,
+            per_tenant: (webhooks / 2).max(1),
+            per_store: (webhooks / 2).max(1),
+            queue_per_tenant: 32,
+        },
+        // Polls (keyed by tenant and store), clean-up, the scheduler, operator commands.
+        background: LaneLimits {
+            capacity: scheduler::MAX_CONCURRENT_POLLS + 2,
+            per_tenant: scheduler::MAX_CONCURRENT_POLLS,
+            per_store: scheduler::MAX_CONCURRENT_POLLS,
+            queue_per_tenant: 256,
+        },
+    }
 }
 
 #[cfg(test)]

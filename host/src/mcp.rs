@@ -19,10 +19,14 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
 use tracing::Instrument as _;
 
+use crate::admission::{Lane, Ticket};
 use crate::auth::Principal;
 use crate::bindings::exports::orderdesk::mcp::tools::{CallError, Caller, ToolDescriptor};
 use crate::capability::{CallHooks, Progress};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, SandboxError};
+
+/// The tenant of calls without one: single-store mode (the component's name for it).
+const SINGLE_STORE_TENANT: &str = "_";
 
 const INSTRUCTIONS: &str = "Tools for OrderDesk stores: read and search orders, create and \
 update them (orders_update merges safely; orders_mutate applies JSON Patch), move them between \
@@ -40,11 +44,25 @@ pub const MAX_ARGUMENTS_BYTES: usize = 1 << 20;
 /// Progress events waiting to be sent for one call; more are dropped (progress is advisory).
 const PROGRESS_BACKLOG: usize = 64;
 
+/// The longest tool name there can be (`^[a-z0-9_]{1,64}$`); longer names are cut before
+/// they reach the sandbox, which then answers them as unknown (and charges the caller).
+const MAX_TOOL_NAME: usize = 64;
+
 /// The tool catalog as MCP lists it, read once from the component.
 struct Catalog {
     tools: Vec<Tool>,
+    /// Every listed name: the only tool names that reach a metric label or a log field.
+    names: HashSet<String>,
     /// Tools that change nothing: their sandbox failures may be retried.
     read_only: HashSet<String>,
+}
+
+impl Catalog {
+    /// The listed name a requested name (or its dotted alias) stands for, or `unknown`.
+    fn label(&self, requested: &str) -> &str {
+        let canonical = requested.replace('.', "_");
+        self.names.get(&canonical).map_or("unknown", String::as_str)
+    }
 }
 
 /// What one connection (stdio) or MCP session has bound: memory only, never logged, never
@@ -98,9 +116,14 @@ impl OrderDeskMcp {
             .filter(|d| d.annotations.read_only)
             .map(|d| d.name.clone())
             .collect();
+        let names = descriptors.iter().map(|d| d.name.clone()).collect();
         Ok(Self {
             runtime,
-            catalog: Arc::new(Catalog { tools, read_only }),
+            catalog: Arc::new(Catalog {
+                tools,
+                names,
+                read_only,
+            }),
             session: Mutex::new(Session::default()),
         })
     }
@@ -148,32 +171,21 @@ impl OrderDeskMcp {
     ) -> Result<(CallToolResult, String), McpError> {
         self.admit(principal)?;
         let request_id = uuid::Uuid::new_v4().to_string();
+        // Client strings stop here: labels and log fields use the catalog's name.
+        let tool = self.catalog.label(name).to_string();
+        let requested = crate::logging::clip(name, MAX_TOOL_NAME);
         let arguments = arguments.unwrap_or_default();
         let store_arg = match arguments.get("store") {
             Some(Value::String(s)) => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
             _ => None,
         };
-        let args = Value::Object(arguments).to_string();
-        if args.len() > MAX_ARGUMENTS_BYTES {
-            tracing::info!(
-                request_id,
-                tool = name,
-                outcome = "INVALID_ARGUMENT",
-                "tool call"
-            );
-            crate::metrics::get().tool_call(name, "INVALID_ARGUMENT", Duration::ZERO);
-            let result = error_result(
-                "INVALID_ARGUMENT",
-                &format!(
-                    "the arguments are {} bytes; at most {MAX_ARGUMENTS_BYTES} are accepted",
-                    args.len()
-                ),
-                Value::Null,
-                false,
-                &request_id,
-            );
-            return Ok((result, "INVALID_ARGUMENT".into()));
+        let mut args = Value::Object(arguments).to_string();
+        let oversized = args.len();
+        if oversized > MAX_ARGUMENTS_BYTES {
+            // Not worth a sandbox's memory, but still the caller's call: the component
+            // refuses "null" as malformed and charges it like any malformed call.
+            args = "null".to_string();
         }
         let bearer = principal.and_then(|p| p.credential.clone());
         let caller = {
@@ -185,29 +197,90 @@ impl OrderDeskMcp {
                 request_id: request_id.clone(),
             }
         };
-        let tenant = caller
-            .credential
-            .as_deref()
-            .and_then(crate::auth::tenant_of_key)
-            .map(str::to_string);
-        let store = store_arg.or_else(|| caller.default_store.clone());
-        let span = tracing::info_span!("call", request_id, tool = name, tenant, store);
+        let tenant = principal.and_then(|p| p.tenant.clone()).or_else(|| {
+            caller
+                .credential
+                .as_deref()
+                .and_then(crate::auth::tenant_of_key)
+                .map(str::to_string)
+        });
+        let store = store_arg
+            .or_else(|| caller.default_store.clone())
+            .map(|s| crate::logging::clip(&s, 64));
+        let ticket = Ticket::new(
+            Lane::Calls,
+            tenant.as_deref().unwrap_or(SINGLE_STORE_TENANT),
+            store.as_deref().unwrap_or(""),
+        );
+        let settle = !self.catalog.read_only.contains(&tool);
+        let sent_name: String = name.chars().take(MAX_TOOL_NAME + 1).collect();
+        let span = tracing::info_span!("call", request_id, tool, tenant, store);
         let started = Instant::now();
         let outcome = self
             .runtime
-            .call_tool(caller, name, &args, hooks)
+            .call_tool(caller, &sent_name, &args, hooks, ticket, settle)
             .instrument(span)
             .await;
         let elapsed = started.elapsed();
-        let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
         let outcome_label = match &outcome {
             Ok(Ok(_)) => "ok".to_string(),
             Ok(Err(CallError::UnknownTool(_))) => "unknown_tool".to_string(),
-            Ok(Err(CallError::Failed(e))) => e.code.clone(),
+            Ok(Err(CallError::Failed(_))) if oversized > MAX_ARGUMENTS_BYTES => {
+                "INVALID_ARGUMENT".to_string()
+            }
+            Ok(Err(CallError::Failed(e))) => crate::metrics::code_label(&e.code).to_string(),
             Err(sandbox) => sandbox.code().to_string(),
         };
-        crate::metrics::get().tool_call(name, &outcome_label, elapsed);
+        crate::metrics::get().tool_call(&tool, &outcome_label, elapsed);
+        let log = |outcome: &str| {
+            let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+            if tool == "unknown" {
+                tracing::info!(
+                    request_id,
+                    tool,
+                    requested,
+                    tenant,
+                    outcome,
+                    elapsed_ms,
+                    "tool call"
+                );
+            } else {
+                tracing::info!(
+                    request_id,
+                    tool,
+                    tenant,
+                    store,
+                    outcome,
+                    elapsed_ms,
+                    "tool call"
+                );
+            }
+        };
         let result = match outcome {
+            Ok(Err(CallError::Failed(e))) if oversized > MAX_ARGUMENTS_BYTES => {
+                // Charged by the component; answered with what was really wrong.
+                log(&outcome_label);
+                let message = if e.code == "RATE_LIMITED" {
+                    e.message
+                } else {
+                    format!(
+                        "the arguments are {oversized} bytes; at most {MAX_ARGUMENTS_BYTES} \
+                         are accepted"
+                    )
+                };
+                let code = crate::metrics::code_label(&e.code);
+                let code = if code == "RATE_LIMITED" {
+                    code
+                } else {
+                    "INVALID_ARGUMENT"
+                };
+                let details = e
+                    .details
+                    .as_deref()
+                    .and_then(|d| serde_json::from_str::<Value>(d).ok())
+                    .unwrap_or(Value::Null);
+                error_result(code, &message, details, e.retryable, &request_id)
+            }
             Ok(Ok(output)) => {
                 if bearer.is_some()
                     && output.bind_credential.is_some()
@@ -223,15 +296,7 @@ impl OrderDeskMcp {
                     );
                     return Ok((result, "INVALID_ARGUMENT".into()));
                 }
-                tracing::info!(
-                    request_id,
-                    tool = name,
-                    tenant,
-                    store,
-                    elapsed_ms,
-                    outcome = "ok",
-                    "tool call"
-                );
+                log("ok");
                 let mut session = self.session();
                 if let Some(bound) = output.bind_credential
                     && bearer.is_none()
@@ -249,27 +314,15 @@ impl OrderDeskMcp {
                 CallToolResult::structured(value)
             }
             Ok(Err(CallError::UnknownTool(unknown))) => {
-                tracing::info!(
-                    request_id,
-                    tool = name,
-                    outcome = "unknown_tool",
-                    "tool call"
-                );
+                log("unknown_tool");
+                let unknown = crate::logging::clip(&unknown, MAX_TOOL_NAME);
                 return Err(McpError::invalid_params(
                     format!("unknown tool: {unknown}"),
                     Some(json!({ "tool": unknown })),
                 ));
             }
             Ok(Err(CallError::Failed(e))) => {
-                tracing::info!(
-                    request_id,
-                    tool = name,
-                    tenant,
-                    store,
-                    elapsed_ms,
-                    outcome = e.code.as_str(),
-                    "tool call"
-                );
+                log(&outcome_label);
                 let details = e
                     .details
                     .as_deref()
@@ -277,28 +330,41 @@ impl OrderDeskMcp {
                     .unwrap_or(Value::Null);
                 error_result(&e.code, &e.message, details, e.retryable, &request_id)
             }
+            Err(SandboxError::Busy {
+                reason,
+                retry_after_ms,
+            }) => {
+                // Nothing ran: the same call may simply be sent again, later.
+                log("BUSY");
+                error_result(
+                    "BUSY",
+                    &reason,
+                    json!({ "retry_after_ms": retry_after_ms }),
+                    true,
+                    &request_id,
+                )
+            }
             Err(sandbox) => {
                 tracing::warn!(
                     request_id,
-                    tool = name,
+                    tool,
                     tenant,
                     store,
-                    elapsed_ms,
+                    elapsed_ms = elapsed.as_secs_f64() * 1000.0,
                     outcome = sandbox.code(),
                     "tool call failed in the sandbox: {sandbox}"
                 );
                 // A write stopped midway may already have reached OrderDesk.
-                let read_only = self.catalog.read_only.contains(&name.replace('.', "_"));
-                let details = if read_only {
-                    Value::Null
-                } else {
+                let details = if settle {
                     json!({ "write_outcome": "unknown" })
+                } else {
+                    Value::Null
                 };
                 error_result(
                     sandbox.code(),
                     &sandbox.to_string(),
                     details,
-                    read_only,
+                    !settle,
                     &request_id,
                 )
             }
@@ -431,7 +497,8 @@ impl ServerHandler for OrderDeskMcp {
         }
         let (result, outcome) = called?;
         let failed = result.is_error == Some(true);
-        self.notify_outcome(&request.name, failed, &outcome, started.elapsed(), &context)
+        let tool = self.catalog.label(&request.name).to_string();
+        self.notify_outcome(&tool, failed, &outcome, started.elapsed(), &context)
             .await;
         Ok(result.into())
     }
@@ -440,8 +507,9 @@ impl ServerHandler for OrderDeskMcp {
     async fn set_level(
         &self,
         request: rmcp::model::SetLevelRequestParams,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
+        self.admit(principal_of(&context).as_ref())?;
         self.session().log_level = Some(rank(&request.level));
         Ok(())
     }

@@ -3,7 +3,8 @@
 //! requests), the lock capability (contention), the component's `metric` log events
 //! (cache, retries, throttling, lock waits, conflicts), the HTTP server (sessions, auth,
 //! webhook deliveries) and the sync scheduler. Labels never carry a key, a tenant secret
-//! or customer data.
+//! or customer data, and every label value comes from a closed set (catalog names, routes,
+//! codes; anything else is counted as `other`), so no client can add series.
 
 use std::sync::LazyLock;
 use std::time::Duration;
@@ -62,6 +63,32 @@ pub struct OutcomeLabels {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LaneLabels {
+    pub lane: String,
+    pub reason: String,
+}
+
+/// `value` when it is one of `allowed`, else `other`.
+fn closed(value: &str, allowed: &[&'static str]) -> String {
+    allowed
+        .iter()
+        .find(|a| **a == value)
+        .map_or("other", |a| *a)
+        .to_string()
+}
+
+/// An error code as a label: codes are `UPPER_SNAKE` words of the component's or the
+/// sandbox's; anything else (a newer or misbehaving component) is `OTHER`.
+pub fn code_label(code: &str) -> &str {
+    let well_formed = !code.is_empty()
+        && code.len() <= 40
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+    if well_formed { code } else { "OTHER" }
+}
+
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
 
 fn latency() -> Histogram {
@@ -88,6 +115,11 @@ pub struct Metrics {
     pub auth: Family<ResultLabels, Counter>,
     pub webhooks: Family<OutcomeLabels, Counter>,
     pub sync_runs: Family<OutcomeLabels, Counter>,
+    pub admission_refused: Family<LaneLabels, Counter>,
+    pub connections_open: Gauge,
+    pub connections_refused: Family<ReasonLabels, Counter>,
+    pub sessions_evicted: Counter,
+    pub sessions_refused: Counter,
 }
 
 impl Metrics {
@@ -111,6 +143,11 @@ impl Metrics {
             auth: Family::default(),
             webhooks: Family::default(),
             sync_runs: Family::default(),
+            admission_refused: Family::default(),
+            connections_open: Gauge::default(),
+            connections_refused: Family::default(),
+            sessions_evicted: Counter::default(),
+            sessions_refused: Counter::default(),
             registry: Registry::default(),
         };
         let r = &mut registry;
@@ -201,6 +238,31 @@ impl Metrics {
              running, cancelled; or busy, failed)",
             m.sync_runs.clone(),
         );
+        r.register(
+            "admission_refused",
+            "Calls refused an instance (BUSY) by lane and reason (deadline, queue_full)",
+            m.admission_refused.clone(),
+        );
+        r.register(
+            "connections_open",
+            "Open client connections of serve",
+            m.connections_open.clone(),
+        );
+        r.register(
+            "connections_refused",
+            "Connections closed at accept by reason (full, per_ip)",
+            m.connections_refused.clone(),
+        );
+        r.register(
+            "mcp_sessions_evicted",
+            "Sessions ended to make room for a newer one of the same tenant",
+            m.sessions_evicted.clone(),
+        );
+        r.register(
+            "mcp_sessions_refused",
+            "New sessions refused because the server had its limit open",
+            m.sessions_refused.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -212,7 +274,12 @@ impl Metrics {
         out
     }
 
+    /// One tool call; `tool` is a catalog name or `unknown` (the MCP layer makes sure).
     pub fn tool_call(&self, tool: &str, outcome: &str, elapsed: Duration) {
+        let outcome = match outcome {
+            "ok" | "unknown_tool" => outcome,
+            code => code_label(code),
+        };
         self.tool_calls
             .get_or_create(&ToolLabels {
                 tool: tool.to_string(),
@@ -228,6 +295,8 @@ impl Metrics {
 
     pub fn upstream(&self, method: &str, route: &str, status: Option<u16>, elapsed: Duration) {
         let status = status.map_or_else(|| "error".to_string(), |s| s.to_string());
+        let method = closed(method, &["GET", "POST", "PUT", "DELETE"]);
+        let method = method.as_str();
         if status == "429" {
             self.upstream_429.inc();
         }
@@ -252,32 +321,28 @@ impl Metrics {
         let Ok(serde_json::Value::Object(event)) = serde_json::from_str(message) else {
             return;
         };
-        let label = |k: &str| {
-            event
-                .get(k)
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .to_string()
+        let label = |k: &str, allowed: &[&'static str]| {
+            closed(event.get(k).and_then(|v| v.as_str()).unwrap_or(""), allowed)
         };
         match event.get("name").and_then(|v| v.as_str()) {
             Some("cache") => self
                 .cache
                 .get_or_create(&CacheLabels {
-                    family: label("family"),
-                    result: label("result"),
+                    family: label("family", &["orders", "inventory-items", "store"]),
+                    result: label("result", &["hit", "miss"]),
                 })
                 .inc(),
             Some("upstream_retry") => self
                 .retries
                 .get_or_create(&ReasonLabels {
-                    reason: label("reason"),
+                    reason: label("reason", &["429", "5xx", "network"]),
                 })
                 .inc(),
             Some("upstream_throttled") => self.throttled.inc(),
             Some("lock") => self
                 .lock_waits
                 .get_or_create(&ResultLabels {
-                    result: label("result"),
+                    result: label("result", &["waited", "timed_out"]),
                 })
                 .inc(),
             Some("update_conflict") => self.update_conflicts.inc(),
@@ -297,6 +362,31 @@ impl Metrics {
         self.sync_runs
             .get_or_create(&OutcomeLabels {
                 outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn admission_refused(
+        &self,
+        lane: crate::admission::Lane,
+        refused: &crate::admission::Refused,
+    ) {
+        let reason = match refused {
+            crate::admission::Refused::Deadline { .. } => "deadline",
+            crate::admission::Refused::QueueFull { .. } => "queue_full",
+        };
+        self.admission_refused
+            .get_or_create(&LaneLabels {
+                lane: lane.label().to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.connections_refused
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
             })
             .inc();
     }
@@ -324,7 +414,7 @@ pub fn route_of(path: &str) -> String {
     let path = path.strip_prefix("/api/v2").unwrap_or(path);
     let mut out = String::new();
     let mut previous = "";
-    for segment in path.split('/').filter(|s| !s.is_empty()) {
+    for segment in path.split('/').filter(|s| !s.is_empty()).take(6) {
         out.push('/');
         let collection = matches!(
             previous,
@@ -332,9 +422,10 @@ pub fn route_of(path: &str) -> String {
         );
         if collection || segment.bytes().all(|b| b.is_ascii_digit()) {
             out.push_str("{id}");
-        } else if segment
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
+        } else if segment.len() <= 32
+            && segment
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b == b'-' || b == b'_')
         {
             out.push_str(segment);
         } else {
@@ -374,6 +465,8 @@ mod tests {
         m.component_event(r#"{"name":"upstream_retry","reason":"429"}"#);
         m.component_event("not json");
         m.component_event(r#"{"name":"from_the_future"}"#);
+        m.component_event(r#"{"name":"cache","family":"x-client-string","result":"hit"}"#);
+        m.tool_call("orders_get", "not a code!", Duration::ZERO);
         m.upstream("GET", "/orders/{id}", Some(429), Duration::from_millis(3));
         m.tool_call("orders_get", "ok", Duration::from_micros(250));
         m.webhook("duplicate");
@@ -403,6 +496,15 @@ mod tests {
             text.contains(r#"orderdesk_tool_calls_total{tool="orders_get",outcome="ok"} 1"#),
             "{text}"
         );
+        assert!(
+            text.contains(r#"orderdesk_cache_lookups_total{family="other",result="hit"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"orderdesk_tool_calls_total{tool="orders_get",outcome="OTHER"} 1"#),
+            "{text}"
+        );
+        assert!(!text.contains("client-string"), "{text}");
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

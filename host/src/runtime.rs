@@ -1,6 +1,10 @@
 //! The sandbox: one wasmtime engine, the component compiled once (and cached on disk),
 //! a pre-linked `InstancePre`, and a fresh pooled instance per tool call with a memory cap
 //! and an epoch deadline. A trap or timeout fails that call only.
+//!
+//! Instances are handed out by [`crate::admission`]: each kind of work has a lane of its
+//! own, shared fairly between tenants and stores, and a call's deadline covers its wait
+//! for an instance as well as its run (a call that cannot start in time gets `BUSY`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +20,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_config::WasiConfigVariables;
 use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
+use crate::admission::{self, Admission, Lane, Ticket};
 pub use crate::bindings::exports::orderdesk::mcp::intake::{
     SyncTarget, WebhookDelivery, WebhookReceipt,
 };
@@ -36,6 +41,9 @@ pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("ORDERDESK_COMPONENT_W
 
 /// Linear memory an idle pool slot keeps resident between calls.
 const KEEP_RESIDENT_BYTES: usize = 4 << 20;
+
+/// The longest a bearer check may take, queueing included.
+const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often the epoch ticks; deadlines are counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -72,8 +80,8 @@ pub struct RuntimeOptions {
     pub call_timeout: Duration,
     /// Wall-clock limit of one `intake.sync-run`.
     pub sync_timeout: Duration,
-    /// Instances that may run at once (the pool size).
-    pub max_instances: u32,
+    /// The lanes of the instance pool; the pool holds all of them at once.
+    pub lanes: admission::Limits,
     pub capabilities: Capabilities,
 }
 
@@ -84,8 +92,8 @@ pub enum SandboxError {
     Deadline(Duration),
     #[error("the component trapped: {0}")]
     Trap(String),
-    #[error("no sandbox instance is free right now: {0}")]
-    Busy(String),
+    #[error("{reason}; retry in {retry_after_ms} ms")]
+    Busy { reason: String, retry_after_ms: u64 },
 }
 
 impl SandboxError {
@@ -94,7 +102,7 @@ impl SandboxError {
         match self {
             SandboxError::Deadline(_) => "DEADLINE_EXCEEDED",
             SandboxError::Trap(_) => "COMPONENT_TRAPPED",
-            SandboxError::Busy(_) => "BUSY",
+            SandboxError::Busy { .. } => "BUSY",
         }
     }
 }
@@ -147,16 +155,15 @@ pub struct Runtime {
     call_timeout: Duration,
     sync_timeout: Duration,
     pub compile_source: CompileSource,
-    /// One permit per pool slot: calls beyond the pool wait instead of failing.
-    slots: tokio::sync::Semaphore,
-    max_instances: usize,
+    /// Who may hold an instance, and who waits.
+    admission: Arc<Admission>,
     in_flight: std::sync::atomic::AtomicUsize,
     _ticker: EpochTicker,
 }
 
 impl Runtime {
     pub fn new(options: RuntimeOptions) -> anyhow::Result<Self> {
-        let engine = engine(&options)?;
+        let engine = engine(options.lanes.total(), options.memory_limit_bytes)?;
         let started = Instant::now();
         let (component, compile_source) = load_component(
             &engine,
@@ -182,8 +189,7 @@ impl Runtime {
             call_timeout: options.call_timeout,
             sync_timeout: options.sync_timeout,
             compile_source,
-            slots: tokio::sync::Semaphore::new(options.max_instances.max(1) as usize),
-            max_instances: options.max_instances.max(1) as usize,
+            admission: Admission::new(options.lanes),
             in_flight: Default::default(),
         })
     }
@@ -219,7 +225,8 @@ impl Runtime {
     pub async fn list_tools(&self) -> Result<Vec<ToolDescriptor>, SandboxError> {
         self.run(
             self.plain("list-tools"),
-            self.call_timeout,
+            self.background("host"),
+            self.deadline(self.call_timeout),
             |instance, store| {
                 Box::pin(async move { instance.orderdesk_mcp_tools().call_list_tools(store).await })
             },
@@ -227,16 +234,20 @@ impl Runtime {
         .await
     }
 
-    /// Run one tool call in a fresh instance, tied to its caller: `hooks.cancel` stops the
-    /// call's further outgoing requests, `hooks.progress` receives its progress events.
-    /// When the call traps or runs out of time, the component settles what it left open
-    /// (`call-abandoned`) in another fresh instance.
+    /// Run one tool call in a fresh instance of the calls lane under `ticket`, tied to its
+    /// caller: `hooks.cancel` stops the call's further outgoing requests, `hooks.progress`
+    /// receives its progress events. The call deadline covers the wait for an instance.
+    /// When a call that may write traps or runs out of time, the component settles what
+    /// it left open (`call-abandoned`) in the background lane, after the answer is out;
+    /// a read (`settle: false`) leaves nothing to settle.
     pub async fn call_tool(
-        &self,
+        self: &Arc<Self>,
         caller: Caller,
         name: &str,
         arguments_json: &str,
         hooks: CallHooks,
+        ticket: Ticket,
+        settle: bool,
     ) -> Result<Result<ToolOutput, CallError>, SandboxError> {
         let request_id = caller.request_id.clone();
         let name = name.to_string();
@@ -244,7 +255,8 @@ impl Runtime {
         let outcome = self
             .run(
                 self.info(&request_id, hooks),
-                self.call_timeout,
+                ticket,
+                self.deadline(self.call_timeout),
                 move |instance, store| {
                     Box::pin(async move {
                         instance
@@ -255,8 +267,12 @@ impl Runtime {
                 },
             )
             .await;
-        if let Err(e) = &outcome {
-            self.abandoned(&request_id, &e.to_string()).await;
+        if let Err(e) = &outcome
+            && settle
+            && !matches!(e, SandboxError::Busy { .. })
+        {
+            let (runtime, reason) = (self.clone(), e.to_string());
+            tokio::spawn(async move { runtime.abandoned(&request_id, &reason).await });
         }
         outcome
     }
@@ -267,7 +283,8 @@ impl Runtime {
         let settled = self
             .run(
                 self.plain(request_id),
-                self.call_timeout,
+                self.background("cleanup"),
+                self.deadline(self.call_timeout),
                 move |instance, store| {
                     Box::pin(async move {
                         instance
@@ -283,13 +300,28 @@ impl Runtime {
         }
     }
 
+    /// An operator command (`orderdesk-mcp tenant …`) in the background lane.
+    async fn admin<T>(
+        &self,
+        f: impl for<'a> FnOnce(
+            &'a PluginCore,
+            &'a mut Store<CallState>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
+        >,
+    ) -> Result<T, SandboxError> {
+        let deadline = self.deadline(self.call_timeout);
+        self.run(self.plain("admin"), self.background("admin"), deadline, f)
+            .await
+    }
+
     /// `orderdesk:mcp/admin.tenant-create`.
     pub async fn tenant_create(
         &self,
         name: &str,
     ) -> Result<Result<(TenantInfo, String), ToolError>, SandboxError> {
         let name = name.to_string();
-        self.run(self.plain("admin"), self.call_timeout, move |i, s| {
+        self.admin(move |i, s| {
             Box::pin(async move { i.orderdesk_mcp_admin().call_tenant_create(s, &name).await })
         })
         .await
@@ -297,7 +329,7 @@ impl Runtime {
 
     /// `orderdesk:mcp/admin.tenant-list`.
     pub async fn tenant_list(&self) -> Result<Result<Vec<TenantInfo>, ToolError>, SandboxError> {
-        self.run(self.plain("admin"), self.call_timeout, |i, s| {
+        self.admin(|i, s| {
             Box::pin(async move { i.orderdesk_mcp_admin().call_tenant_list(s).await })
         })
         .await
@@ -306,7 +338,7 @@ impl Runtime {
     /// `orderdesk:mcp/admin.tenant-delete`.
     pub async fn tenant_delete(&self, id: &str) -> Result<Result<(), ToolError>, SandboxError> {
         let id = id.to_string();
-        self.run(self.plain("admin"), self.call_timeout, move |i, s| {
+        self.admin(move |i, s| {
             Box::pin(async move { i.orderdesk_mcp_admin().call_tenant_delete(s, &id).await })
         })
         .await
@@ -319,7 +351,7 @@ impl Runtime {
         current: &str,
     ) -> Result<Result<String, ToolError>, SandboxError> {
         let (id, current) = (id.to_string(), current.to_string());
-        self.run(self.plain("admin"), self.call_timeout, move |i, s| {
+        self.admin(move |i, s| {
             Box::pin(async move {
                 i.orderdesk_mcp_admin()
                     .call_tenant_rotate_key(s, &id, &current)
@@ -329,57 +361,81 @@ impl Runtime {
         .await
     }
 
-    /// `orderdesk:mcp/admin.tenant-authenticate`.
+    /// `orderdesk:mcp/admin.tenant-authenticate`, in the auth lane under the tenant id the
+    /// key claims (`claimed`), so bad bearers naming one tenant queue behind each other
+    /// and never take the instances tool calls use.
     pub async fn tenant_authenticate(
         &self,
         master_key: &str,
+        claimed: &str,
     ) -> Result<Result<TenantInfo, ToolError>, SandboxError> {
         let key = master_key.to_string();
-        self.run(self.plain("auth"), self.call_timeout, move |i, s| {
-            Box::pin(async move {
-                i.orderdesk_mcp_admin()
-                    .call_tenant_authenticate(s, &key)
-                    .await
-            })
-        })
+        let timeout = self.call_timeout.min(AUTH_TIMEOUT);
+        self.run(
+            self.plain("auth"),
+            Ticket::new(Lane::Auth, claimed, ""),
+            self.deadline(timeout),
+            move |i, s| {
+                Box::pin(async move {
+                    i.orderdesk_mcp_admin()
+                        .call_tenant_authenticate(s, &key)
+                        .await
+                })
+            },
+        )
         .await
     }
 
-    /// `orderdesk:mcp/intake.webhook-deliver`: one OrderDesk delivery, under the call
-    /// deadline.
+    /// `orderdesk:mcp/intake.webhook-deliver`: one OrderDesk delivery, in the webhooks lane
+    /// under its store id, under the call deadline.
     pub async fn webhook_deliver(
         &self,
         delivery: WebhookDelivery,
     ) -> Result<Result<WebhookReceipt, ToolError>, SandboxError> {
         let info = self.plain(&delivery.request_id);
-        self.run(info, self.call_timeout, move |i, s| {
-            Box::pin(async move {
-                i.orderdesk_mcp_intake()
-                    .call_webhook_deliver(s, &delivery)
-                    .await
-            })
-        })
+        let ticket = Ticket::new(Lane::Webhooks, &delivery.store_id, "");
+        self.run(
+            info,
+            ticket,
+            self.deadline(self.call_timeout),
+            move |i, s| {
+                Box::pin(async move {
+                    i.orderdesk_mcp_intake()
+                        .call_webhook_deliver(s, &delivery)
+                        .await
+                })
+            },
+        )
         .await
     }
 
     /// `orderdesk:mcp/intake.sync-targets`: every store with polling sync on.
     pub async fn sync_targets(&self) -> Result<Result<Vec<SyncTarget>, ToolError>, SandboxError> {
-        self.run(self.plain("sync-targets"), self.call_timeout, |i, s| {
-            Box::pin(async move { i.orderdesk_mcp_intake().call_sync_targets(s).await })
-        })
+        let deadline = self.deadline(self.call_timeout);
+        self.run(
+            self.plain("sync-targets"),
+            self.background("scheduler"),
+            deadline,
+            |i, s| Box::pin(async move { i.orderdesk_mcp_intake().call_sync_targets(s).await }),
+        )
         .await
     }
 
     /// `orderdesk:mcp/intake.sync-due`: the stores to poll now.
     pub async fn sync_due(&self) -> Result<Result<Vec<SyncTarget>, ToolError>, SandboxError> {
-        self.run(self.plain("sync-due"), self.call_timeout, |i, s| {
-            Box::pin(async move { i.orderdesk_mcp_intake().call_sync_due(s).await })
-        })
+        let deadline = self.deadline(self.call_timeout);
+        self.run(
+            self.plain("sync-due"),
+            self.background("scheduler"),
+            deadline,
+            |i, s| Box::pin(async move { i.orderdesk_mcp_intake().call_sync_due(s).await }),
+        )
         .await
     }
 
-    /// `orderdesk:mcp/intake.sync-run`: poll one store, under the sync deadline
-    /// (`sync_timeout_secs`) instead of the call deadline. The report is JSON text.
+    /// `orderdesk:mcp/intake.sync-run`: poll one store, in the background lane under its
+    /// tenant and store, under the sync deadline (`sync_timeout_secs`) instead of the call
+    /// deadline. The report is JSON text.
     pub async fn sync_run(
         &self,
         target: &SyncTarget,
@@ -387,11 +443,13 @@ impl Runtime {
         request_id: &str,
         hooks: CallHooks,
     ) -> Result<Result<String, ToolError>, SandboxError> {
+        let ticket = Ticket::new(Lane::Background, &target.tenant, &target.store_id);
         let target = target.clone();
         let (options, id) = (options_json.to_string(), request_id.to_string());
         self.run(
             self.info(request_id, hooks),
-            self.sync_timeout,
+            ticket,
+            self.deadline(self.sync_timeout),
             move |i, s| {
                 Box::pin(async move {
                     i.orderdesk_mcp_intake()
@@ -415,12 +473,24 @@ impl Runtime {
         self.info(request_id, CallHooks::default())
     }
 
-    /// Instances running a call now, and the pool size.
+    /// Background work of the host itself, under `key`.
+    fn background(&self, key: &str) -> Ticket {
+        Ticket::new(Lane::Background, key, key)
+    }
+
+    /// When a call started now with `timeout` must have answered.
+    fn deadline(&self, timeout: Duration) -> Instant {
+        Instant::now() + timeout
+    }
+
+    /// Tool-call instances in use now, and the calls lane's size.
     pub fn instances(&self) -> (usize, usize) {
-        (
-            self.max_instances - self.slots.available_permits(),
-            self.max_instances,
-        )
+        self.admission.usage(Lane::Calls)
+    }
+
+    /// The admission books (for `/metrics` and `/ready`).
+    pub fn admission(&self) -> &Admission {
+        &self.admission
     }
 
     /// Calls running or waiting for an instance right now.
@@ -428,10 +498,14 @@ impl Runtime {
         self.in_flight.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    /// Run `f` in a fresh instance of `ticket`'s lane, to answer by `deadline`: the wait
+    /// for an instance may take up to three quarters of the time left (then `BUSY`), the
+    /// run whatever remains.
     async fn run<T>(
         &self,
         info: CallInfo,
-        timeout: Duration,
+        ticket: Ticket,
+        deadline: Instant,
         f: impl for<'a> FnOnce(
             &'a PluginCore,
             &'a mut Store<CallState>,
@@ -440,23 +514,35 @@ impl Runtime {
         >,
     ) -> Result<T, SandboxError> {
         let _counted = InFlight::enter(&self.in_flight);
-        let _slot = self
-            .slots
-            .acquire()
+        let lane = ticket.lane;
+        let left = deadline.saturating_duration_since(Instant::now());
+        let admit_by = deadline - left / 4;
+        let _permit = self
+            .admission
+            .enter(ticket, admit_by)
             .await
-            .map_err(|e| SandboxError::Busy(e.to_string()))?;
+            .map_err(|refused| {
+                crate::metrics::get().admission_refused(lane, &refused);
+                SandboxError::Busy {
+                    reason: refused.to_string(),
+                    retry_after_ms: refused.retry_after_ms(),
+                }
+            })?;
+        let timeout = deadline.saturating_duration_since(Instant::now());
         let mut store = self.store(&info, timeout);
         let held = store.data().lock.held();
-        let work = async {
-            let instance = self
-                .pre
-                .instantiate_async(&mut store)
-                .await
-                .map_err(|e| SandboxError::Busy(format!("{e:#}")))?;
-            f(&instance, &mut store)
-                .await
-                .map_err(|e| classify_trap(e, timeout))
-        };
+        let work =
+            async {
+                let instance = self.pre.instantiate_async(&mut store).await.map_err(|e| {
+                    SandboxError::Busy {
+                        reason: format!("no sandbox instance could be made: {e:#}"),
+                        retry_after_ms: 100,
+                    }
+                })?;
+                f(&instance, &mut store)
+                    .await
+                    .map_err(|e| classify_trap(e, timeout))
+            };
         // The epoch stops running wasm; the timeout also covers time blocked in host I/O.
         let result = match tokio::time::timeout(timeout + EPOCH_TICK * 10, work).await {
             Ok(result) => result,
@@ -494,21 +580,22 @@ fn classify_trap(e: wasmtime::Error, timeout: Duration) -> SandboxError {
     }
 }
 
-fn engine(options: &RuntimeOptions) -> anyhow::Result<Engine> {
+/// The engine, with a pool of `instances` (every lane's instances at once).
+fn engine(instances: usize, memory_limit_bytes: usize) -> anyhow::Result<Engine> {
     let mut config = Config::new();
     config.epoch_interruption(true);
     let mut pool = PoolingAllocationConfig::default();
-    let n = options.max_instances.max(1);
+    let n = u32::try_from(instances.max(1)).unwrap_or(u32::MAX);
     pool.total_component_instances(n)
         .total_core_instances(n * 8)
         .total_memories(n * 2)
         .total_tables(n * 8)
-        .max_memory_size(options.memory_limit_bytes)
+        .max_memory_size(memory_limit_bytes)
         // A released instance keeps its first pages resident (zeroed, not decommitted).
         // TOOLCHAIN.md measured decommits (TLB-shootdown IPIs, page faults) at about half
         // the server's CPU per pipelined stdio cache hit; under HTTP load (bench/) 0, 1
         // and 4 MiB were within noise of each other.
-        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES.min(options.memory_limit_bytes))
+        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES.min(memory_limit_bytes))
         .table_keep_resident(1 << 20);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Ok(Engine::new(&config)?)

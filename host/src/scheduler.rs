@@ -16,9 +16,9 @@ use tokio_util::sync::CancellationToken;
 use crate::bindings::exports::orderdesk::mcp::tools::ToolError;
 use crate::runtime::{CallHooks, Runtime, SandboxError, SyncTarget};
 
-/// Polls that may run at once (never more than half the instance pool, so interactive
-/// calls keep slots).
-const MAX_CONCURRENT_POLLS: usize = 4;
+/// Polls that may run at once (in the background lane of the instance pool, beside the
+/// tool calls' lane, so polls never take interactive calls' instances).
+pub const MAX_CONCURRENT_POLLS: usize = 4;
 
 /// After the grace ends, how long a cancelled poll has to stop between pages.
 const WIND_UP: Duration = Duration::from_secs(2);
@@ -42,8 +42,7 @@ impl Scheduler {
             tracing::info!("polling sync is off in this process (sync_tick_secs = 0)");
             return None;
         }
-        let pool = runtime.instances().1;
-        let limit = MAX_CONCURRENT_POLLS.min((pool / 2).max(1));
+        let limit = MAX_CONCURRENT_POLLS;
         let ticking = CancellationToken::new();
         let polls = CancellationToken::new();
         let task = tokio::spawn(run(runtime, tick, limit, ticking.clone(), polls.clone()));

@@ -36,7 +36,15 @@ pub async fn deliver(
 ) -> Response {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
-    let store_id = header_text(&headers, STORE_HEADER).unwrap_or_default();
+    let given = header_text(&headers, STORE_HEADER).unwrap_or_default();
+    // Only a well-formed store id goes anywhere whole (the component, the log); anything
+    // else is refused below and logged cut and escaped.
+    let well_formed = is_store_id(&given);
+    let store_id = if well_formed {
+        given.clone()
+    } else {
+        crate::logging::clip(&given, 32)
+    };
     let (status, outcome, body) = if draining {
         (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -111,10 +119,18 @@ async fn read(headers: &HeaderMap, body: Body, max: usize) -> Result<String, Ref
             "the body must be application/x-www-form-urlencoded",
         ));
     }
-    if header_text(headers, STORE_HEADER).is_none_or(|s| s.is_empty()) {
-        return Err(Refusal::Invalid(
-            "the X-ORDER-DESK-STORE-ID header is missing",
-        ));
+    match header_text(headers, STORE_HEADER) {
+        None => {
+            return Err(Refusal::Invalid(
+                "the X-ORDER-DESK-STORE-ID header is missing",
+            ));
+        }
+        Some(id) if !is_store_id(&id) => {
+            return Err(Refusal::Invalid(
+                "the X-ORDER-DESK-STORE-ID header is not a store id (1-20 digits)",
+            ));
+        }
+        Some(_) => {}
     }
     let bytes = match http_body_util::Limited::new(body, max).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -175,6 +191,11 @@ fn percent_decode(raw: &[u8]) -> Option<Vec<u8>> {
         i += 1;
     }
     Some(out)
+}
+
+/// An OrderDesk store id: digits, at most 20 of them.
+fn is_store_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -347,7 +347,36 @@ pub const MAX_INSTANCES: Setting = setting(
     Some("32"),
     count(1, 10_000),
     Reader::Host,
-    "Tool calls that may run at once (the instance pool size); more wait for a slot.",
+    "Tool calls that may hold a sandbox instance at once; more wait, fairly shared between \
+     tenants and bounded by the call deadline (BUSY past it). Bearer checks, webhook \
+     deliveries and background work have small pools of their own beside it.",
+);
+pub const MAX_CALLS_PER_TENANT: Setting = setting(
+    "max_calls_per_tenant",
+    "ORDERDESK_MCP_MAX_CALLS_PER_TENANT",
+    Some("8"),
+    count(1, 10_000),
+    Reader::Host,
+    "With tenants: instances one tenant's tool calls may hold at once; its further calls \
+     wait in its own queue, and waiting tenants are served in turn. (In single-store mode \
+     the one tenant may use the whole pool.)",
+);
+pub const MAX_CALLS_PER_STORE: Setting = setting(
+    "max_calls_per_store",
+    "ORDERDESK_MCP_MAX_CALLS_PER_STORE",
+    Some("4"),
+    count(1, 10_000),
+    Reader::Host,
+    "With tenants: instances the calls on one store may hold at once; more wait in front \
+     of the pool, holding nothing, so a burst on one store never takes what others need.",
+);
+pub const MAX_QUEUED_CALLS: Setting = setting(
+    "max_queued_calls",
+    "ORDERDESK_MCP_MAX_QUEUED_CALLS",
+    Some("64"),
+    count(0, 1_000_000),
+    Reader::Host,
+    "Tool calls one tenant may have waiting for an instance; more get BUSY at once.",
 );
 pub const EGRESS_ALLOW: Setting = hidden(setting(
     "egress_allow",
@@ -420,6 +449,67 @@ pub const CLIENT_TIMEOUT_SECS: Setting = setting(
     count(1, 3600),
     Reader::Host,
     "A client must send a request's headers, and then its body, within this many seconds.",
+);
+pub const MAX_CONNECTIONS: Setting = setting(
+    "max_connections",
+    "ORDERDESK_MCP_MAX_CONNECTIONS",
+    Some("1024"),
+    count(1, 1_000_000),
+    Reader::Host,
+    "`serve`: open client connections at most (also kept below the open-file limit); more \
+     are answered 503 and closed.",
+);
+pub const MAX_CONNECTIONS_PER_IP: Setting = setting(
+    "max_connections_per_ip",
+    "ORDERDESK_MCP_MAX_CONNECTIONS_PER_IP",
+    Some("128"),
+    count(1, 1_000_000),
+    Reader::Host,
+    "`serve`: open connections from one client address at most (behind a proxy, raise it \
+     to max_connections).",
+);
+pub const MAX_SESSIONS: Setting = setting(
+    "max_sessions",
+    "ORDERDESK_MCP_MAX_SESSIONS",
+    Some("1000"),
+    count(1, 1_000_000),
+    Reader::Host,
+    "`serve`: open MCP sessions (session-era clients) at most; a new one past it gets 503.",
+);
+pub const MAX_SESSIONS_PER_TENANT: Setting = setting(
+    "max_sessions_per_tenant",
+    "ORDERDESK_MCP_MAX_SESSIONS_PER_TENANT",
+    Some("50"),
+    count(1, 1_000_000),
+    Reader::Host,
+    "`serve`: open MCP sessions per tenant; a new one past it ends that tenant's least \
+     recently used session.",
+);
+pub const SESSION_IDLE_SECS: Setting = setting(
+    "session_idle_secs",
+    "ORDERDESK_MCP_SESSION_IDLE_SECS",
+    Some("300"),
+    count(1, 86_400),
+    Reader::Host,
+    "`serve`: an MCP session with no request for this many seconds ends.",
+);
+pub const METRICS_TOKEN: Setting = setting(
+    "metrics_token",
+    "ORDERDESK_MCP_METRICS_TOKEN",
+    None,
+    Kind::Secret,
+    Reader::Host,
+    "`serve`: the bearer token GET /metrics must carry. Never logged. [default: none, \
+     /metrics is open to anyone who passes the Host check]",
+);
+pub const METRICS_LISTEN: Setting = setting(
+    "metrics_listen",
+    "ORDERDESK_MCP_METRICS_LISTEN",
+    None,
+    Kind::Text,
+    Reader::Host,
+    "`serve`: serve /metrics on this address instead of `listen` (e.g. a private \
+     interface for Prometheus).",
 );
 pub const SHUTDOWN_GRACE_SECS: Setting = setting(
     "shutdown_grace_secs",
@@ -543,6 +633,9 @@ pub const ALL: &[Setting] = &[
     CALL_TIMEOUT_SECS,
     MEMORY_LIMIT_MB,
     MAX_INSTANCES,
+    MAX_CALLS_PER_TENANT,
+    MAX_CALLS_PER_STORE,
+    MAX_QUEUED_CALLS,
     EGRESS_ALLOW,
     STATE_FAIL_AFTER_WRITES,
     LISTEN,
@@ -551,6 +644,13 @@ pub const ALL: &[Setting] = &[
     ALLOWED_HOSTS,
     MAX_BODY_BYTES,
     CLIENT_TIMEOUT_SECS,
+    MAX_CONNECTIONS,
+    MAX_CONNECTIONS_PER_IP,
+    MAX_SESSIONS,
+    MAX_SESSIONS_PER_TENANT,
+    SESSION_IDLE_SECS,
+    METRICS_TOKEN,
+    METRICS_LISTEN,
     SHUTDOWN_GRACE_SECS,
     UNATTENDED_SECRET,
     UNATTENDED_SECRET_FILE,

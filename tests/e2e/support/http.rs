@@ -20,6 +20,8 @@ pub struct HttpServer {
     child: Child,
     /// `http://127.0.0.1:PORT`
     pub base: String,
+    /// `http://127.0.0.1:PORT` of `--metrics-listen`, when given.
+    pub metrics_base: Option<String>,
     stderr: Arc<Mutex<String>>,
 }
 
@@ -29,7 +31,20 @@ pub async fn serve(launch: &Launch) -> HttpServer {
 }
 
 pub async fn serve_with_env(launch: &Launch, env: &[(&str, &str)]) -> HttpServer {
-    let mut cmd = Command::new(BIN);
+    spawn_serve(Command::new(BIN), launch, env).await
+}
+
+/// `serve` started by a shell that first sets its open-file limit (soft and hard) to
+/// `nofile`, as `ulimit -n` does on a small machine.
+pub async fn serve_with_nofile(launch: &Launch, nofile: u64) -> HttpServer {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+        .arg(BIN);
+    spawn_serve(cmd, launch, &[]).await
+}
+
+async fn spawn_serve(mut cmd: Command, launch: &Launch, env: &[(&str, &str)]) -> HttpServer {
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("ORDERDESK_MCP_LOG", "info,component=debug")
@@ -59,9 +74,13 @@ pub async fn serve_with_env(launch: &Launch, env: &[(&str, &str)]) -> HttpServer
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let captured = Arc::new(Mutex::new(String::new()));
     let mut base = None;
+    let mut metrics_base = None;
     let started = tokio::time::timeout(Duration::from_secs(60), async {
         while let Ok(Some(line)) = lines.next_line().await {
             captured.lock().unwrap().push_str(&format!("{line}\n"));
+            if let Some(rest) = line.strip_prefix("orderdesk-mcp metrics on ") {
+                metrics_base = Some(rest.trim_end_matches("/metrics").to_string());
+            }
             if let Some(rest) = line.strip_prefix("orderdesk-mcp listening on ") {
                 base = Some(rest.trim_end_matches("/mcp").to_string());
                 return;
@@ -84,6 +103,7 @@ pub async fn serve_with_env(launch: &Launch, env: &[(&str, &str)]) -> HttpServer
     HttpServer {
         child,
         base,
+        metrics_base,
         stderr: captured,
     }
 }
