@@ -40,8 +40,7 @@ const MAX_CALL_LOG_BYTES: usize = 64 * 1024;
 /// value cannot forge log lines), and the length of what was cut said at the end.
 pub fn clip(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max) + 16);
-    let mut taken = 0;
-    for (i, c) in text.char_indices() {
+    for (taken, (i, c)) in text.char_indices().enumerate() {
         if taken == max {
             out.push_str(&format!("…(+{} bytes)", text.len() - i));
             return out;
@@ -51,7 +50,6 @@ pub fn clip(text: &str, max: usize) -> String {
         } else {
             out.push(c);
         }
-        taken += 1;
     }
     out
 }

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use rmcp::model::{CallToolRequestParams, ProtocolVersion};
 use serde_json::json;
 use support::http::{self, HttpServer, call, error_of, initialize, message_of, post};
-use support::{FakeOrderDesk, Launch, create_tenant, fake, fake_unlimited};
+use support::{FakeOrderDesk, Launch, Match, Respond, Rule, create_tenant, fake, fake_unlimited};
 
 /// Two tenants on one SQLite state, each with a store of its own on the fake.
 struct TwoTenants {
@@ -393,7 +393,7 @@ async fn one_tenants_burst_does_not_stall_another_tenant() {
 
     let done = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut burst = Vec::new();
-    for id in ids_a.iter().take(45).copied() {
+    for &id in &ids_a[..45] {
         let (a, done) = (a.clone(), done.clone());
         burst.push(tokio::spawn(async move {
             let _ = support::call_tool(&a, "orders_get", json!({ "order_id": id })).await;
@@ -430,6 +430,7 @@ async fn the_deadline_holds_end_to_end_and_queued_calls_get_busy() {
     fake.faults().set_latency(Duration::from_secs(60)); // an upstream that never answers
     let server = http::serve(
         &Launch::against(&fake)
+            .unthrottled()
             .upstream_timeout_ms(120_000)
             .arg("--call-timeout-secs")
             .arg("4")
@@ -473,7 +474,48 @@ async fn the_deadline_holds_end_to_end_and_queued_calls_get_busy() {
     );
     assert_eq!(busy + deadline, 16);
     assert!(busy >= 4, "{busy} BUSY, {deadline} DEADLINE_EXCEEDED");
+
+    // Writes cut off by the deadline answer on time too: settling them (audit entry,
+    // cached reads) happens afterwards, on instances of its own. Reads now answer; the
+    // PUTs never do.
     fake.faults().set_latency(Duration::ZERO);
+    fake.faults().schedule(
+        Rule::on(
+            Match::Route("PUT /orders/{id}".into()),
+            Respond::Slow(Duration::from_secs(60)),
+        )
+        .times(8),
+    );
+    let started = Instant::now();
+    let mut writes = Vec::new();
+    for id in fake.order_ids().into_iter().skip(20).take(8) {
+        let client = client.clone();
+        writes.push(tokio::spawn(async move {
+            let changes = json!({ "order_id": id, "changes": { "email": "x@example.com" } });
+            error_of(&call(&client, "orders_update", changes).await)
+        }));
+    }
+    for w in writes {
+        let error = w.await.unwrap();
+        assert_eq!(error["code"], "DEADLINE_EXCEEDED", "{error}");
+        assert_eq!(error["details"]["write_outcome"], "unknown", "{error}");
+    }
+    let took = started.elapsed();
+    assert!(took < Duration::from_millis(6500), "8 writes took {took:?}");
+    let settled = support::sync::eventually(Duration::from_secs(20), "writes settled", || {
+        let client = client.clone();
+        async move {
+            let audit = call(&client, "audit_list", json!({ "limit": 50 })).await;
+            let entries = audit.structured_content?["entries"].as_array()?.clone();
+            let unknown = entries
+                .iter()
+                .filter(|e| e["tool"] == "orders_update" && e["outcome"] == "WRITE_OUTCOME_UNKNOWN")
+                .count();
+            (unknown == 8).then_some(unknown)
+        }
+    })
+    .await;
+    assert_eq!(settled, 8);
 }
 
 /// Finding 6: every method on a session checks that the bearer owns it: JSON-RPC
@@ -561,11 +603,21 @@ async fn webhook_headers_are_never_logged_whole() {
         .await
         .unwrap();
     assert!(answer.status().is_client_error(), "{}", answer.status());
+    // Headers past 64 KiB are refused by the HTTP layer before any route sees them.
+    let huge = reqwest::Client::new()
+        .post(format!("{}/webhooks/orderdesk", server.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("x-order-desk-store-id", "7".repeat(100_000))
+        .body("order=%7B%22id%22%3A1%7D")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 431);
     tokio::time::sleep(Duration::from_millis(200)).await;
     let logged = server.stderr()[before..].to_string();
     assert!(
         logged.len() < 4096 && !logged.contains(&"7".repeat(200)),
-        "{} bytes logged for one delivery",
+        "{} bytes logged for two deliveries",
         logged.len()
     );
 }
