@@ -22,6 +22,7 @@ mod http;
 mod http_egress;
 mod kv;
 mod lock;
+mod log_output;
 mod logging;
 mod mcp;
 mod metrics;
@@ -272,7 +273,7 @@ fn init_logging(filter: Option<&str>, text: bool) {
         *meta.level() <= tracing::Level::INFO || !noisy.iter().any(|t| meta.target().starts_with(t))
     });
     let fmt = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
+        .with_writer(log_output::CappedStderr { json: !text })
         .with_ansi(false);
     let fmt = if text {
         fmt.boxed()

@@ -622,6 +622,52 @@ async fn webhook_headers_are_never_logged_whole() {
     );
 }
 
+/// Finding 7, at large: whatever library logs a client's string (rmcp names a rejected
+/// `Origin` or a failed request's JSON-RPC id), no log event grows with it.
+#[tokio::test]
+async fn client_strings_never_make_a_log_event_grow() {
+    let fake = fake_unlimited().await;
+    let server = http::serve(&Launch::against(&fake)).await;
+    let url = server.mcp_url();
+    let before = server.stderr().len();
+    let origin = format!("http://{}.example", "o".repeat(40_000));
+    let refused = post(
+        &url,
+        &[("origin", origin.as_str())],
+        initialize("2025-11-25").to_string(),
+    )
+    .await;
+    assert_eq!(refused.status(), 403);
+    let session = server
+        .session_client(None, ProtocolVersion::V_2025_11_25)
+        .await;
+    drop(session);
+    let opened = post(&url, &[], initialize("2025-11-25").to_string()).await;
+    let id = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let headers = session_headers(&id);
+    let huge_id = "i".repeat(200_000);
+    for method in ["no/such/method", "tools/call"] {
+        let body = json!({ "jsonrpc": "2.0", "id": huge_id, "method": method,
+            "params": { "name": "nope" } });
+        let _ = post(&url, &headers, body.to_string()).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logged = server.stderr()[before..].to_string();
+    let longest = logged.lines().map(str::len).max().unwrap_or(0);
+    assert!(longest <= 16 * 1024 + 1, "a log line of {longest} bytes");
+    assert!(
+        !logged.contains(&"o".repeat(20_000)),
+        "the Origin was logged whole"
+    );
+    assert!(
+        !logged.contains(&"i".repeat(20_000)),
+        "the id was logged whole"
+    );
+}
+
 /// Finding 8: a value that can never form a valid request is INVALID_ARGUMENT, at once,
 /// with nothing sent upstream; not an outage reported after three tries.
 #[tokio::test]
