@@ -184,8 +184,9 @@ impl OrderDeskMcp {
         let oversized = args.len();
         if oversized > MAX_ARGUMENTS_BYTES {
             // Not worth a sandbox's memory, but still the caller's call: the component
-            // refuses "null" as malformed and charges it like any malformed call.
-            args = "null".to_string();
+            // refuses a non-object as malformed (never runs the tool) and charges it like
+            // any malformed call.
+            args = "[]".to_string();
         }
         let bearer = principal.and_then(|p| p.credential.clone());
         let caller = {

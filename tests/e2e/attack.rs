@@ -151,6 +151,46 @@ async fn unknown_tool_names_are_one_metric_series_short_in_logs_and_rate_limited
     );
 }
 
+/// Finding 1, arguments side: an arguments object too large for the sandbox is refused
+/// unread, never run as a call without arguments, and still spends the caller's budget.
+#[tokio::test]
+async fn oversized_arguments_are_refused_unrun_and_charged() {
+    let fake = fake_unlimited().await;
+    let server = http::serve(
+        &Launch::against(&fake)
+            .arg("--tool-calls-per-minute")
+            .arg("60")
+            .arg("--tool-call-burst")
+            .arg("3"),
+    )
+    .await;
+    let client = server.stateless_client(None).await;
+    fake.reset_stats();
+    let padding = "p".repeat(1_200_000);
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        let result = call(&client, "orders_list", json!({ "email": padding })).await;
+        let error = error_of(&result);
+        if error["code"] == "INVALID_ARGUMENT" {
+            assert!(
+                error["message"].as_str().unwrap().contains("bytes"),
+                "{error}"
+            );
+        }
+        codes.push(error["code"].as_str().unwrap().to_string());
+    }
+    assert_eq!(
+        codes,
+        [
+            "INVALID_ARGUMENT",
+            "INVALID_ARGUMENT",
+            "INVALID_ARGUMENT",
+            "RATE_LIMITED"
+        ]
+    );
+    assert_eq!(fake.stats().total, 0, "an oversized call reached OrderDesk");
+}
+
 /// Finding 2: connections that never say anything, or stop in the HTTP/2 preface, are cut
 /// after the client timeout; a flood of them from one address neither runs the server out
 /// of file descriptors nor locks anyone else out.
