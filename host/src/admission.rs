@@ -609,6 +609,57 @@ mod tests {
         assert!(auth.is_ok());
     }
 
+    /// The books' own invariants: nothing over a cap, counts that add up.
+    fn check_books(admission: &Admission) {
+        let books = admission.lane(Lane::Calls);
+        let l = books.limits;
+        assert!(books.in_use <= l.capacity);
+        let total: usize = books.tenants.values().map(|t| t.in_use).sum();
+        assert_eq!(total, books.in_use);
+        for t in books.tenants.values() {
+            assert!(t.in_use <= l.per_tenant);
+            assert_eq!(t.stores.values().sum::<usize>(), t.in_use);
+            assert!(t.stores.values().all(|n| *n <= l.per_store && *n > 0));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 128,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// Any interleaving of arrivals and departures keeps every cap, and once every
+        /// permit is back the books are empty.
+        #[test]
+        fn caps_hold_and_the_books_empty_under_any_interleaving(
+            ops in proptest::collection::vec((0u8..4, 0u8..3, proptest::prelude::any::<bool>()), 1..80),
+        ) {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+            runtime.block_on(async {
+                let admission = Admission::new(limits(5, 3, 2, 4));
+                let mut held: Vec<Permit> = Vec::new();
+                for (tenant, store, leave) in ops {
+                    if leave && !held.is_empty() {
+                        held.remove(usize::from(tenant) % held.len());
+                    } else {
+                        let t = ticket(&format!("t{tenant}"), &format!("s{store}"));
+                        let soon = Instant::now() + Duration::from_millis(1);
+                        if let Ok(permit) = admission.enter(t, soon).await {
+                            held.push(permit);
+                        }
+                    }
+                    check_books(&admission);
+                }
+                held.clear();
+                let books = admission.lane(Lane::Calls);
+                assert_eq!(books.in_use, 0);
+                assert!(books.tenants.is_empty() && books.turns.is_empty());
+            });
+        }
+    }
+
     #[test]
     fn client_chosen_keys_are_cut() {
         let t = Ticket::new(Lane::Calls, &"x".repeat(10_000), &"y".repeat(10_000));

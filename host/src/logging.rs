@@ -371,6 +371,23 @@ mod tests {
         assert_eq!(clip("é", 1), "é");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// A clipped field has no control character and at most `max` characters of the
+        /// value, plus the note of what was cut.
+        #[test]
+        fn clipped_fields_are_bounded_and_single_line(text in "\\PC{0,300}|[\\x00-\\x1f]{0,50}", max in 1usize..100) {
+            let clipped = clip(&text, max);
+            proptest::prop_assert!(!clipped.chars().any(char::is_control), "{clipped:?}");
+            proptest::prop_assert!(clipped.chars().count() <= max * 10 + 24, "{clipped:?}");
+        }
+    }
+
     #[tokio::test]
     async fn a_chatty_call_logs_its_budget_and_no_more() {
         let out = sink(None);

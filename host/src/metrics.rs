@@ -457,6 +457,32 @@ mod tests {
         assert_eq!(route_of(""), "/");
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// Whatever path a request had, its route label is short and drawn from a small
+        /// alphabet, so labels stay few whatever the ids and queries.
+        #[test]
+        fn route_labels_are_bounded_whatever_the_path(path in "(/[^/]{0,50}){0,12}(\\?.{0,40})?") {
+            let route = route_of(&path);
+            proptest::prop_assert!(route.split('/').count() <= 7, "{route}");
+            proptest::prop_assert!(route.len() <= 7 * 34, "{route}");
+            proptest::prop_assert!(route.bytes().all(|b| b.is_ascii_lowercase() || b"/{}-_".contains(&b)), "{route}");
+        }
+
+        /// Codes that are not the stable UPPER_SNAKE kind become one `OTHER` series.
+        #[test]
+        fn code_labels_are_codes_or_other(code in ".{0,60}") {
+            let label = code_label(&code);
+            proptest::prop_assert!(label == "OTHER" || label == code);
+            proptest::prop_assert!(label.len() <= 40);
+        }
+    }
+
     #[test]
     fn component_events_count_and_rendering_names_them() {
         let m = Metrics::new();

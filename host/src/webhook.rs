@@ -285,6 +285,43 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 256,
+            failure_persistence: None,
+            ..Default::default()
+        })]
+
+        /// Whatever bytes arrive, the form parser answers (never panics), and a value
+        /// encoded as a form field decodes to exactly itself among any other fields.
+        #[test]
+        fn any_body_parses_or_is_refused_and_encoded_values_round_trip(
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+            value in ".{0,200}",
+            other in "[a-z]{1,8}",
+        ) {
+            let _ = form_field(&noise, "order");
+            let _ = percent_decode(&noise);
+            let encoded: String = form_urlencoded::Serializer::new(String::new())
+                .append_pair(&other, "x")
+                .append_pair("order", &value)
+                .finish();
+            let decoded = form_field(encoded.as_bytes(), "order");
+            if other == "order" {
+                proptest::prop_assert!(decoded.is_err(), "a repeated field is refused");
+            } else {
+                proptest::prop_assert_eq!(decoded, Ok(value));
+            }
+        }
+
+        /// Store ids are digits only, so nothing else reaches a log or the component whole.
+        #[test]
+        fn only_digit_store_ids_pass(id in ".{0,40}") {
+            let digits = !id.is_empty() && id.len() <= 20 && id.bytes().all(|b| b.is_ascii_digit());
+            proptest::prop_assert_eq!(is_store_id(&id), digits);
+        }
+    }
+
     #[tokio::test]
     async fn bodies_are_bounded_typed_and_need_a_store_id() {
         let form = [
