@@ -258,16 +258,28 @@ async fn silent_connections_are_cut_and_cannot_lock_others_out() {
         accept_errors < 20,
         "{accept_errors} accept lines in the log"
     );
-    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
-    assert!(
-        limits.lines().any(|l| l.starts_with("Max open files")),
-        "{limits}"
-    );
     assert_eq!(
         post(&server.mcp_url(), &[], init).await.status(),
         200,
         "still serving"
     );
+}
+
+/// Finding 2, the limit itself: a soft open-file limit below the hard one is raised at
+/// start, so the process has every descriptor it is allowed.
+#[tokio::test]
+async fn the_open_file_limit_is_raised_to_the_hard_limit() {
+    let fake = fake_unlimited().await;
+    let server = http::serve_under_ulimit(&Launch::against(&fake), "-Sn 64").await;
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap_or_else(|| panic!("{limits}"));
+    let numbers: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+    assert_eq!(numbers.len(), 2, "{line}");
+    assert_ne!(numbers[0], "64", "the soft limit stayed low: {line}");
+    assert_eq!(numbers[0], numbers[1], "soft is not the hard limit: {line}");
 }
 
 /// Finding 3: sessions are capped per tenant (the tenant's oldest idle session makes room)

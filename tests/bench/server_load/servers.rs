@@ -13,9 +13,15 @@ use tokio::process::{Child, ChildStdin, ChildStdout, Command};
 
 use crate::support::{BIN, FakeOrderDesk};
 
+/// The binary under test: this build's, or `ORDERDESK_BENCH_BIN` (another build, for an
+/// A/B comparison on the same machine and load generator).
+pub fn binary() -> std::path::PathBuf {
+    std::env::var_os("ORDERDESK_BENCH_BIN").map_or_else(|| BIN.into(), Into::into)
+}
+
 /// `cache`: the precompile cache directory (an empty one makes a cold start).
 fn command(fake: &FakeOrderDesk, transport: &str, cache: &Path) -> Command {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = Command::new(binary());
     cmd.env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("ORDERDESK_STORE_ID", fake.store_id())

@@ -37,9 +37,15 @@ pub async fn serve_with_env(launch: &Launch, env: &[(&str, &str)]) -> HttpServer
 /// `serve` started by a shell that first sets its open-file limit (soft and hard) to
 /// `nofile`, as `ulimit -n` does on a small machine.
 pub async fn serve_with_nofile(launch: &Launch, nofile: u64) -> HttpServer {
+    serve_under_ulimit(launch, &format!("-n {nofile}")).await
+}
+
+/// `serve` started by a shell that first runs `ulimit {limit}` (e.g. `-Sn 256`: the soft
+/// open-file limit only).
+pub async fn serve_under_ulimit(launch: &Launch, limit: &str) -> HttpServer {
     let mut cmd = Command::new("sh");
     cmd.arg("-c")
-        .arg(format!("ulimit -n {nofile} && exec \"$0\" \"$@\""))
+        .arg(format!("ulimit {limit} && exec \"$0\" \"$@\""))
         .arg(BIN);
     spawn_serve(cmd, launch, &[]).await
 }
