@@ -47,6 +47,9 @@ pub enum ErrorCode {
     Cancelled,
     /// A background sync or webhook needs a store opted in with `sync_configure`.
     SyncNotConfigured,
+    /// The state store (SQLite, Redis) did not answer or refused a write (down, disk
+    /// full). Retryable unless the call had begun a write to OrderDesk.
+    StateUnavailable,
     /// A bug or a host failure; the message says which.
     Internal,
 }
@@ -76,6 +79,7 @@ impl ErrorCode {
             ErrorCode::SyncBusy => "SYNC_BUSY",
             ErrorCode::Cancelled => "CANCELLED",
             ErrorCode::SyncNotConfigured => "SYNC_NOT_CONFIGURED",
+            ErrorCode::StateUnavailable => "STATE_UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -90,6 +94,7 @@ impl ErrorCode {
                 | ErrorCode::ConcurrentUpdate
                 | ErrorCode::RateLimited
                 | ErrorCode::SyncBusy
+                | ErrorCode::StateUnavailable
         )
     }
 }

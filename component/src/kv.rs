@@ -9,7 +9,7 @@ use crate::host::{Bucket, Host, KvError};
 
 pub fn kv_err(e: KvError) -> ToolError {
     ToolError::new(
-        ErrorCode::Internal,
+        ErrorCode::StateUnavailable,
         format!("state storage failed: {}", e.0),
     )
 }

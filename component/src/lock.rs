@@ -10,7 +10,10 @@ use crate::host::{Host, KvError};
 pub const LEASE_MS: u64 = 60_000;
 
 fn lock_err(e: KvError) -> ToolError {
-    ToolError::new(ErrorCode::Internal, format!("lock backend failed: {}", e.0))
+    ToolError::new(
+        ErrorCode::StateUnavailable,
+        format!("lock backend failed: {}", e.0),
+    )
 }
 
 /// A held lock. Dropping it releases it (only if still ours).

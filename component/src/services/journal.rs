@@ -85,6 +85,11 @@ impl<'a> Journal<'a> {
         Ok(())
     }
 
+    /// Whether the call has begun a write that may have reached OrderDesk.
+    pub fn writing(&self) -> bool {
+        self.open.borrow().is_some()
+    }
+
     /// Name what the call acts on (e.g. the id of an order once it was created).
     pub fn note(&self, store: Option<&str>, target: &str) {
         let mut seen = self.seen.borrow_mut();

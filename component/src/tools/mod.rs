@@ -11,6 +11,8 @@ mod ops;
 mod order_items;
 mod orders;
 mod orders_write;
+#[cfg(test)]
+mod outage_tests;
 mod page;
 mod products;
 mod products_write;
@@ -254,7 +256,7 @@ pub fn call(
     let raw = raw.map_err(CallError::Failed)?;
     let journal = Journal::new(host, tool.name, &caller.request_id);
     let ctx = Ctx::new(host, caller, &settings, principal, &journal);
-    let result = (tool.run)(&ctx, raw);
+    let result = (tool.run)(&ctx, raw).map_err(|e| outage_during_write(e, journal.writing()));
     if !tool.annotations.read_only {
         journal.finish(ctx.tenant(), &result.as_ref().map(drop));
     }
@@ -263,6 +265,17 @@ pub fn call(
         value,
         bind: ctx.into_bind(),
     })
+}
+
+/// A state-store failure (`STATE_UNAVAILABLE`) is retryable only while nothing went to
+/// OrderDesk: once the call has begun a write, sending it again could repeat that write.
+fn outage_during_write(e: ToolError, writing: bool) -> ToolError {
+    if e.code == ErrorCode::StateUnavailable && writing {
+        e.not_retryable()
+            .with_detail("write_outcome", serde_json::json!("unknown"))
+    } else {
+        e
+    }
 }
 
 /// Settle a call that trapped or ran out of time (`call-abandoned`): a write it had begun
