@@ -403,8 +403,10 @@ async fn authenticate(State(app): State<Arc<App>>, mut request: Request, next: N
         .headers()
         .get(SESSION_HEADER)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    // Someone else's session is answered like one that does not exist (rmcp would answer
+    // DELETE of an unknown one with success, telling ids apart).
     if let Some(session) = &named
-        && app.sessions.access(session, &owner) == Access::Foreign
+        && app.sessions.access(session, &owner) != Access::Owner
     {
         return session_not_found();
     }
@@ -551,6 +553,25 @@ async fn webhook(State(app): State<Arc<App>>, request: Request) -> Response {
     .await
 }
 
+/// Whether the state backend serves a read and a write (a full disk or a read-only
+/// replica still answers reads): a lease on a name of this process's own, taken and
+/// given back.
+async fn probe(backend: &dyn Backend) -> Result<(), crate::state::StateError> {
+    const PROBE: Bucket = Bucket {
+        name: "state",
+        keep: Keep::Durable,
+    };
+    static OWNER: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| uuid::Uuid::new_v4().to_string());
+    backend.exists(PROBE, "ready-probe").await?;
+    let name = format!("ready-probe/{}", *OWNER);
+    backend
+        .lock_acquire(&name, &OWNER, Duration::from_secs(5))
+        .await?;
+    backend.lock_release(&name, &OWNER).await?;
+    Ok(())
+}
+
 /// Alive: the process answers.
 async fn health() -> impl IntoResponse {
     axum::Json(serde_json::json!({ "status": "ok" }))
@@ -566,11 +587,7 @@ async fn ready(State(app): State<Arc<App>>) -> Response {
         )
             .into_response();
     }
-    const PROBE: Bucket = Bucket {
-        name: "state",
-        keep: Keep::Durable,
-    };
-    match app.backend.exists(PROBE, "ready-probe").await {
+    match probe(app.backend.as_ref()).await {
         Ok(_) => {
             let admission = app.runtime.admission();
             let lanes: serde_json::Map<String, serde_json::Value> = Lane::ALL

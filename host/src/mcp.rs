@@ -41,6 +41,18 @@ INVALID_ARGUMENT).";
 /// reach the component (whose memory is capped).
 pub const MAX_ARGUMENTS_BYTES: usize = 1 << 20;
 
+/// What a call that must not run sends the component instead of its arguments: not an
+/// object, so the component refuses it without running the tool, and charges it to the
+/// caller's budget like any malformed call.
+const MALFORMED: &str = "[]";
+
+/// A call's arguments as they arrived.
+enum Arguments {
+    Object(Map<String, Value>),
+    /// Not acceptable (too large, or not an object); the message says why.
+    Malformed(String),
+}
+
 /// Progress events waiting to be sent for one call; more are dropped (progress is advisory).
 const PROGRESS_BACKLOG: usize = 64;
 
@@ -165,7 +177,7 @@ impl OrderDeskMcp {
     async fn call(
         &self,
         name: &str,
-        arguments: Option<Map<String, Value>>,
+        arguments: Arguments,
         principal: Option<&Principal>,
         hooks: CallHooks,
     ) -> Result<(CallToolResult, String), McpError> {
@@ -174,20 +186,26 @@ impl OrderDeskMcp {
         // Client strings stop here: labels and log fields use the catalog's name.
         let tool = self.catalog.label(name).to_string();
         let requested = crate::logging::clip(name, MAX_TOOL_NAME);
-        let arguments = arguments.unwrap_or_default();
-        let store_arg = match arguments.get("store") {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
+        let (store_arg, args, refused) = match arguments {
+            Arguments::Object(arguments) => {
+                let store_arg = match arguments.get("store") {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                };
+                let args = Value::Object(arguments).to_string();
+                if args.len() > MAX_ARGUMENTS_BYTES {
+                    let why = format!(
+                        "the arguments are {} bytes; at most {MAX_ARGUMENTS_BYTES} are accepted",
+                        args.len()
+                    );
+                    (store_arg, MALFORMED.to_string(), Some(why))
+                } else {
+                    (store_arg, args, None)
+                }
+            }
+            Arguments::Malformed(why) => (None, MALFORMED.to_string(), Some(why)),
         };
-        let mut args = Value::Object(arguments).to_string();
-        let oversized = args.len();
-        if oversized > MAX_ARGUMENTS_BYTES {
-            // Not worth a sandbox's memory, but still the caller's call: the component
-            // refuses a non-object as malformed (never runs the tool) and charges it like
-            // any malformed call.
-            args = "[]".to_string();
-        }
         let bearer = principal.and_then(|p| p.credential.clone());
         let caller = {
             let session = self.session();
@@ -226,7 +244,7 @@ impl OrderDeskMcp {
         let outcome_label = match &outcome {
             Ok(Ok(_)) => "ok".to_string(),
             Ok(Err(CallError::UnknownTool(_))) => "unknown_tool".to_string(),
-            Ok(Err(CallError::Failed(_))) if oversized > MAX_ARGUMENTS_BYTES => {
+            Ok(Err(CallError::Failed(e))) if refused.is_some() && e.code != "RATE_LIMITED" => {
                 "INVALID_ARGUMENT".to_string()
             }
             Ok(Err(CallError::Failed(e))) => crate::metrics::code_label(&e.code).to_string(),
@@ -258,29 +276,13 @@ impl OrderDeskMcp {
             }
         };
         let result = match outcome {
-            Ok(Err(CallError::Failed(e))) if oversized > MAX_ARGUMENTS_BYTES => {
+            Ok(Err(CallError::Failed(e)))
+                if e.code != "RATE_LIMITED"
+                    && let Some(why) = &refused =>
+            {
                 // Charged by the component; answered with what was really wrong.
                 log(&outcome_label);
-                let message = if e.code == "RATE_LIMITED" {
-                    e.message
-                } else {
-                    format!(
-                        "the arguments are {oversized} bytes; at most {MAX_ARGUMENTS_BYTES} \
-                         are accepted"
-                    )
-                };
-                let code = crate::metrics::code_label(&e.code);
-                let code = if code == "RATE_LIMITED" {
-                    code
-                } else {
-                    "INVALID_ARGUMENT"
-                };
-                let details = e
-                    .details
-                    .as_deref()
-                    .and_then(|d| serde_json::from_str::<Value>(d).ok())
-                    .unwrap_or(Value::Null);
-                error_result(code, &message, details, e.retryable, &request_id)
+                error_result("INVALID_ARGUMENT", why, Value::Null, false, &request_id)
             }
             Ok(Ok(output)) => {
                 if bearer.is_some()
@@ -488,8 +490,9 @@ impl ServerHandler for OrderDeskMcp {
             cancel: Some(context.ct.clone()),
             progress,
         };
+        let arguments = Arguments::Object(request.arguments.unwrap_or_default());
         let called = self
-            .call(&request.name, request.arguments, principal.as_ref(), hooks)
+            .call(&request.name, arguments, principal.as_ref(), hooks)
             .await;
         // The call's store (and so every progress sender) is gone: the forwarder ends once
         // it has sent what is queued, and the result goes after the last notification.
@@ -502,6 +505,58 @@ impl ServerHandler for OrderDeskMcp {
         self.notify_outcome(&tool, failed, &outcome, started.elapsed(), &context)
             .await;
         Ok(result.into())
+    }
+
+    /// rmcp hands a request whose params do not fit its method's shape here, as a custom
+    /// request. A `tools/call` whose `arguments` is not an object is still the caller's
+    /// tool call: refused as `INVALID_ARGUMENT` (and charged, like any malformed call);
+    /// any other known method with bad params is `-32602`, not "method not found".
+    async fn on_custom_request(
+        &self,
+        request: rmcp::model::CustomRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CustomResult, McpError> {
+        let params = request.params.unwrap_or(Value::Null);
+        if request.method == "tools/call"
+            && let Some(name) = params.get("name").and_then(Value::as_str)
+        {
+            let principal = principal_of(&context);
+            let why = "`arguments` must be a JSON object of the tool's parameters".to_string();
+            let (result, _) = self
+                .call(
+                    name,
+                    Arguments::Malformed(why),
+                    principal.as_ref(),
+                    CallHooks::default(),
+                )
+                .await?;
+            let value = serde_json::to_value(result)
+                .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+            return Ok(rmcp::model::CustomResult::new(value));
+        }
+        const KNOWN: [&str; 8] = [
+            "initialize",
+            "ping",
+            "tools/list",
+            "tools/call",
+            "logging/setLevel",
+            "server/discover",
+            "resources/list",
+            "prompts/list",
+        ];
+        let method = crate::logging::clip(&request.method, 64);
+        if KNOWN.contains(&request.method.as_str()) {
+            Err(McpError::invalid_params(
+                format!("the params of {method} do not have the shape MCP defines"),
+                None,
+            ))
+        } else {
+            Err(McpError::new(
+                rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+                format!("no such method: {method}"),
+                None,
+            ))
+        }
     }
 
     #[allow(deprecated)] // logging is gone from 2026-07-28 (SEP-2577), still in 2025-11-25
