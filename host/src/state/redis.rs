@@ -14,7 +14,7 @@
 use std::time::Duration;
 
 use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use ::redis::{Client, RedisError, Script, cmd, pipe};
+use ::redis::{Client, RedisError, RedisResult, Script, cmd, pipe};
 use async_trait::async_trait;
 use tokio::sync::OnceCell;
 
@@ -24,6 +24,18 @@ use super::{Backend, Bucket, Keep, Layout, StateError, add_to_counter, ms};
 pub const PREFIX: &str = "orderdesk:";
 /// How long connecting, and any one command, may take.
 const TIMEOUT: Duration = Duration::from_secs(5);
+/// How long one connection attempt of the shared connection may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+/// Attempts to reconnect after the first one fails, each after a short, growing pause
+/// (from [`RECONNECT_PAUSE`], with jitter). While Redis is down, every command waits for
+/// the reconnection under way, so this is what an operation costs before it fails: well
+/// under a second for a refused connection, a few seconds for an unanswered one. An
+/// operation cut off by an outage often runs clean-up operations after it (saving a run,
+/// releasing a lease), and all of them together must end inside the call's deadline with
+/// the state store's error, not a deadline error.
+const RECONNECT_RETRIES: usize = 2;
+const RECONNECT_PAUSE: Duration = Duration::from_millis(100);
+const RECONNECT_PAUSE_MAX: Duration = Duration::from_millis(500);
 /// The longest lifetime stored (≈ 35 years): keeps Lua's float times exact and `PX` valid.
 const LONGEST_MS: u64 = 1 << 40;
 /// Compare-and-set rounds an `increment` tries before it reports contention.
@@ -184,10 +196,31 @@ impl RedisState {
         StateError::Other(scrub(format!("redis: {e}"), &self.secrets))
     }
 
+    /// Run `op` on the shared connection, and once more if the connection was refused.
+    /// A refusal means nothing was sent, so any operation may be repeated; and it is what
+    /// the first command after an outage meets: the error of the reconnection that gave up
+    /// while Redis was down, kept until a command asks for a new one. The repeat waits for
+    /// that new one, so the first operation after Redis is back succeeds.
+    async fn run<T, F, Fut>(&self, op: F) -> Result<T, StateError>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = RedisResult<T>>,
+    {
+        let conn = self.conn().await?;
+        match op(conn.clone()).await {
+            Err(e) if e.is_connection_refusal() => op(conn).await,
+            other => other,
+        }
+        .map_err(|e| self.fail(e))
+    }
+
     async fn conn(&self) -> Result<ConnectionManager, StateError> {
         let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(TIMEOUT))
-            .set_response_timeout(Some(TIMEOUT));
+            .set_connection_timeout(Some(CONNECT_TIMEOUT))
+            .set_response_timeout(Some(TIMEOUT))
+            .set_number_of_retries(RECONNECT_RETRIES)
+            .set_min_delay(RECONNECT_PAUSE)
+            .set_max_delay(RECONNECT_PAUSE_MAX);
         self.conn
             .get_or_try_init(|| ConnectionManager::new_with_config(self.client.clone(), config))
             .await
@@ -204,16 +237,15 @@ impl RedisState {
         owner: &str,
         ttl: Option<Duration>,
     ) -> Result<bool, StateError> {
-        let mut conn = self.conn().await?;
         let mut call = script.key(lock_key(name));
         call.arg(owner);
         if let Some(ttl) = ttl {
             call.arg(lease_ms(ttl));
         }
-        call.invoke_async::<i64>(&mut conn)
+        let call = &call;
+        self.run(|mut conn| async move { call.invoke_async::<i64>(&mut conn).await })
             .await
             .map(|changed| changed == 1)
-            .map_err(|e| self.fail(e))
     }
 }
 
@@ -295,54 +327,51 @@ fn lease_ms(ttl: Duration) -> u64 {
 impl Backend for RedisState {
     async fn get(&self, bucket: Bucket, key: &str) -> Result<Option<Vec<u8>>, StateError> {
         // Cache values carry native expiry, so a plain read never sees an expired one.
-        let mut conn = self.conn().await?;
-        cmd("GET")
-            .arg(value_key(bucket, key))
-            .query_async(&mut conn)
+        let mut get = cmd("GET");
+        get.arg(value_key(bucket, key));
+        let get = &get;
+        self.run(|mut conn| async move { get.query_async(&mut conn).await })
             .await
-            .map_err(|e| self.fail(e))
     }
 
     async fn exists(&self, bucket: Bucket, key: &str) -> Result<bool, StateError> {
-        let mut conn = self.conn().await?;
-        cmd("EXISTS")
-            .arg(value_key(bucket, key))
-            .query_async(&mut conn)
+        let mut exists = cmd("EXISTS");
+        exists.arg(value_key(bucket, key));
+        let exists = &exists;
+        self.run(|mut conn| async move { exists.query_async(&mut conn).await })
             .await
-            .map_err(|e| self.fail(e))
     }
 
     async fn set(&self, bucket: Bucket, key: &str, value: Vec<u8>) -> Result<(), StateError> {
-        let mut conn = self.conn().await?;
         match bucket.keep {
-            Keep::Durable => pipe()
-                .atomic()
-                .set(value_key(bucket, key), value)
-                .ignore()
-                .zadd(index_key(bucket), key, 0)
-                .ignore()
-                .query_async::<()>(&mut conn)
-                .await
-                .map_err(|e| self.fail(e)),
-            Keep::Cache(ttl) => self
-                .scripts
-                .cache_set
-                .key(value_key(bucket, key))
-                .key(index_key(bucket))
-                .arg(value)
-                .arg(ms(ttl).min(LONGEST_MS))
-                .arg(member(bucket, key))
-                .arg(key)
-                .arg(self.layout.cache_max_entries)
-                .invoke_async::<i64>(&mut conn)
-                .await
-                .map(drop)
-                .map_err(|e| self.fail(e)),
+            Keep::Durable => {
+                let mut tx = pipe();
+                tx.atomic()
+                    .set(value_key(bucket, key), value)
+                    .ignore()
+                    .zadd(index_key(bucket), key, 0)
+                    .ignore();
+                let tx = &tx;
+                self.run(|mut conn| async move { tx.query_async::<()>(&mut conn).await })
+                    .await
+            }
+            Keep::Cache(ttl) => {
+                let mut call = self.scripts.cache_set.key(value_key(bucket, key));
+                call.key(index_key(bucket))
+                    .arg(value)
+                    .arg(ms(ttl).min(LONGEST_MS))
+                    .arg(member(bucket, key))
+                    .arg(key)
+                    .arg(self.layout.cache_max_entries);
+                let call = &call;
+                self.run(|mut conn| async move { call.invoke_async::<i64>(&mut conn).await })
+                    .await
+                    .map(drop)
+            }
         }
     }
 
     async fn delete(&self, bucket: Bucket, key: &str) -> Result<(), StateError> {
-        let mut conn = self.conn().await?;
         let mut tx = pipe();
         tx.atomic()
             .del(value_key(bucket, key))
@@ -353,9 +382,9 @@ impl Backend for RedisState {
             tx.zrem(format!("{PREFIX}cache-expiry"), member(bucket, key))
                 .ignore();
         }
-        tx.query_async::<()>(&mut conn)
+        let tx = &tx;
+        self.run(|mut conn| async move { tx.query_async::<()>(&mut conn).await })
             .await
-            .map_err(|e| self.fail(e))
     }
 
     async fn list_keys(
@@ -369,27 +398,22 @@ impl Backend for RedisState {
         }
         let first = i64::try_from(offset).unwrap_or(i64::MAX);
         let last = first.saturating_add(i64::from(limit) - 1);
-        let mut conn = self.conn().await?;
         match bucket.keep {
             Keep::Durable => {
-                cmd("ZRANGE")
-                    .arg(index_key(bucket))
-                    .arg(first)
-                    .arg(last)
-                    .query_async(&mut conn)
+                let mut range = cmd("ZRANGE");
+                range.arg(index_key(bucket)).arg(first).arg(last);
+                let range = &range;
+                self.run(|mut conn| async move { range.query_async(&mut conn).await })
                     .await
             }
             Keep::Cache(_) => {
-                self.scripts
-                    .cache_list
-                    .key(index_key(bucket))
-                    .arg(first)
-                    .arg(last)
-                    .invoke_async(&mut conn)
+                let mut call = self.scripts.cache_list.key(index_key(bucket));
+                call.arg(first).arg(last);
+                let call = &call;
+                self.run(|mut conn| async move { call.invoke_async(&mut conn).await })
                     .await
             }
         }
-        .map_err(|e| self.fail(e))
     }
 
     async fn increment(&self, bucket: Bucket, key: &str, delta: u64) -> Result<u64, StateError> {
@@ -398,30 +422,28 @@ impl Backend for RedisState {
         }
         // Read, add in Rust (full u64 range, the same checks as every backend), then
         // compare-and-set: INCRBY would stop at i64::MAX.
-        let mut conn = self.conn().await?;
         let (value, index) = (value_key(bucket, key), index_key(bucket));
+        let mut get = cmd("GET");
+        get.arg(&value);
+        let get = &get;
         for _ in 0..INCREMENT_ROUNDS {
-            let current: Option<Vec<u8>> = cmd("GET")
-                .arg(&value)
-                .query_async(&mut conn)
-                .await
-                .map_err(|e| self.fail(e))?;
+            let current: Option<Vec<u8>> = self
+                .run(|mut conn| async move { get.query_async(&mut conn).await })
+                .await?;
             let next = add_to_counter(current.as_deref(), delta)?;
             if delta == 0 && current.is_some() {
                 return Ok(next);
             }
             let expected = current.map_or_else(Vec::new, |v| [&b"="[..], &v].concat());
-            let swapped: i64 = self
-                .scripts
-                .counter_cas
-                .key(&value)
-                .key(&index)
+            let mut call = self.scripts.counter_cas.key(&value);
+            call.key(&index)
                 .arg(expected)
                 .arg(next.to_string())
-                .arg(key)
-                .invoke_async(&mut conn)
-                .await
-                .map_err(|e| self.fail(e))?;
+                .arg(key);
+            let call = &call;
+            let swapped: i64 = self
+                .run(|mut conn| async move { call.invoke_async(&mut conn).await })
+                .await?;
             if swapped == 1 {
                 return Ok(next);
             }
@@ -452,13 +474,10 @@ impl Backend for RedisState {
     }
 
     async fn cache_entries(&self) -> Result<u64, StateError> {
-        let mut conn = self.conn().await?;
-        self.scripts
-            .cache_count
-            .prepare_invoke()
-            .invoke_async(&mut conn)
+        let call = self.scripts.cache_count.prepare_invoke();
+        let call = &call;
+        self.run(|mut conn| async move { call.invoke_async(&mut conn).await })
             .await
-            .map_err(|e| self.fail(e))
     }
 }
 
@@ -608,6 +627,46 @@ mod tests {
         let printed = format!("{spec} {spec:?}");
         assert!(!printed.contains("right-pw-9"), "{printed}");
         assert!(printed.contains(":***@127.0.0.1"), "{printed}");
+    }
+
+    /// Redis stopped: every operation fails within a bound, naming Redis; started again:
+    /// the very next operation works, with the data (the server persists it) intact.
+    #[tokio::test]
+    async fn an_outage_fails_operations_quickly_and_the_first_one_after_it_works() {
+        let mut server = RedisServer::start_durable();
+        let layout = contract::layout(Duration::from_secs(60), 100);
+        let state = layout.bucket("state").unwrap();
+        let db = RedisState::open(&server.url(), layout).unwrap();
+        db.set(state, "k", b"v".to_vec()).await.unwrap();
+        server.stop();
+        for round in 0..6 {
+            let started = std::time::Instant::now();
+            let failed = match round % 3 {
+                0 => db.get(state, "k").await.map(drop),
+                1 => db.set(state, "k2", b"w".to_vec()).await,
+                _ => db
+                    .lock_acquire("l", "me", Duration::from_secs(5))
+                    .await
+                    .map(drop),
+            }
+            .expect_err("Redis is down");
+            let took = started.elapsed();
+            assert!(failed.to_string().starts_with("redis: "), "{failed}");
+            assert!(took < Duration::from_secs(3), "{took:?} to fail: {failed}");
+        }
+        // Long enough for the reconnection under way to have given up.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        server.restart();
+        assert_eq!(
+            db.get(state, "k").await.unwrap().as_deref(),
+            Some(&b"v"[..]),
+            "the first operation after the outage"
+        );
+        assert!(
+            db.lock_acquire("l", "me", Duration::from_secs(5))
+                .await
+                .unwrap()
+        );
     }
 
     #[test]

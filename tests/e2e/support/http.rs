@@ -176,6 +176,21 @@ impl HttpServer {
         StreamableHttpClientTransport::from_config(config)
     }
 
+    /// The exit status if the process has ended (it is not waited for).
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().expect("checking on serve")
+    }
+
+    /// Send SIGKILL (no shutdown, no clean-up: as a crash or the OOM killer would) and wait
+    /// until the process is gone; its exit status. The captured stderr stays readable.
+    pub async fn kill(&mut self) -> std::process::ExitStatus {
+        self.child.start_kill().expect("sending SIGKILL");
+        tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("serve exits after SIGKILL")
+            .unwrap()
+    }
+
     /// Send SIGTERM and wait for the exit status.
     pub async fn terminate(mut self) -> (std::process::ExitStatus, String) {
         let pid = self.pid();
