@@ -104,7 +104,7 @@ async fn unknown_tool_names_are_one_metric_series_short_in_logs_and_rate_limited
     let server = http::serve(
         &Launch::against(&fake)
             .arg("--tool-calls-per-minute")
-            .arg("60")
+            .arg("1")
             .arg("--tool-call-burst")
             .arg("10"),
     )
@@ -159,7 +159,7 @@ async fn oversized_arguments_are_refused_unrun_and_charged() {
     let server = http::serve(
         &Launch::against(&fake)
             .arg("--tool-calls-per-minute")
-            .arg("60")
+            .arg("1")
             .arg("--tool-call-burst")
             .arg("3"),
     )
@@ -189,6 +189,28 @@ async fn oversized_arguments_are_refused_unrun_and_charged() {
         ]
     );
     assert_eq!(fake.stats().total, 0, "an oversized call reached OrderDesk");
+
+    // Arguments that are not an object at all: still a tool call of this caller's (a
+    // result: with the budget spent, RATE_LIMITED), never "method not found"; other
+    // methods with params of the wrong shape are -32602.
+    let url = server.mcp_url();
+    let opened = post(&url, &[], initialize("2025-11-25").to_string()).await;
+    let id = opened.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let headers = session_headers(&id);
+    let body = json!({ "jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": { "name": "orders_list", "arguments": "x" } });
+    let answer = message_of(post(&url, &headers, body.to_string()).await).await;
+    assert_eq!(answer["result"]["isError"], true, "{answer}");
+    let text = answer["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(text.contains("RATE_LIMITED"), "{text}");
+    let body = json!({ "jsonrpc": "2.0", "id": 8, "method": "logging/setLevel",
+        "params": { "level": 42 } });
+    let answer = message_of(post(&url, &headers, body.to_string()).await).await;
+    assert_eq!(answer["error"]["code"], -32602, "{answer}");
+    assert_eq!(fake.stats().total, 0);
 }
 
 /// Finding 2: connections that never say anything, or stop in the HTTP/2 preface, are cut
@@ -621,6 +643,15 @@ async fn every_session_method_checks_its_owner() {
         .await
         .unwrap();
     assert_eq!(delete.status(), 404, "DELETE with another tenant's bearer");
+    let unknown = client
+        .delete(&url)
+        .header("mcp-session-id", "no-such-session")
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("authorization", &auth_b)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404, "an unknown session answers the same");
 
     // The owner's session is untouched: alive, and with no log level set by B.
     let mut as_a = session_headers(&session).to_vec();
