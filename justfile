@@ -32,6 +32,14 @@ bench:
     cargo bench -p orderdesk-mcp --bench stdio_latency --bench server_load
     cargo bench -p orderdesk-mcp --bench sync_load
 
+# Load and soak (release build): eight tenants, one of them noisy, cache hits and misses,
+# updates and creates while the fake injects 429s, 5xx, drops, latency and outside edits;
+# SQLite with one server, then Redis with two, ORDERDESK_SOAK_SECS each (default 10 minutes).
+# Checks no lost edit, no duplicate order, the quiet tenants' latency, flat RSS and fds;
+# written to bench/RESULTS.md. `cargo test` runs its 20-second version (tests/e2e/soak.rs).
+soak:
+    ORDERDESK_SOAK_SECS="${ORDERDESK_SOAK_SECS:-600}" cargo bench -p orderdesk-mcp --bench soak
+
 # orderdesk-server.wasm is the component as an MCP server for any wasi:http runtime.
 # Compose compose/*.wac into target/compose/ with the pinned wac (installed on first use).
 compose:

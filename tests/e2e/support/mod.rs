@@ -4,6 +4,7 @@
 
 pub mod http;
 pub mod python;
+pub mod soak;
 pub mod sync;
 pub mod tools;
 
