@@ -91,7 +91,8 @@ mod tests {
         let out = String::from_utf8(through(true, event.as_bytes())).unwrap();
         assert!(out.len() < 300, "{out}");
         let parsed: serde_json::Value = serde_json::from_str(out.trim_end()).unwrap();
-        assert!(parsed["message"].as_str().unwrap().contains("100013 bytes"));
+        let said = format!("{} bytes", event.len());
+        assert!(parsed["message"].as_str().unwrap().contains(&said), "{out}");
     }
 
     #[test]

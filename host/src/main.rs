@@ -32,6 +32,7 @@ mod sessions;
 mod settings;
 mod state;
 mod stdio;
+mod throttle;
 mod unattended;
 mod webhook;
 

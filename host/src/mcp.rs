@@ -24,6 +24,7 @@ use crate::auth::Principal;
 use crate::bindings::exports::orderdesk::mcp::tools::{CallError, Caller, ToolDescriptor};
 use crate::capability::{CallHooks, Progress};
 use crate::runtime::{Runtime, SandboxError};
+use crate::throttle::Throttle;
 
 /// The tenant of calls without one: single-store mode (the component's name for it).
 const SINGLE_STORE_TENANT: &str = "_";
@@ -114,6 +115,7 @@ fn rank(level: &rmcp::model::LoggingLevel) -> u8 {
 pub struct OrderDeskMcp {
     runtime: Arc<Runtime>,
     catalog: Arc<Catalog>,
+    throttle: Arc<Throttle>,
     session: Mutex<Session>,
 }
 
@@ -131,6 +133,7 @@ impl OrderDeskMcp {
         let names = descriptors.iter().map(|d| d.name.clone()).collect();
         Ok(Self {
             runtime,
+            throttle: Arc::default(),
             catalog: Arc::new(Catalog {
                 tools,
                 names,
@@ -146,6 +149,7 @@ impl OrderDeskMcp {
         Self {
             runtime: self.runtime.clone(),
             catalog: self.catalog.clone(),
+            throttle: self.throttle.clone(),
             session: Mutex::new(Session::default()),
         }
     }
@@ -231,6 +235,21 @@ impl OrderDeskMcp {
             tenant.as_deref().unwrap_or(SINGLE_STORE_TENANT),
             store.as_deref().unwrap_or(""),
         );
+        // Inside a wait the component advised, the answer is known: no instance for it,
+        // and no log line (a runaway client would otherwise write thousands a second).
+        if let Some(wait) = self.throttle.remaining(&ticket.tenant) {
+            let ms = (wait.as_millis() as u64).max(1);
+            crate::metrics::get().tool_call(&tool, "RATE_LIMITED", Duration::ZERO);
+            let result = error_result(
+                "RATE_LIMITED",
+                &format!("too many tool calls for this tenant; retry in {ms} ms"),
+                json!({ "retry_after_ms": ms }),
+                true,
+                &request_id,
+            );
+            return Ok((result, "RATE_LIMITED".into()));
+        }
+        let throttle_key = ticket.tenant.clone();
         let settle = !self.catalog.read_only.contains(&tool);
         let sent_name: String = name.chars().take(MAX_TOOL_NAME + 1).collect();
         let span = tracing::info_span!("call", request_id, tool, tenant, store);
@@ -251,6 +270,16 @@ impl OrderDeskMcp {
             Err(sandbox) => sandbox.code().to_string(),
         };
         crate::metrics::get().tool_call(&tool, &outcome_label, elapsed);
+        if let Ok(Err(CallError::Failed(e))) = &outcome
+            && e.code == "RATE_LIMITED"
+            && let Some(ms) = e
+                .details
+                .as_deref()
+                .and_then(|d| serde_json::from_str::<Value>(d).ok())
+                .and_then(|d| d["retry_after_ms"].as_u64())
+        {
+            self.throttle.told(&throttle_key, Duration::from_millis(ms));
+        }
         let log = |outcome: &str| {
             let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
             if tool == "unknown" {

@@ -213,6 +213,51 @@ async fn oversized_arguments_are_refused_unrun_and_charged() {
     assert_eq!(fake.stats().total, 0);
 }
 
+/// Finding 1, cost side: once a tenant is told to wait, its further calls inside the wait
+/// are answered without a sandbox instance or a log line each, however fast it calls.
+#[tokio::test]
+async fn a_runaway_tenant_is_refused_without_an_instance_or_a_log_line_each() {
+    let fake = fake_unlimited().await;
+    let server = http::serve(
+        &Launch::against(&fake)
+            .arg("--tool-calls-per-minute")
+            .arg("1")
+            .arg("--tool-call-burst")
+            .arg("3"),
+    )
+    .await;
+    let client = server.stateless_client(None).await;
+    let id = fake.order_ids()[0];
+    let mut limited = 0;
+    for _ in 0..200 {
+        let result = call(&client, "orders_get", json!({ "order_id": id })).await;
+        if result.is_error == Some(true) {
+            let error = error_of(&result);
+            assert_eq!(error["code"], "RATE_LIMITED", "{error}");
+            assert!(error["details"]["retry_after_ms"].as_u64().unwrap() > 0);
+            limited += 1;
+        }
+    }
+    assert_eq!(limited, 197, "3 calls fit the burst");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let logged = server
+        .stderr()
+        .lines()
+        .filter(|l| l.contains("tool call") && l.contains("RATE_LIMITED"))
+        .count();
+    assert!(
+        logged <= 2,
+        "{logged} refused calls reached the sandbox (each logs a line)"
+    );
+    let metrics = server.metrics().await;
+    assert!(
+        metrics.contains(
+            r#"orderdesk_tool_calls_total{tool="orders_get",outcome="RATE_LIMITED"} 197"#
+        ),
+        "{metrics}"
+    );
+}
+
 /// Finding 2: connections that never say anything, or stop in the HTTP/2 preface, are cut
 /// after the client timeout; a flood of them from one address neither runs the server out
 /// of file descriptors nor locks anyone else out.
