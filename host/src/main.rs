@@ -337,6 +337,7 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
         idle: settings.secs(&table::CLIENT_TIMEOUT_SECS),
     }
     .within_fd_limit(nofile);
+    let max_sessions = settings.count(&table::MAX_SESSIONS) as usize;
     let (handler, runtime, backend) = build(settings).await?;
     let authenticator = auth::Authenticator::new(mode, runtime.clone())?;
     let scheduler = scheduler::Scheduler::start(runtime.clone(), sync_tick(settings));
@@ -355,8 +356,13 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
             client_timeout: settings.secs(&table::CLIENT_TIMEOUT_SECS),
             shutdown_grace: settings.secs(&table::SHUTDOWN_GRACE_SECS),
             connections: connection_limits,
-            max_sessions: settings.count(&table::MAX_SESSIONS) as usize,
-            max_sessions_per_tenant: settings.count(&table::MAX_SESSIONS_PER_TENANT) as usize,
+            max_sessions,
+            // Single-store mode has one tenant, whose sessions may fill the server.
+            max_sessions_per_tenant: if settings.single_store() {
+                max_sessions
+            } else {
+                settings.count(&table::MAX_SESSIONS_PER_TENANT) as usize
+            },
             session_idle: settings.secs(&table::SESSION_IDLE_SECS),
             metrics_token: settings.text(&table::METRICS_TOKEN).map(str::to_string),
             metrics_listen,

@@ -482,8 +482,8 @@ pub const MAX_SESSIONS_PER_TENANT: Setting = setting(
     Some("50"),
     count(1, 1_000_000),
     Reader::Host,
-    "`serve`: open MCP sessions per tenant; a new one past it ends that tenant's least \
-     recently used session.",
+    "`serve` with tenants: open MCP sessions per tenant; a new one past it ends that \
+     tenant's least recently used session. (In single-store mode max_sessions applies.)",
 );
 pub const SESSION_IDLE_SECS: Setting = setting(
     "session_idle_secs",

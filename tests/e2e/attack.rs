@@ -401,6 +401,48 @@ async fn sessions_are_capped_per_tenant_and_overall() {
     assert!(metrics.contains("orderdesk_mcp_sessions 12"), "{metrics}");
 }
 
+/// In single-store mode there is one tenant, the operator's: its sessions are bounded by
+/// the server's cap alone (the bench's 64 session clients once evicted each other).
+#[tokio::test]
+async fn single_store_sessions_are_bounded_by_the_server_cap_alone() {
+    let fake = fake_unlimited().await;
+    let server = http::serve(
+        &Launch::against(&fake)
+            .arg("--max-sessions-per-tenant")
+            .arg("3")
+            .arg("--max-sessions")
+            .arg("6"),
+    )
+    .await;
+    let url = server.mcp_url();
+    let init = initialize("2025-11-25").to_string();
+    let mut sessions = Vec::new();
+    for _ in 0..6 {
+        let opened = post(&url, &[], init.clone()).await;
+        assert_eq!(opened.status(), 200);
+        sessions.push(
+            opened.headers()["mcp-session-id"]
+                .to_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    let list = json!({ "jsonrpc": "2.0", "id": 2, "method": "tools/list" }).to_string();
+    for session in &sessions {
+        let answer = post(&url, &session_headers(session), list.clone()).await;
+        assert_eq!(
+            answer.status(),
+            200,
+            "a session of the one tenant was evicted"
+        );
+    }
+    assert_eq!(
+        post(&url, &[], init).await.status(),
+        503,
+        "the server cap holds"
+    );
+}
+
 /// Finding 4: a bearer that names a real tenant with a wrong secret costs one fast hash,
 /// on instances of its own: other tenants' calls go on as before.
 #[tokio::test]
