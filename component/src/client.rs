@@ -151,7 +151,7 @@ impl OdError {
 }
 
 /// Tokens taken ahead for requests that must follow each other with no wait between
-/// them (the re-check and the PUT of an update).
+/// them (the read and the PUT of an update).
 #[derive(Debug, Default)]
 pub struct Reservation {
     left: u64,

@@ -431,7 +431,7 @@ fn markdown(
          after a write applied and an outside edit after a PUT; every 4 s a dropped read; \
          every 5 s a write applied then dropped and a PUT refused with 429 while the order is \
          edited. Outside edits are kept out of the one request-long window between the \
-         update's re-check and its PUT that OrderDesk's API leaves open (README, \"Updates \
+         update's read and its PUT that OrderDesk's API leaves open (README, \"Updates \
          that lose nothing\"). At the end every update, create and outside edit is checked \
          against the fake's own copy of the stores. Cache-hit latency is the client's (call \
          sent → answer), for calls answered `cache: \"hit\"`; RSS is `VmRSS` and fds \

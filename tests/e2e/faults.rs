@@ -642,9 +642,8 @@ fn leased_orders(port: u16, store: &str) -> BTreeSet<u64> {
 
 /// Outside edits for every `every`-th `GET /orders/{id}` (in all, `count` of them), each
 /// made just before the read is served, so that read shows it: an edit can land before an
-/// update's fetch (and must be kept by the merge) or before its re-check (and must be
-/// detected), never in the one-request window between re-check and PUT that OrderDesk's
-/// API cannot close.
+/// update's read (and must be kept by the merge), never in the one-request window between
+/// the read and the PUT that OrderDesk's API cannot close.
 fn schedule_outside_edits(fake: &FakeOrderDesk, every: u32, count: u32) {
     for k in 1..=count {
         fake.faults().schedule(

@@ -54,7 +54,7 @@ pub fn list(
     })
 }
 
-/// Fetch → change → re-check → PUT, safe against concurrent edits (see [`update`]).
+/// Read → change → PUT, safe against concurrent edits (see [`update`]).
 pub fn update(
     ctx: &StoreCtx,
     res: &Resource,

@@ -1,14 +1,14 @@
 //! Safe full-record updates. OrderDesk replaces a record on PUT and offers no version check,
-//! so under a lease shared by every instance an update runs fetch → change → re-check →
-//! PUT, where:
+//! so under a lease shared by every instance an update runs read → change → PUT, where:
 //!
-//! - the upstream tokens for the re-check and the PUT are taken before the re-check, so
-//!   nothing waits between the two (the window in which an outside edit could be lost is
-//!   one request long);
-//! - a re-check that differs from the fetch (someone else's edit) or a 409 redoes the cycle
-//!   from a fresh read, with back-off, up to [`MAX_CYCLES`], then `CONCURRENT_UPDATE`;
-//! - a PUT answered 429 was refused: its body is never sent again; the cycle restarts from
-//!   a fresh read after the advised wait;
+//! - the upstream tokens for the read and the PUT are both taken before the read, so
+//!   nothing waits between the two: the read is the freshest copy there can be, and the
+//!   window in which an outside edit could be lost is one request long (a conflict-free
+//!   update costs two upstream requests);
+//! - a 409 on the PUT (someone else's edit) redoes the cycle from a fresh read, with
+//!   back-off, up to [`MAX_CYCLES`], then `CONCURRENT_UPDATE`;
+//! - a read or PUT answered 429 was refused: a PUT's body is never sent again; the cycle
+//!   restarts from a fresh read after the advised wait;
 //! - a PUT answered 5xx or not at all may have landed: the record is read back; if it holds
 //!   the change, done; if it is as before, the cycle restarts; otherwise the outcome is
 //!   unknown and the call says so (`WRITE_OUTCOME_UNKNOWN`).
@@ -22,7 +22,6 @@ use crate::envelope;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::{Level, Method};
 use crate::lock::{LEASE_MS, Lease};
-use crate::merge::fingerprint;
 use crate::resource::Resource;
 use crate::retry::RetryPolicy;
 
@@ -40,7 +39,7 @@ pub struct Updated {
     pub record: Map<String, Value>,
     /// False when the change left the record as it was (nothing was sent).
     pub changed: bool,
-    /// Cycles redone because the record changed underneath (re-check or 409).
+    /// Cycles redone because the record changed underneath (a 409).
     pub conflicts: u32,
     /// Cycles redone because OrderDesk refused or lost a request (429, 5xx, no answer).
     pub retries: u32,
@@ -52,12 +51,14 @@ pub struct Updated {
 
 /// How one cycle ended.
 enum Cycle {
+    /// The change leaves the record as it is: nothing is sent.
+    Unchanged(Map<String, Value>),
     /// The record holds the change.
     Done {
         record: Map<String, Value>,
         recovered: bool,
     },
-    /// Someone else changed the record (re-check or 409): run another cycle.
+    /// Someone else changed the record (a 409): run another cycle.
     Conflict,
     /// OrderDesk refused or lost a request: run another cycle after `wait_ms`.
     Retry { wait_ms: u64 },
@@ -86,27 +87,26 @@ pub fn update(
         max_backoff_ms: 1_000,
         ..client.retry_policy()
     };
+    // The intent is journaled before the read, so nothing (not even a state write) sits
+    // between the read and the PUT.
+    ctx.begin_write(res.family, id)?;
     let (mut conflicts, mut retries) = (0, 0);
     for cycle in 1..=MAX_CYCLES {
         if !lease.keep()? {
             lease = Lease::acquire(host, &lock, LEASE_MS, LOCK_WAIT_MS)?.ok_or_else(busy)?;
         }
-        let base = envelope::object(&client.read(&path, &[]).map_err(od)?, res.envelope)?;
-        let wanted = change(&base)?;
-        if wanted == base {
-            return Ok(Updated {
-                record: base,
-                changed: false,
-                conflicts,
-                retries,
-                upstream_calls: client.sent(),
-                recovered: false,
-            });
-        }
-        ctx.begin_write(res.family, id)?;
-        let cycled = attempt(&client, &mut lease, &path, res, (&base, &wanted), change)
-            .map_err(|e| e.map_od(od))?;
+        let cycled = attempt(&client, &mut lease, &path, res, change).map_err(|e| e.map_od(od))?;
         let wait_ms = match cycled {
+            Cycle::Unchanged(record) => {
+                return Ok(Updated {
+                    record,
+                    changed: false,
+                    conflicts,
+                    retries,
+                    upstream_calls: client.sent(),
+                    recovered: false,
+                });
+            }
             Cycle::Done { record, recovered } => {
                 return Ok(Updated {
                     record,
@@ -181,35 +181,43 @@ impl From<ToolError> for Stop {
     }
 }
 
-/// Re-check, then PUT, with nothing waiting in between.
+/// Read, change, PUT, with nothing waiting in between.
 fn attempt(
     client: &Client,
     lease: &mut Lease,
     path: &str,
     res: &Resource,
-    (base, wanted): (&Map<String, Value>, &Map<String, Value>),
     change: &Change,
 ) -> Result<Cycle, Stop> {
+    // Both tokens first: once the read is answered, the PUT goes out at once. (A change
+    // that turns out to be a no-op leaves its second token unspent.)
     let mut slots = client.reserve(2);
-    // The reservation may have waited: the lease must still be ours before the PUT.
+    // The reservation may have waited: the lease must still be ours before the read.
     if !lease.keep()? {
         return Ok(Cycle::Retry { wait_ms: 0 });
     }
-    let current = match client.send_once(Method::Get, path, None, Some(&mut slots)) {
+    let base = match client.send_once(Method::Get, path, None, Some(&mut slots)) {
         Ok(body) => envelope::object(&body, res.envelope)?,
         Err(e) => return refused_or_stop(e),
     };
-    if fingerprint(&current) != fingerprint(base) {
-        return Ok(Cycle::Conflict);
+    let wanted = change(&base)?;
+    if wanted == base {
+        return Ok(Cycle::Unchanged(base));
     }
-    let body = Value::Object(wanted.clone());
+    // A read slower than a quarter of the lease renews it here (the only case that asks
+    // the state store anything between the read and the PUT); a lost lease writes nothing.
+    if !lease.keep()? {
+        return Ok(Cycle::Retry { wait_ms: 0 });
+    }
+    let body = Value::Object(wanted);
+    let wanted = body.as_object().expect("built as an object");
     match client.send_once(Method::Put, path, Some(&body), Some(&mut slots)) {
         Ok(answer) => Ok(Cycle::Done {
             record: envelope::object(&answer, res.envelope).unwrap_or_else(|_| wanted.clone()),
             recovered: false,
         }),
         Err(OdError::Conflict(_)) => Ok(Cycle::Conflict),
-        Err(e) if e.is_ambiguous() => landed(client, path, res, (&current, wanted), change, &e),
+        Err(e) if e.is_ambiguous() => landed(client, path, res, (&base, wanted), change, &e),
         Err(e) => refused_or_stop(e),
     }
 }
@@ -227,7 +235,7 @@ fn refused_or_stop(e: OdError) -> Result<Cycle, Stop> {
 }
 
 /// After a PUT whose answer was lost: read the record back. It holds the change → done; it
-/// is as the re-check saw it → the PUT did not land, run another cycle; anything else (the
+/// is as the read saw it → the PUT did not land, run another cycle; anything else (the
 /// read fails, or someone changed it meanwhile) → the outcome is unknown.
 fn landed(
     client: &Client,

@@ -19,7 +19,7 @@
 //! and written. The outside edits are placed where OrderDesk's API lets a client protect
 //! them (before a read is served, after a PUT is served, while a refused PUT is waited
 //! out); `update.rs` documents the one request-long window it cannot protect (between the
-//! re-check and the PUT), which the scenario leaves out so that every loss it finds is one
+//! update's read and its PUT), which the scenario leaves out so that every loss it finds is one
 //! the server should have prevented. Update targets are never read by other calls, so each
 //! outside edit of one is seen by the update cycle holding that order's lease.
 //!
