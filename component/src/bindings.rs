@@ -52,7 +52,7 @@ impl Guest for Component {
         let host = WasiHost::default();
         match tools::call(&host, &caller, &name, &arguments_json) {
             Ok(out) => Ok(ToolOutput {
-                structured: out.value.to_string(),
+                structured: out.text,
                 bind_credential: out.bind.credential,
                 bind_default_store: out.bind.default_store,
             }),

@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 
 pub use crate::host::Family;
@@ -58,6 +59,14 @@ struct Entry {
     value: Value,
 }
 
+/// An [`Entry`] read without building its value: the value stays text.
+#[derive(Serialize, Deserialize)]
+struct RawEntry<'a> {
+    expires_at_ms: u64,
+    #[serde(borrow)]
+    value: &'a RawValue,
+}
+
 /// The cache as seen by one tenant and store.
 pub struct Cache<'a> {
     host: &'a dyn Host,
@@ -104,6 +113,53 @@ impl<'a> Cache<'a> {
         query: &[(String, String)],
         fetch: impl FnOnce() -> Result<Value, E>,
     ) -> Result<(Value, CacheStatus), E> {
+        let (key, ttl_ms, now) = self.entry_key(family, query);
+        let bucket = Bucket::Cache(family);
+        if ttl_ms > 0
+            && let Some(entry) = self.lookup::<Entry>(bucket, &key, now)
+        {
+            self.counted(family, CacheStatus::Hit);
+            return Ok((entry.value, CacheStatus::Hit));
+        }
+        let value = fetch()?;
+        if ttl_ms > 0 {
+            self.counted(family, CacheStatus::Miss);
+            let text = serde_json::to_string(&value).expect("a JSON value always serializes");
+            self.store(bucket, &key, now.saturating_add(ttl_ms), &text);
+        }
+        Ok((value, CacheStatus::Miss))
+    }
+
+    /// [`Self::read_through`] answering the body as text: a hit is handed on as stored,
+    /// without building a `Value` of it.
+    pub fn read_through_raw<E>(
+        &self,
+        family: Family,
+        query: &[(String, String)],
+        fetch: impl FnOnce() -> Result<Value, E>,
+    ) -> Result<(Box<RawValue>, CacheStatus), E> {
+        let (key, ttl_ms, now) = self.entry_key(family, query);
+        let bucket = Bucket::Cache(family);
+        if ttl_ms > 0
+            && let Some(bytes) = self.lookup_bytes(bucket, &key, now)
+        {
+            // Checked by `lookup_bytes`: the entry parses and is fresh.
+            let entry: RawEntry = serde_json::from_slice(&bytes).expect("checked entry");
+            self.counted(family, CacheStatus::Hit);
+            return Ok((entry.value.to_owned(), CacheStatus::Hit));
+        }
+        let value = fetch()?;
+        let text = serde_json::to_string(&value).expect("a JSON value always serializes");
+        if ttl_ms > 0 {
+            self.counted(family, CacheStatus::Miss);
+            self.store(bucket, &key, now.saturating_add(ttl_ms), &text);
+        }
+        let raw = RawValue::from_string(text).expect("serialized just now");
+        Ok((raw, CacheStatus::Miss))
+    }
+
+    /// The entry's key (with the family's generation), the family's lifetime, and now.
+    fn entry_key(&self, family: Family, query: &[(String, String)]) -> (String, u64, u64) {
         let ttl_ms = self.ttls.of(family);
         let mut versioned = query.to_vec();
         versioned.push((
@@ -111,25 +167,31 @@ impl<'a> Cache<'a> {
             self.generation(family).to_string(),
         ));
         let key = key(self.tenant, self.store, family.as_str(), &versioned);
-        let now = self.host.now_ms();
-        let bucket = Bucket::Cache(family);
-        if ttl_ms > 0
-            && let Some(value) = self.lookup(bucket, &key, now)
-        {
-            self.host
-                .metric("cache", &[("family", family.as_str()), ("result", "hit")]);
-            return Ok((value, CacheStatus::Hit));
-        }
-        let value = fetch()?;
-        if ttl_ms > 0 {
-            self.host
-                .metric("cache", &[("family", family.as_str()), ("result", "miss")]);
-            self.store(bucket, &key, now.saturating_add(ttl_ms), &value);
-        }
-        Ok((value, CacheStatus::Miss))
+        (key, ttl_ms, self.host.now_ms())
     }
 
-    fn lookup(&self, bucket: Bucket, key: &str, now: u64) -> Option<Value> {
+    fn counted(&self, family: Family, status: CacheStatus) {
+        let result = match status {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+        };
+        self.host
+            .metric("cache", &[("family", family.as_str()), ("result", result)]);
+    }
+
+    fn lookup<T: serde::de::DeserializeOwned>(
+        &self,
+        bucket: Bucket,
+        key: &str,
+        now: u64,
+    ) -> Option<T> {
+        let bytes = self.lookup_bytes(bucket, key, now)?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// The stored bytes of a fresh, readable entry; an expired or unreadable one is
+    /// dropped.
+    fn lookup_bytes(&self, bucket: Bucket, key: &str, now: u64) -> Option<Vec<u8>> {
         let bytes = match self.host.kv_get(bucket, key) {
             Ok(found) => found?,
             Err(e) => {
@@ -138,8 +200,8 @@ impl<'a> Cache<'a> {
                 return None;
             }
         };
-        match serde_json::from_slice::<Entry>(&bytes) {
-            Ok(entry) if entry.expires_at_ms > now => Some(entry.value),
+        match serde_json::from_slice::<RawEntry>(&bytes) {
+            Ok(entry) if entry.expires_at_ms > now => Some(bytes),
             Ok(_) => {
                 // Expired: gone now, even where the backend does not expire entries.
                 let _ = self.host.kv_delete(bucket, key);
@@ -157,12 +219,12 @@ impl<'a> Cache<'a> {
         }
     }
 
-    fn store(&self, bucket: Bucket, key: &str, expires_at_ms: u64, value: &Value) {
-        let entry = Entry {
+    fn store(&self, bucket: Bucket, key: &str, expires_at_ms: u64, text: &str) {
+        let entry = RawEntry {
             expires_at_ms,
-            value: value.clone(),
+            value: serde_json::from_str(text).expect("serialized JSON"),
         };
-        let bytes = serde_json::to_vec(&entry).expect("a JSON value always serializes");
+        let bytes = serde_json::to_vec(&entry).expect("a raw value always serializes");
         if let Err(e) = self.host.kv_set(bucket, key, &bytes) {
             self.host
                 .log(Level::Warn, "cache", &format!("write failed: {e}"));
@@ -218,5 +280,70 @@ mod tests {
     fn key_does_not_leak_query_values() {
         let k = key("t", "s", "orders", &q(&[("email", "alice@example.com")]));
         assert!(!k.contains("alice"));
+    }
+
+    fn ttls() -> Ttls {
+        Ttls {
+            orders_ms: 15_000,
+            products_ms: 15_000,
+            store_ms: 15_000,
+        }
+    }
+
+    #[test]
+    fn a_raw_hit_is_the_stored_text_and_either_reader_reads_either_writer() {
+        let host = crate::testing::ScriptedHost::configured();
+        let cache = Cache::new(&host, "t", "s", ttls());
+        let body =
+            serde_json::json!({"status": "success", "order": {"id": "5", "z": 1, "a": [1, 2]}});
+        let query = q(&[("id", "5")]);
+        // Written by the Value reader, read raw.
+        let (first, status) = cache
+            .read_through(Family::Orders, &query, || Ok::<_, ()>(body.clone()))
+            .unwrap();
+        assert_eq!((first, status), (body.clone(), CacheStatus::Miss));
+        let (raw, status) = cache
+            .read_through_raw(Family::Orders, &query, || -> Result<Value, ()> {
+                panic!("must be a hit")
+            })
+            .unwrap();
+        assert_eq!(status, CacheStatus::Hit);
+        assert_eq!(serde_json::from_str::<Value>(raw.get()).unwrap(), body);
+        // Written raw (after an invalidation), read as a Value.
+        cache.invalidate(Family::Orders);
+        let (raw, status) = cache
+            .read_through_raw(Family::Orders, &query, || Ok::<_, ()>(body.clone()))
+            .unwrap();
+        assert_eq!(status, CacheStatus::Miss);
+        assert_eq!(raw.get(), body.to_string());
+        let (value, status) = cache
+            .read_through(Family::Orders, &query, || -> Result<Value, ()> {
+                panic!("must be a hit")
+            })
+            .unwrap();
+        assert_eq!((value, status), (body, CacheStatus::Hit));
+    }
+
+    #[test]
+    fn an_expired_or_unreadable_entry_is_a_miss_and_dropped() {
+        let host = crate::testing::ScriptedHost::configured();
+        let cache = Cache::new(&host, "t", "s", ttls());
+        let query = q(&[("id", "5")]);
+        let fetch = || Ok::<_, ()>(serde_json::json!({"order": {"id": "5"}}));
+        cache
+            .read_through_raw(Family::Orders, &query, fetch)
+            .unwrap();
+        host.now.set(host.now.get() + 15_001);
+        let (_, status) = cache
+            .read_through_raw(Family::Orders, &query, fetch)
+            .unwrap();
+        assert_eq!(status, CacheStatus::Miss, "expired");
+        for (_, stored) in host.kv.borrow_mut().iter_mut() {
+            *stored = b"{not json".to_vec();
+        }
+        let (_, status) = cache
+            .read_through_raw(Family::Orders, &query, fetch)
+            .unwrap();
+        assert_eq!(status, CacheStatus::Miss, "unreadable");
     }
 }

@@ -1,9 +1,70 @@
 //! OrderDesk's success envelopes: records sit under a key (`order`, `orders`,
 //! `inventory_item`, …) beside `status` and paging counts.
 
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde::{Serialize, Serializer};
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use crate::error::{ErrorCode, ToolError};
+
+/// One record (a JSON object) kept as the text OrderDesk sent: a read served from the
+/// cache goes out without being built into a `Value` and serialized again.
+#[derive(Debug, Clone)]
+pub struct RawRecord(Box<RawValue>);
+
+impl RawRecord {
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+
+    /// The record parsed (for callers that look inside it).
+    pub fn to_map(&self) -> Map<String, Value> {
+        serde_json::from_str(self.0.get()).expect("checked to be an object")
+    }
+}
+
+impl Serialize for RawRecord {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+/// Described exactly as a parsed record (`Map<String, Value>`) is, so the output schema
+/// does not change with the representation.
+impl JsonSchema for RawRecord {
+    fn inline_schema() -> bool {
+        <Map<String, Value> as JsonSchema>::inline_schema()
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        <Map<String, Value> as JsonSchema>::schema_name()
+    }
+
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        <Map<String, Value> as JsonSchema>::json_schema(generator)
+    }
+}
+
+/// `body[key]` as an object, from the answer's text: one scan, nothing built but the
+/// top-level keys.
+pub fn object_raw(body: &RawValue, key: &str) -> Result<RawRecord, ToolError> {
+    let bad = || {
+        ToolError::new(
+            ErrorCode::OdApiBadResponse,
+            format!("OrderDesk's answer has no {key} object"),
+        )
+    };
+    let members: BTreeMap<Cow<'_, str>, &RawValue> =
+        serde_json::from_str(body.get()).map_err(|_| bad())?;
+    match members.get(key) {
+        Some(record) if record.get().starts_with('{') => Ok(RawRecord((*record).to_owned())),
+        _ => Err(bad()),
+    }
+}
 
 /// `body[key]` as an object, or a bad-response error.
 pub fn object(body: &Value, key: &str) -> Result<Map<String, Value>, ToolError> {
@@ -40,4 +101,51 @@ pub fn objects(body: &Value, key: &str) -> Result<Vec<Map<String, Value>>, ToolE
 pub fn total_records(body: &Value) -> Option<u64> {
     let v = body.get("total_records")?;
     v.as_u64().or_else(|| v.as_str()?.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw(text: &str) -> Box<RawValue> {
+        RawValue::from_string(text.to_string()).unwrap()
+    }
+
+    #[test]
+    fn a_raw_record_is_the_member_verbatim() {
+        let body = raw(
+            r#"{"status":"success","order":{"id":"5","b":[1, 2],"a":{"x":"\u00e9"}},"execution_time":"0.1"}"#,
+        );
+        let record = object_raw(&body, "order").unwrap();
+        assert_eq!(record.get(), r#"{"id":"5","b":[1, 2],"a":{"x":"\u00e9"}}"#);
+        let parsed: Value = serde_json::from_str(body.get()).unwrap();
+        assert_eq!(record.to_map(), object(&parsed, "order").unwrap());
+        assert_eq!(
+            serde_json::to_string(&record).unwrap(),
+            record.get(),
+            "serialized as it came"
+        );
+    }
+
+    #[test]
+    fn a_missing_or_non_object_member_is_a_bad_response() {
+        for body in [
+            r#"{"status":"success"}"#,
+            r#"{"order":[1]}"#,
+            r#"{"order":"x"}"#,
+            r#"{"order":null}"#,
+            r#"[{"order":{}}]"#,
+        ] {
+            let e = object_raw(&raw(body), "order").unwrap_err();
+            assert_eq!(e.code, ErrorCode::OdApiBadResponse, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_raw_record_is_described_as_a_parsed_one() {
+        assert_eq!(
+            schemars::schema_for!(RawRecord),
+            schemars::schema_for!(Map<String, Value>)
+        );
+    }
 }

@@ -272,7 +272,7 @@ mod tests {
             request_id: "r".into(),
             ..Caller::default()
         };
-        call(host, &caller, name, &args.to_string()).map(|o| o.value)
+        call(host, &caller, name, &args.to_string()).map(|o| o.value())
     }
 
     fn delivery(order: &str, signature: Option<String>) -> Delivery {

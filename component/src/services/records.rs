@@ -9,23 +9,25 @@ use super::write::{self, Sent, outcome_unknown};
 use crate::cache::CacheStatus;
 use crate::client::OdError;
 use crate::envelope;
+pub use crate::envelope::RawRecord;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::Method;
 use crate::resource::Resource;
 
-/// One record by id, through the cache.
+/// One record by id, through the cache, as the text OrderDesk sent (a hit is never parsed
+/// into a `Value`).
 pub fn get(
     ctx: &StoreCtx,
     res: &Resource,
     id: &str,
-) -> Result<(Map<String, Value>, CacheStatus), ToolError> {
+) -> Result<(RawRecord, CacheStatus), ToolError> {
     let client = ctx.client();
     let key = [("id".to_string(), id.to_string())];
     let (body, cache) = ctx
         .cache()
-        .read_through(res.family, &key, || client.read(&res.path(id), &[]))
+        .read_through_raw(res.family, &key, || client.read(&res.path(id), &[]))
         .map_err(|e| res.od_error(id, e))?;
-    Ok((envelope::object(&body, res.envelope)?, cache))
+    Ok((envelope::object_raw(&body, res.envelope)?, cache))
 }
 
 /// A page of records, through the cache.

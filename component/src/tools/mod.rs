@@ -104,7 +104,9 @@ impl Annotations {
     };
 }
 
-type Handler = Box<dyn Fn(&Ctx, Value) -> Result<Value, ToolError>>;
+/// Runs a tool on its raw arguments; answers the structured result as JSON text (built
+/// once, straight from the result type: no intermediate `Value`).
+type Handler = Box<dyn Fn(&Ctx, Value) -> Result<String, ToolError>>;
 
 /// One tool of the catalog.
 pub struct Tool {
@@ -142,7 +144,7 @@ impl Tool {
                 let parsed: A = args::parse(raw)?;
                 parsed.validate()?;
                 let out = run(ctx, parsed)?;
-                serde_json::to_value(out).map_err(|e| {
+                serde_json::to_string(&out).map_err(|e| {
                     ToolError::new(ErrorCode::Internal, format!("result not serializable: {e}"))
                 })
             }),
@@ -195,9 +197,17 @@ pub fn catalog() -> Vec<Tool> {
 /// A successful call (mirrors `orderdesk:mcp/types.tool-output`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Output {
-    pub value: Value,
+    /// The structured result, as JSON text.
+    pub text: String,
     /// Connection state for the host to keep and present on this connection's later calls.
     pub bind: Bind,
+}
+
+impl Output {
+    /// The structured result parsed (tests and embedders that want a `Value`).
+    pub fn value(&self) -> Value {
+        serde_json::from_str(&self.text).expect("a tool result is JSON")
+    }
 }
 
 /// Why a call produced no result (mirrors `orderdesk:mcp/types.call-error`).
@@ -260,9 +270,9 @@ pub fn call(
     if !tool.annotations.read_only {
         journal.finish(ctx.tenant(), &result.as_ref().map(drop));
     }
-    let value = result.map_err(CallError::Failed)?;
+    let text = result.map_err(CallError::Failed)?;
     Ok(Output {
-        value,
+        text,
         bind: ctx.into_bind(),
     })
 }

@@ -13,7 +13,7 @@ use super::{Annotations, Ctx, Tool, Validate};
 use crate::cache::CacheStatus;
 use crate::error::ToolError;
 use crate::resource::ORDER;
-use crate::services::records;
+use crate::services::records::{self, RawRecord};
 
 pub fn tools() -> Vec<Tool> {
     vec![
@@ -58,7 +58,7 @@ impl Validate for OrdersGetArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct OrderOut {
     /// The order exactly as OrderDesk returns it.
-    pub order: Map<String, Value>,
+    pub order: RawRecord,
     /// Whether this answer came from the cache.
     pub cache: CacheStatus,
 }

@@ -11,7 +11,7 @@ use super::{Annotations, Ctx, Tool, Validate};
 use crate::cache::CacheStatus;
 use crate::error::ToolError;
 use crate::resource::PRODUCT;
-use crate::services::records;
+use crate::services::records::{self, RawRecord};
 
 pub fn tools() -> Vec<Tool> {
     vec![
@@ -53,7 +53,7 @@ impl Validate for ProductsGetArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ProductOut {
     /// The inventory item exactly as OrderDesk returns it.
-    pub product: Map<String, Value>,
+    pub product: RawRecord,
     /// Whether this answer came from the cache.
     pub cache: CacheStatus,
 }

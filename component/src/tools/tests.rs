@@ -13,7 +13,7 @@ fn run(host: &ScriptedHost, tool: &str, args: Value) -> Result<Value, CallError>
         request_id: "r1".into(),
         ..Caller::default()
     };
-    call(host, &caller, tool, &args.to_string()).map(|o| o.value)
+    call(host, &caller, tool, &args.to_string()).map(|o| o.value())
 }
 
 fn code(result: Result<Value, CallError>) -> String {
