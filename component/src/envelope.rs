@@ -49,6 +49,17 @@ impl JsonSchema for RawRecord {
     }
 }
 
+/// The top-level members of an answer, their values left as text.
+type Members<'a> = BTreeMap<Cow<'a, str>, &'a RawValue>;
+
+fn members<'a>(body: &'a RawValue, bad: impl Fn() -> ToolError) -> Result<Members<'a>, ToolError> {
+    serde_json::from_str(body.get()).map_err(|_| bad())
+}
+
+fn is_object(v: &RawValue) -> bool {
+    v.get().starts_with('{')
+}
+
 /// `body[key]` as an object, from the answer's text: one scan, nothing built but the
 /// top-level keys.
 pub fn object_raw(body: &RawValue, key: &str) -> Result<RawRecord, ToolError> {
@@ -58,12 +69,45 @@ pub fn object_raw(body: &RawValue, key: &str) -> Result<RawRecord, ToolError> {
             format!("OrderDesk's answer has no {key} object"),
         )
     };
-    let members: BTreeMap<Cow<'_, str>, &RawValue> =
-        serde_json::from_str(body.get()).map_err(|_| bad())?;
-    match members.get(key) {
-        Some(record) if record.get().starts_with('{') => Ok(RawRecord((*record).to_owned())),
+    match members(body, bad)?.get(key) {
+        Some(record) if is_object(record) => Ok(RawRecord((*record).to_owned())),
         _ => Err(bad()),
     }
+}
+
+/// A page of records from the answer's text: `body[key]` as [`objects`] reads it, and
+/// `total_records` as [`total_records`] does.
+pub fn page_raw(body: &RawValue, key: &str) -> Result<(Vec<RawRecord>, Option<u64>), ToolError> {
+    let bad = || {
+        ToolError::new(
+            ErrorCode::OdApiBadResponse,
+            format!("OrderDesk's {key} is not a list"),
+        )
+    };
+    let members = members(body, bad)?;
+    let records = match members.get(key) {
+        None => Vec::new(),
+        Some(list) => match list.get().as_bytes().first() {
+            Some(b'n') => Vec::new(),
+            Some(b'[') => serde_json::from_str::<Vec<&RawValue>>(list.get()).map_err(|_| bad())?,
+            // PHP serializes an empty list as an object sometimes; take its values.
+            Some(b'{') => serde_json::from_str::<Members>(list.get())
+                .map_err(|_| bad())?
+                .into_values()
+                .collect(),
+            _ => return Err(bad()),
+        },
+    };
+    let total = members.get("total_records").and_then(|v| {
+        let v: Value = serde_json::from_str(v.get()).ok()?;
+        v.as_u64().or_else(|| v.as_str()?.parse().ok())
+    });
+    let records = records
+        .into_iter()
+        .filter(|r| is_object(r))
+        .map(|r| RawRecord(r.to_owned()))
+        .collect();
+    Ok((records, total))
 }
 
 /// `body[key]` as an object, or a bad-response error.
@@ -138,6 +182,27 @@ mod tests {
         ] {
             let e = object_raw(&raw(body), "order").unwrap_err();
             assert_eq!(e.code, ErrorCode::OdApiBadResponse, "{body}");
+        }
+    }
+
+    #[test]
+    fn a_raw_page_reads_what_the_parsed_readers_read() {
+        for body in [
+            r#"{"status":"success","orders":[{"id":"1"},{"id":"2","x":[1]}],"total_records":"12"}"#,
+            r#"{"orders":[{"id":"1"},7,"s",null,{"id":"3"}],"total_records":3}"#,
+            r#"{"orders":{"1":{"id":"b"},"0":{"id":"a"},"10":{"id":"c"}}}"#,
+            r#"{"orders":null,"total_records":"n/a"}"#,
+            r#"{"status":"success"}"#,
+            r#"{"orders":[]}"#,
+        ] {
+            let (records, total) = page_raw(&raw(body), "orders").unwrap();
+            let parsed: Value = serde_json::from_str(body).unwrap();
+            let maps: Vec<Map<String, Value>> = records.iter().map(RawRecord::to_map).collect();
+            assert_eq!(maps, objects(&parsed, "orders").unwrap(), "{body}");
+            assert_eq!(total, total_records(&parsed), "{body}");
+        }
+        for body in [r#"{"orders":"x"}"#, r#"{"orders":5}"#, "[]"] {
+            assert!(page_raw(&raw(body), "orders").is_err(), "{body}");
         }
     }
 

@@ -1,7 +1,7 @@
 //! Reads and writes every kind of record shares: get and list through the cache, safe
 //! update, idempotent delete. Which record is a [`Resource`].
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::StoreCtx;
 use super::update::{self, Change, Updated};
@@ -32,7 +32,8 @@ pub fn get(
 
 /// A page of records, through the cache.
 pub struct Listed {
-    pub records: Vec<Map<String, Value>>,
+    /// As OrderDesk sent them (a cached page is never built into `Value`s).
+    pub records: Vec<RawRecord>,
     /// `total_records`, when OrderDesk says.
     pub total: Option<u64>,
     pub cache: CacheStatus,
@@ -47,11 +48,12 @@ pub fn list(
     let client = ctx.client();
     let (body, cache) = ctx
         .cache()
-        .read_through(res.family, query, || client.read(res.collection, query))
+        .read_through_raw(res.family, query, || client.read(res.collection, query))
         .map_err(|e| e.into_tool_error(ErrorCode::OdApiError))?;
+    let (records, total) = envelope::page_raw(&body, res.list_envelope)?;
     Ok(Listed {
-        records: envelope::objects(&body, res.list_envelope)?,
-        total: envelope::total_records(&body),
+        records,
+        total,
         cache,
     })
 }

@@ -2,7 +2,6 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use super::args::{
     EMAIL_MAX, Id, NAME_MAX, NumericId, StoreRef, Text, check_date, check_id, check_limit,
@@ -233,7 +232,7 @@ impl OrdersListArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct OrdersListOut {
     /// Orders as OrderDesk returns them.
-    pub orders: Vec<Map<String, Value>>,
+    pub orders: Vec<RawRecord>,
     #[serde(flatten)]
     pub page: Page,
     /// Whether this answer came from the cache.

@@ -3,7 +3,6 @@
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use super::args::{CODE_MAX, Id, StoreRef, Text, check_id, check_limit};
 use super::page::{Page, default_limit};
@@ -90,7 +89,7 @@ impl Validate for ProductsListArgs {
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct ProductsListOut {
     /// Inventory items as OrderDesk returns them.
-    pub products: Vec<Map<String, Value>>,
+    pub products: Vec<RawRecord>,
     #[serde(flatten)]
     pub page: Page,
     /// Whether this answer came from the cache.
