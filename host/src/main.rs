@@ -523,18 +523,18 @@ fn lanes(settings: &Settings) -> admission::Limits {
 
 #[cfg(test)]
 mod tests {
-    /// The README's configuration table lists every setting a user may give, with its env
-    /// var and default, exactly as the one settings table defines them.
+    /// The configuration reference (`docs/configuration.md`) lists every setting a user may
+    /// give, with its env var and default, exactly as the one settings table defines them.
     #[test]
-    fn the_readme_lists_every_setting() {
+    fn the_configuration_reference_lists_every_setting() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-        let readme = std::fs::read_to_string(root.join("../README.md")).unwrap();
+        let readme = std::fs::read_to_string(root.join("../docs/configuration.md")).unwrap();
         for s in orderdesk_settings::ALL.iter().filter(|s| !s.hidden) {
             let start = format!("| `--{}` | `{}` | ", s.flag(), s.env);
             let row = readme
                 .lines()
                 .find(|l| l.starts_with(&start))
-                .unwrap_or_else(|| panic!("README has no row starting {start:?}"));
+                .unwrap_or_else(|| panic!("docs/configuration.md has no row starting {start:?}"));
             if let Some(default) = s.default {
                 assert!(row.contains(&format!("`{default}`")), "{row}");
             }

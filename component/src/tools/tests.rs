@@ -615,3 +615,22 @@ fn schema_descriptions_carry_no_rustdoc_links() {
         }
     }
 }
+
+/// The tools reference (`docs/tools.md`) and the README's summary table name every tool of
+/// the catalog in their tables.
+#[test]
+fn the_docs_list_every_tool() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for doc in ["../docs/tools.md", "../README.md"] {
+        let text = std::fs::read_to_string(root.join(doc)).unwrap();
+        // Every `code` span in a table row.
+        let named: std::collections::BTreeSet<&str> = text
+            .lines()
+            .filter(|l| l.starts_with('|'))
+            .flat_map(|l| l.split('`').skip(1).step_by(2))
+            .collect();
+        for tool in catalog() {
+            assert!(named.contains(tool.name), "{doc} does not list {}", tool.name);
+        }
+    }
+}
