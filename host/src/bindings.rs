@@ -8,7 +8,7 @@ wasmtime::component::bindgen!({
     imports: { default: async | trappable },
     exports: { default: async },
     with: {
-        "wasi:keyvalue/store.bucket": crate::kv::BucketHandle,
+        "wasi:keyvalue/store.bucket": crate::state::BucketHandle,
     },
     trappable_error_type: {
         "wasi:keyvalue/store.error" => crate::state::StateError,

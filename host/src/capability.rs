@@ -1,13 +1,13 @@
 //! The life cycle every capability given to the component shares (`http_egress`, `kv`,
 //! `lock`, `config`, `logging`): link its imports once, build its app-wide state once from
-//! the settings, and hand each call's store a cheap per-call state. The runtime knows
-//! capabilities only through this trait, so adding one touches its module and the list in
-//! `runtime`.
+//! the settings, and hand each call's store a cheap per-call state. A capability is generic
+//! over the embedder's store data, the way wasmtime's `wasi-config` and `wasi-http` are: it
+//! names only its own per-call state and the call's resource table ([`Holds`]), never the
+//! runtime's types. The runtime's one list of capabilities does the rest, so adding one is
+//! its module plus one line there.
 
 use tokio_util::sync::CancellationToken;
-use wasmtime::component::Linker;
-
-use crate::runtime::CallState;
+use wasmtime::component::{Linker, ResourceTable};
 
 /// What a per-call state may know about its call.
 #[derive(Debug, Clone)]
@@ -50,11 +50,16 @@ pub struct Progress {
 }
 
 /// One capability.
-pub trait Capability: Send + Sync + 'static {
+pub trait Capability: Sized + Send + Sync + 'static {
     /// What one call's store holds for this capability.
     type Call: Send + 'static;
-    /// Put the capability's imports into the linker.
-    fn link(linker: &mut Linker<CallState>) -> anyhow::Result<()>;
+    /// Put the capability's imports into a linker over any store data that holds its state.
+    fn link<T: Holds<Self>>(linker: &mut Linker<T>) -> anyhow::Result<()>;
     /// The per-call state: clones of shared handles, nothing slow.
     fn call(&self, info: &CallInfo) -> Self::Call;
+}
+
+/// Store data that holds capability `C`'s per-call state, beside the call's resource table.
+pub trait Holds<C: Capability>: Send + 'static {
+    fn part(&mut self) -> (&mut C::Call, &mut ResourceTable);
 }

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use wasmtime::component::Linker;
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
 
-use crate::capability::{CallInfo, Capability};
-use crate::runtime::CallState;
+use crate::capability::{CallInfo, Capability, Holds};
 
 /// App-wide: the values, shared by every call.
 pub struct Config {
@@ -25,10 +24,8 @@ impl Config {
 impl Capability for Config {
     type Call = Arc<WasiConfigVariables>;
 
-    fn link(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
-        wasmtime_wasi_config::add_to_linker(linker, |s: &mut CallState| {
-            WasiConfig::from(&*s.config)
-        })?;
+    fn link<T: Holds<Self>>(linker: &mut Linker<T>) -> anyhow::Result<()> {
+        wasmtime_wasi_config::add_to_linker(linker, |s: &mut T| WasiConfig::from(&**s.part().0))?;
         Ok(())
     }
 

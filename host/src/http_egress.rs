@@ -9,10 +9,12 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 use wasmtime::component::Linker;
-use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpCtx, WasiHttpHooks};
+use wasmtime_wasi_http::p2::bindings::{LinkOptions, http as wasi_http};
+use wasmtime_wasi_http::{
+    RequestOptions, WasiBody, WasiHttp, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks,
+};
 
-use crate::capability::{CallInfo, Capability};
-use crate::runtime::CallState;
+use crate::capability::{CallInfo, Capability, Holds};
 
 /// One allowed origin: scheme, host and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,8 +126,19 @@ pub struct EgressCall {
 impl Capability for Egress {
     type Call = EgressCall;
 
-    fn link(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
+    fn link<T: Holds<Self>>(linker: &mut Linker<T>) -> anyhow::Result<()> {
+        // What `add_only_http_to_linker_async` links, over this capability's own state.
+        fn view<T: Holds<Egress>>(s: &mut T) -> WasiHttpCtxView<'_> {
+            let (call, table) = s.part();
+            WasiHttpCtxView {
+                ctx: &mut call.ctx,
+                table,
+                hooks: &mut call.policy,
+            }
+        }
+        let options = LinkOptions::default();
+        wasi_http::outgoing_handler::add_to_linker::<_, WasiHttp>(linker, view::<T>)?;
+        wasi_http::types::add_to_linker::<_, WasiHttp>(linker, &options.into(), view::<T>)?;
         Ok(())
     }
 

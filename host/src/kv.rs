@@ -7,9 +7,8 @@ use std::sync::Arc;
 use wasmtime::component::{HasSelf, Linker, Resource, ResourceTable};
 
 use crate::bindings::wasi::keyvalue::{atomics, store};
-use crate::capability::{CallInfo, Capability};
-use crate::runtime::CallState;
-use crate::state::{Backend, Bucket, Layout, StateError};
+use crate::capability::{CallInfo, Capability, Holds};
+use crate::state::{Backend, Bucket, BucketHandle, Layout, StateError};
 
 /// App-wide: the backend and the buckets it serves.
 pub struct Kv {
@@ -30,17 +29,12 @@ pub struct KvCall {
     layout: Layout,
 }
 
-/// A guest's open bucket.
-pub struct BucketHandle {
-    bucket: Bucket,
-}
-
 impl Capability for Kv {
     type Call = KvCall;
 
-    fn link(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
-        store::add_to_linker::<_, HasSelf<KvCall>>(linker, |s| &mut s.kv)?;
-        atomics::add_to_linker::<_, HasSelf<KvCall>>(linker, |s| &mut s.kv)?;
+    fn link<T: Holds<Self>>(linker: &mut Linker<T>) -> anyhow::Result<()> {
+        store::add_to_linker::<_, HasSelf<KvCall>>(linker, |s| s.part().0)?;
+        atomics::add_to_linker::<_, HasSelf<KvCall>>(linker, |s| s.part().0)?;
         Ok(())
     }
 

@@ -9,8 +9,7 @@ use std::time::Duration;
 use wasmtime::component::{HasSelf, Linker};
 
 use crate::bindings::orderdesk::mcp::lock;
-use crate::capability::{CallInfo, Capability};
-use crate::runtime::CallState;
+use crate::capability::{CallInfo, Capability, Holds};
 use crate::state::Backend;
 
 /// App-wide: the backend whose leases the component uses.
@@ -62,8 +61,8 @@ impl LockCall {
 impl Capability for Locks {
     type Call = LockCall;
 
-    fn link(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
-        lock::add_to_linker::<_, HasSelf<LockCall>>(linker, |s| &mut s.lock)?;
+    fn link<T: Holds<Self>>(linker: &mut Linker<T>) -> anyhow::Result<()> {
+        lock::add_to_linker::<_, HasSelf<LockCall>>(linker, |s| s.part().0)?;
         Ok(())
     }
 

@@ -14,8 +14,7 @@ use wasmtime::component::Linker;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::p2::{OutputStream, Pollable, StreamResult};
 
-use crate::capability::{CallInfo, Capability, Progress};
-use crate::runtime::CallState;
+use crate::capability::{CallInfo, Capability, Holds, Progress};
 
 /// App-wide: nothing to share; `tracing` is global.
 pub struct Logging;
@@ -73,7 +72,7 @@ impl Capability for Logging {
     type Call = LogCall;
 
     /// No import to link: stderr comes with the WASI context ([`LogCall::stderr`]).
-    fn link(_: &mut Linker<CallState>) -> anyhow::Result<()> {
+    fn link<T: Holds<Self>>(_: &mut Linker<T>) -> anyhow::Result<()> {
         Ok(())
     }
 

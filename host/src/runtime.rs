@@ -17,8 +17,6 @@ use wasmtime::{
     StoreLimits, StoreLimitsBuilder,
 };
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_config::WasiConfigVariables;
-use wasmtime_wasi_http::{WasiHttpCtxView, WasiHttpView};
 
 use crate::admission::{self, Admission, Lane, Ticket};
 pub use crate::bindings::exports::orderdesk::mcp::intake::{
@@ -29,11 +27,11 @@ use crate::bindings::exports::orderdesk::mcp::tools::{
 };
 use crate::bindings::{PluginCore, PluginCorePre};
 pub use crate::capability::CallHooks;
-use crate::capability::{CallInfo, Capability};
+use crate::capability::{CallInfo, Capability, Holds};
 use crate::config::Config as ConfigCapability;
-use crate::http_egress::{Egress, EgressCall};
-use crate::kv::{Kv, KvCall};
-use crate::lock::{LockCall, Locks};
+use crate::http_egress::Egress;
+use crate::kv::Kv;
+use crate::lock::Locks;
 use crate::logging::Logging;
 
 /// The component built by `build.rs`, embedded in the binary.
@@ -48,24 +46,50 @@ const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the epoch ticks; deadlines are counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
 
-/// The capabilities given to the component, each built once.
-pub struct Capabilities {
-    pub egress: Egress,
-    pub kv: Kv,
-    pub lock: Locks,
-    pub config: ConfigCapability,
-    pub logging: Logging,
+/// One list of the capabilities lent to the component makes the app-wide
+/// [`Capabilities`] (each built once), each call's [`CallParts`], the store data's
+/// [`Holds`] of each, their linking and their per-call construction.
+macro_rules! capabilities {
+    ($($field:ident: $cap:ty),* $(,)?) => {
+        /// The capabilities given to the component, each built once.
+        pub struct Capabilities {
+            $(pub $field: $cap,)*
+        }
+
+        /// Each capability's state for one call.
+        pub struct CallParts {
+            $($field: <$cap as Capability>::Call,)*
+        }
+
+        impl Capabilities {
+            fn link(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
+                $(<$cap as Capability>::link(linker)?;)*
+                Ok(())
+            }
+
+            fn call(&self, info: &CallInfo) -> CallParts {
+                CallParts {
+                    $($field: self.$field.call(info),)*
+                }
+            }
+        }
+
+        $(
+            impl Holds<$cap> for CallState {
+                fn part(&mut self) -> (&mut <$cap as Capability>::Call, &mut ResourceTable) {
+                    (&mut self.parts.$field, &mut self.table)
+                }
+            }
+        )*
+    };
 }
 
-impl Capabilities {
-    fn link(linker: &mut Linker<CallState>) -> anyhow::Result<()> {
-        Egress::link(linker)?;
-        Kv::link(linker)?;
-        Locks::link(linker)?;
-        ConfigCapability::link(linker)?;
-        Logging::link(linker)?;
-        Ok(())
-    }
+capabilities! {
+    egress: Egress,
+    kv: Kv,
+    lock: Locks,
+    config: ConfigCapability,
+    logging: Logging,
 }
 
 /// Everything needed to build the sandbox.
@@ -119,12 +143,9 @@ pub enum CompileSource {
 /// One call's store: the base WASI context, each capability's per-call state, and the
 /// call's limits.
 pub struct CallState {
-    pub(crate) table: ResourceTable,
+    table: ResourceTable,
     wasi: WasiCtx,
-    pub(crate) egress: EgressCall,
-    pub(crate) kv: KvCall,
-    pub(crate) lock: LockCall,
-    pub(crate) config: Arc<WasiConfigVariables>,
+    parts: CallParts,
     limits: StoreLimits,
 }
 
@@ -133,16 +154,6 @@ impl WasiView for CallState {
         WasiCtxView {
             ctx: &mut self.wasi,
             table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for CallState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.egress.ctx,
-            table: &mut self.table,
-            hooks: &mut self.egress.policy,
         }
     }
 }
@@ -195,18 +206,13 @@ impl Runtime {
     }
 
     fn store(&self, info: &CallInfo, timeout: Duration) -> Store<CallState> {
-        let caps = &self.capabilities;
+        let parts = self.capabilities.call(info);
         let state = CallState {
             table: ResourceTable::new(),
             // No args, env, files or sockets: the component's only way out is wasi:http.
             // Its stderr is its log (see `logging`).
-            wasi: WasiCtxBuilder::new()
-                .stderr(caps.logging.call(info).stderr())
-                .build(),
-            egress: caps.egress.call(info),
-            kv: caps.kv.call(info),
-            lock: caps.lock.call(info),
-            config: caps.config.call(info),
+            wasi: WasiCtxBuilder::new().stderr(parts.logging.stderr()).build(),
+            parts,
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.memory_limit_bytes)
                 .instances(64)
@@ -530,7 +536,7 @@ impl Runtime {
             })?;
         let timeout = deadline.saturating_duration_since(Instant::now());
         let mut store = self.store(&info, timeout);
-        let held = store.data().lock.held();
+        let held = store.data().parts.lock.held();
         let work =
             async {
                 let instance = self.pre.instantiate_async(&mut store).await.map_err(|e| {

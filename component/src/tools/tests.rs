@@ -630,7 +630,11 @@ fn the_docs_list_every_tool() {
             .flat_map(|l| l.split('`').skip(1).step_by(2))
             .collect();
         for tool in catalog() {
-            assert!(named.contains(tool.name), "{doc} does not list {}", tool.name);
+            assert!(
+                named.contains(tool.name),
+                "{doc} does not list {}",
+                tool.name
+            );
         }
     }
 }

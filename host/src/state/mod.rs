@@ -48,6 +48,11 @@ pub struct Bucket {
     pub keep: Keep,
 }
 
+/// A guest's open bucket (the resource behind `wasi:keyvalue/store.bucket`).
+pub struct BucketHandle {
+    pub bucket: Bucket,
+}
+
 /// The buckets and the cache cap, from the settings.
 #[derive(Debug, Clone)]
 pub struct Layout {
