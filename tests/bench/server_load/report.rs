@@ -45,9 +45,14 @@ pub struct Results {
     pub elapsed: Duration,
 }
 
-const GOAL_RATE: f64 = 5_000.0;
+/// Throughput at 64 clients, stateless, closed loop.
+const GOAL_RATE: f64 = 10_000.0;
+/// The open-loop latency goal, at the rate the bench offers.
+const GOAL_OFFERED: f64 = 5_000.0;
 const GOAL_P99: Duration = Duration::from_millis(2);
+/// Server CPU per cache hit at 64 clients, and at 1 client.
 const GOAL_CPU: Duration = Duration::from_micros(100);
+const GOAL_CPU_ONE_CLIENT: Duration = Duration::from_micros(250);
 const GOAL_IDLE_MB: f64 = 40.0;
 const GOAL_SESSIONS_MB: f64 = 150.0;
 
@@ -179,11 +184,11 @@ impl Results {
             );
         }
         if let Some(open) = self.find(Era::Stateless, 64, true) {
-            let kept_up = open.rate() >= 0.98 * GOAL_RATE;
+            let kept_up = open.rate() >= 0.98 * GOAL_OFFERED;
             let p99 = open.percentile(0.99);
             let _ = writeln!(
                 out,
-                "| p99 ≤ 2 ms at {GOAL_RATE:.0} req/s offered by 64 clients (stateless, open loop) | p99 {} at {:.0} req/s achieved | {} |",
+                "| p99 ≤ 2 ms at {GOAL_OFFERED:.0} req/s offered by 64 clients (stateless, open loop) | p99 {} at {:.0} req/s achieved | {} |",
                 ms(p99),
                 open.rate(),
                 mark(kept_up && p99 <= GOAL_P99)
@@ -192,12 +197,18 @@ impl Results {
         for clients in [1, 64] {
             if let Some(o) = self.find(Era::Stateless, clients, false) {
                 let cpu = o.server_cpu_per_call();
+                let goal = if clients == 1 {
+                    GOAL_CPU_ONE_CLIENT
+                } else {
+                    GOAL_CPU
+                };
                 let _ = writeln!(
                     out,
-                    "| server CPU per cache-hit call ≤ 100 µs (stateless HTTP, {clients} client{}) | {} | {} |",
+                    "| server CPU per cache-hit call ≤ {} (stateless HTTP, {clients} client{}) | {} | {} |",
+                    us(goal),
                     if clients == 1 { "" } else { "s" },
                     us(cpu),
-                    mark(cpu <= GOAL_CPU)
+                    mark(cpu <= goal)
                 );
             }
         }
