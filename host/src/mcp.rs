@@ -21,7 +21,9 @@ use tracing::Instrument as _;
 
 use crate::admission::{Lane, Ticket};
 use crate::auth::Principal;
-use crate::bindings::exports::orderdesk::mcp::tools::{CallError, Caller, ToolDescriptor};
+use crate::bindings::exports::orderdesk::mcp::tools::{
+    CallError, Caller, ToolDescriptor, ToolOutput,
+};
 use crate::capability::{CallHooks, Progress};
 use crate::runtime::{Runtime, SandboxError};
 use crate::throttle::Throttle;
@@ -187,54 +189,16 @@ impl OrderDeskMcp {
     ) -> Result<(CallToolResult, String), McpError> {
         self.admit(principal)?;
         let request_id = uuid::Uuid::new_v4().to_string();
+        let args = CallArguments::from(arguments);
+        let Who {
+            caller,
+            bearer,
+            ticket,
+            tenant,
+            store,
+        } = self.who(principal, &args, &request_id);
         // Client strings stop here: labels and log fields use the catalog's name.
         let tool = self.catalog.label(name).to_string();
-        let requested = crate::logging::clip(name, MAX_TOOL_NAME);
-        let (store_arg, args, refused) = match arguments {
-            Arguments::Object(arguments) => {
-                let store_arg = match arguments.get("store") {
-                    Some(Value::String(s)) => Some(s.clone()),
-                    Some(Value::Number(n)) => Some(n.to_string()),
-                    _ => None,
-                };
-                let args = Value::Object(arguments).to_string();
-                if args.len() > MAX_ARGUMENTS_BYTES {
-                    let why = format!(
-                        "the arguments are {} bytes; at most {MAX_ARGUMENTS_BYTES} are accepted",
-                        args.len()
-                    );
-                    (store_arg, MALFORMED.to_string(), Some(why))
-                } else {
-                    (store_arg, args, None)
-                }
-            }
-            Arguments::Malformed(why) => (None, MALFORMED.to_string(), Some(why)),
-        };
-        let bearer = principal.and_then(|p| p.credential.clone());
-        let caller = {
-            let session = self.session();
-            Caller {
-                // Over HTTP the bearer key is the tenant, on every request.
-                credential: bearer.clone().or_else(|| session.credential.clone()),
-                default_store: session.default_store.clone(),
-                request_id: request_id.clone(),
-            }
-        };
-        let tenant = principal.and_then(|p| p.tenant.clone()).or_else(|| {
-            caller
-                .credential
-                .as_deref()
-                .and_then(crate::auth::tenant_of_key)
-                .map(str::to_string)
-        });
-        let store = store_arg
-            .or_else(|| caller.default_store.clone())
-            .map(|s| crate::logging::clip(&s, 64));
-        let ticket = Ticket::new(
-            Lane::Calls,
-            tenant.as_deref().unwrap_or(SINGLE_STORE_TENANT),
-            store.as_deref().unwrap_or(""),
-        );
         // Inside a wait the component advised, the answer is known: no instance for it,
         // and no log line (a runaway client would otherwise write thousands a second).
         if let Some(wait) = self.throttle.remaining(&ticket.tenant) {
@@ -249,68 +213,42 @@ impl OrderDeskMcp {
             );
             return Ok((result, "RATE_LIMITED".into()));
         }
+        let log = CallLog {
+            request_id: request_id.clone(),
+            requested: (tool == "unknown").then(|| crate::logging::clip(name, MAX_TOOL_NAME)),
+            tenant,
+            store,
+            tool,
+        };
         let throttle_key = ticket.tenant.clone();
-        let settle = !self.catalog.read_only.contains(&tool);
+        let settle = !self.catalog.read_only.contains(&log.tool);
         let sent_name: String = name.chars().take(MAX_TOOL_NAME + 1).collect();
-        let span = tracing::info_span!("call", request_id, tool, tenant, store);
+        let span = tracing::info_span!(
+            "call",
+            request_id,
+            tool = log.tool,
+            tenant = log.tenant,
+            store = log.store
+        );
         let started = Instant::now();
         let outcome = self
             .runtime
-            .call_tool(caller, &sent_name, &args, hooks, ticket, settle)
+            .call_tool(caller, &sent_name, &args.json, hooks, ticket, settle)
             .instrument(span)
             .await;
         let elapsed = started.elapsed();
-        let outcome_label = match &outcome {
-            Ok(Ok(_)) => "ok".to_string(),
-            Ok(Err(CallError::UnknownTool(_))) => "unknown_tool".to_string(),
-            Ok(Err(CallError::Failed(e))) if refused.is_some() && e.code != "RATE_LIMITED" => {
-                "INVALID_ARGUMENT".to_string()
-            }
-            Ok(Err(CallError::Failed(e))) => crate::metrics::code_label(&e.code).to_string(),
-            Err(sandbox) => sandbox.code().to_string(),
-        };
-        crate::metrics::get().tool_call(&tool, &outcome_label, elapsed);
-        if let Ok(Err(CallError::Failed(e))) = &outcome
-            && e.code == "RATE_LIMITED"
-            && let Some(ms) = e
-                .details
-                .as_deref()
-                .and_then(|d| serde_json::from_str::<Value>(d).ok())
-                .and_then(|d| d["retry_after_ms"].as_u64())
-        {
+        let label = outcome_label(&outcome, args.refused.is_some());
+        crate::metrics::get().tool_call(&log.tool, &label, elapsed);
+        if let Some(ms) = advised_wait(&outcome) {
             self.throttle.told(&throttle_key, Duration::from_millis(ms));
         }
-        let log = |outcome: &str| {
-            let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
-            if tool == "unknown" {
-                tracing::info!(
-                    request_id,
-                    tool,
-                    requested,
-                    tenant,
-                    outcome,
-                    elapsed_ms,
-                    "tool call"
-                );
-            } else {
-                tracing::info!(
-                    request_id,
-                    tool,
-                    tenant,
-                    store,
-                    outcome,
-                    elapsed_ms,
-                    "tool call"
-                );
-            }
-        };
         let result = match outcome {
             Ok(Err(CallError::Failed(e)))
                 if e.code != "RATE_LIMITED"
-                    && let Some(why) = &refused =>
+                    && let Some(why) = &args.refused =>
             {
                 // Charged by the component; answered with what was really wrong.
-                log(&outcome_label);
+                log.write(&label, elapsed, None);
                 error_result("INVALID_ARGUMENT", why, Value::Null, false, &request_id)
             }
             Ok(Ok(output)) => {
@@ -328,25 +266,15 @@ impl OrderDeskMcp {
                     );
                     return Ok((result, "INVALID_ARGUMENT".into()));
                 }
-                log("ok");
-                let mut session = self.session();
-                if let Some(bound) = output.bind_credential
-                    && bearer.is_none()
-                {
-                    session.credential = Some(bound);
-                    session.default_store = None;
-                }
-                if let Some(store) = output.bind_default_store {
-                    session.default_store = Some(store);
-                }
-                drop(session);
+                log.write("ok", elapsed, None);
+                self.bind(&output, bearer.is_some());
                 let value: Value = serde_json::from_str(&output.structured).map_err(|e| {
                     McpError::internal_error(format!("component returned invalid JSON: {e}"), None)
                 })?;
                 CallToolResult::structured(value)
             }
             Ok(Err(CallError::UnknownTool(unknown))) => {
-                log("unknown_tool");
+                log.write("unknown_tool", elapsed, None);
                 let unknown = crate::logging::clip(&unknown, MAX_TOOL_NAME);
                 return Err(McpError::invalid_params(
                     format!("unknown tool: {unknown}"),
@@ -354,7 +282,7 @@ impl OrderDeskMcp {
                 ));
             }
             Ok(Err(CallError::Failed(e))) => {
-                log(&outcome_label);
+                log.write(&label, elapsed, None);
                 let details = e
                     .details
                     .as_deref()
@@ -367,7 +295,7 @@ impl OrderDeskMcp {
                 retry_after_ms,
             }) => {
                 // Nothing ran: the same call may simply be sent again, later.
-                log("BUSY");
+                log.write("BUSY", elapsed, None);
                 error_result(
                     "BUSY",
                     &reason,
@@ -377,15 +305,7 @@ impl OrderDeskMcp {
                 )
             }
             Err(sandbox) => {
-                tracing::warn!(
-                    request_id,
-                    tool,
-                    tenant,
-                    store,
-                    elapsed_ms = elapsed.as_secs_f64() * 1000.0,
-                    outcome = sandbox.code(),
-                    "tool call failed in the sandbox: {sandbox}"
-                );
+                log.write(sandbox.code(), elapsed, Some(&sandbox));
                 // A write stopped midway may already have reached OrderDesk.
                 let details = if settle {
                     json!({ "write_outcome": "unknown" })
@@ -401,7 +321,187 @@ impl OrderDeskMcp {
                 )
             }
         };
-        Ok((result, outcome_label))
+        Ok((result, label))
+    }
+
+    /// Who calls (the bearer over HTTP, else the session's bound key), and the ticket
+    /// naming the tenant and store admission shares the instances by.
+    fn who(&self, principal: Option<&Principal>, args: &CallArguments, request_id: &str) -> Who {
+        let bearer = principal.and_then(|p| p.credential.clone());
+        let caller = {
+            let session = self.session();
+            Caller {
+                // Over HTTP the bearer key is the tenant, on every request.
+                credential: bearer.clone().or_else(|| session.credential.clone()),
+                default_store: session.default_store.clone(),
+                request_id: request_id.to_string(),
+            }
+        };
+        let tenant = principal.and_then(|p| p.tenant.clone()).or_else(|| {
+            caller
+                .credential
+                .as_deref()
+                .and_then(crate::auth::tenant_of_key)
+                .map(str::to_string)
+        });
+        let store = args
+            .store
+            .clone()
+            .or_else(|| caller.default_store.clone())
+            .map(|s| crate::logging::clip(&s, 64));
+        let ticket = Ticket::new(
+            Lane::Calls,
+            tenant.as_deref().unwrap_or(SINGLE_STORE_TENANT),
+            store.as_deref().unwrap_or(""),
+        );
+        Who {
+            caller,
+            bearer,
+            ticket,
+            tenant,
+            store,
+        }
+    }
+
+    /// Keep what a successful call bound to this connection (a tenant key over stdio, a
+    /// default store).
+    fn bind(&self, output: &ToolOutput, over_http: bool) {
+        let mut session = self.session();
+        if let Some(bound) = &output.bind_credential
+            && !over_http
+        {
+            session.credential = Some(bound.clone());
+            session.default_store = None;
+        }
+        if let Some(store) = &output.bind_default_store {
+            session.default_store = Some(store.clone());
+        }
+    }
+}
+
+/// A call's caller, its bearer (over HTTP), its admission ticket, and the tenant and store
+/// it names (clipped, for logs).
+struct Who {
+    caller: Caller,
+    bearer: Option<String>,
+    ticket: Ticket,
+    tenant: Option<String>,
+    store: Option<String>,
+}
+
+/// A call's arguments as the component gets them: JSON text (`[]` when they were refused
+/// before the call, so the component charges it and fails it unrun), the `store` they name,
+/// and why they were refused.
+struct CallArguments {
+    json: String,
+    store: Option<String>,
+    refused: Option<String>,
+}
+
+impl From<Arguments> for CallArguments {
+    fn from(arguments: Arguments) -> Self {
+        match arguments {
+            Arguments::Object(arguments) => {
+                let store = match arguments.get("store") {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Number(n)) => Some(n.to_string()),
+                    _ => None,
+                };
+                let json = Value::Object(arguments).to_string();
+                if json.len() > MAX_ARGUMENTS_BYTES {
+                    let why = format!(
+                        "the arguments are {} bytes; at most {MAX_ARGUMENTS_BYTES} are accepted",
+                        json.len()
+                    );
+                    Self {
+                        json: MALFORMED.to_string(),
+                        store,
+                        refused: Some(why),
+                    }
+                } else {
+                    Self {
+                        json,
+                        store,
+                        refused: None,
+                    }
+                }
+            }
+            Arguments::Malformed(why) => Self {
+                json: MALFORMED.to_string(),
+                store: None,
+                refused: Some(why),
+            },
+        }
+    }
+}
+
+/// The outcome label of a call for metrics and logs: `ok`, `unknown_tool`, or a code from
+/// the closed set.
+fn outcome_label(
+    outcome: &Result<Result<ToolOutput, CallError>, SandboxError>,
+    refused: bool,
+) -> String {
+    match outcome {
+        Ok(Ok(_)) => "ok".to_string(),
+        Ok(Err(CallError::UnknownTool(_))) => "unknown_tool".to_string(),
+        Ok(Err(CallError::Failed(e))) if refused && e.code != "RATE_LIMITED" => {
+            "INVALID_ARGUMENT".to_string()
+        }
+        Ok(Err(CallError::Failed(e))) => crate::metrics::code_label(&e.code).to_string(),
+        Err(sandbox) => sandbox.code().to_string(),
+    }
+}
+
+/// The wait the component advised with `RATE_LIMITED`, if it did.
+fn advised_wait(outcome: &Result<Result<ToolOutput, CallError>, SandboxError>) -> Option<u64> {
+    match outcome {
+        Ok(Err(CallError::Failed(e))) if e.code == "RATE_LIMITED" => e
+            .details
+            .as_deref()
+            .and_then(|d| serde_json::from_str::<Value>(d).ok())
+            .and_then(|d| d["retry_after_ms"].as_u64()),
+        _ => None,
+    }
+}
+
+/// The fields of a call's one log line, all from closed sets or clipped.
+struct CallLog {
+    request_id: String,
+    tool: String,
+    /// The name as asked (clipped), only for an unknown tool.
+    requested: Option<String>,
+    tenant: Option<String>,
+    store: Option<String>,
+}
+
+impl CallLog {
+    /// The call's line: info, or warn with the reason when the sandbox stopped it.
+    fn write(&self, outcome: &str, elapsed: Duration, stopped: Option<&SandboxError>) {
+        let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+        let (request_id, tool) = (&self.request_id, &self.tool);
+        let (requested, tenant, store) = (&self.requested, &self.tenant, &self.store);
+        match stopped {
+            None => tracing::info!(
+                request_id,
+                tool,
+                requested,
+                tenant,
+                store,
+                outcome,
+                elapsed_ms,
+                "tool call"
+            ),
+            Some(why) => tracing::warn!(
+                request_id,
+                tool,
+                requested,
+                tenant,
+                store,
+                outcome,
+                elapsed_ms,
+                "tool call failed in the sandbox: {why}"
+            ),
+        }
     }
 }
 
