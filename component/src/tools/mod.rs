@@ -7,6 +7,7 @@ mod args;
 mod ctx;
 #[cfg(test)]
 mod input_tests;
+mod mirror;
 mod ops;
 mod order_items;
 mod orders;
@@ -25,6 +26,7 @@ mod sync;
 mod tenant;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use schemars::JsonSchema;
 use serde::Serialize;
@@ -101,6 +103,11 @@ impl Annotations {
         destructive: false,
         idempotent: true,
         open_world: false,
+    };
+    /// A local read: nothing changes, OrderDesk is not called.
+    pub const LOCAL_READ: Annotations = Annotations {
+        read_only: true,
+        ..Annotations::LOCAL
     };
 }
 
@@ -189,6 +196,8 @@ pub fn catalog() -> Vec<Tool> {
         products::tools,
         products_write::tools,
         sync::tools,
+        mirror::tools,
+        webhooks::tools,
         ops::tools,
     ];
     groups.into_iter().flat_map(|group| group()).collect()
