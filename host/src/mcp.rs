@@ -271,7 +271,12 @@ impl OrderDeskMcp {
                 let value: Value = serde_json::from_str(&output.structured).map_err(|e| {
                     McpError::internal_error(format!("component returned invalid JSON: {e}"), None)
                 })?;
-                CallToolResult::structured(value)
+                // The text content is the component's own serialization, as it came: no
+                // second serialization of the result.
+                let mut result =
+                    CallToolResult::success(vec![ContentBlock::text(output.structured)]);
+                result.structured_content = Some(value);
+                result
             }
             Ok(Err(CallError::UnknownTool(unknown))) => {
                 log.write("unknown_tool", elapsed, None);
