@@ -18,6 +18,7 @@ mod bindings;
 mod capability;
 mod config;
 mod connections;
+mod exports;
 mod http;
 mod http_egress;
 mod kv;

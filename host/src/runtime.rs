@@ -23,7 +23,7 @@ pub use crate::bindings::exports::orderdesk::mcp::intake::{
     SyncTarget, WebhookDelivery, WebhookReceipt,
 };
 use crate::bindings::exports::orderdesk::mcp::tools::{
-    CallError, Caller, TenantInfo, ToolDescriptor, ToolError, ToolOutput,
+    CallError, Caller, ToolDescriptor, ToolOutput,
 };
 use crate::bindings::{PluginCore, PluginCorePre};
 pub use crate::capability::CallHooks;
@@ -39,9 +39,6 @@ pub const EMBEDDED_COMPONENT: &[u8] = include_bytes!(env!("ORDERDESK_COMPONENT_W
 
 /// Linear memory an idle pool slot keeps resident between calls.
 const KEEP_RESIDENT_BYTES: usize = 4 << 20;
-
-/// The longest a bearer check may take, queueing included.
-const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// How often the epoch ticks; deadlines are counted in ticks.
 const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -163,8 +160,8 @@ pub struct Runtime {
     pre: PluginCorePre<CallState>,
     capabilities: Capabilities,
     memory_limit_bytes: usize,
-    call_timeout: Duration,
-    sync_timeout: Duration,
+    pub(crate) call_timeout: Duration,
+    pub(crate) sync_timeout: Duration,
     pub compile_source: CompileSource,
     /// Who may hold an instance, and who waits.
     admission: Arc<Admission>,
@@ -306,168 +303,7 @@ impl Runtime {
         }
     }
 
-    /// An operator command (`orderdesk-mcp tenant …`) in the background lane.
-    async fn admin<T>(
-        &self,
-        f: impl for<'a> FnOnce(
-            &'a PluginCore,
-            &'a mut Store<CallState>,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
-        >,
-    ) -> Result<T, SandboxError> {
-        let deadline = self.deadline(self.call_timeout);
-        self.run(self.plain("admin"), self.background("admin"), deadline, f)
-            .await
-    }
-
-    /// `orderdesk:mcp/admin.tenant-create`.
-    pub async fn tenant_create(
-        &self,
-        name: &str,
-    ) -> Result<Result<(TenantInfo, String), ToolError>, SandboxError> {
-        let name = name.to_string();
-        self.admin(move |i, s| {
-            Box::pin(async move { i.orderdesk_mcp_admin().call_tenant_create(s, &name).await })
-        })
-        .await
-    }
-
-    /// `orderdesk:mcp/admin.tenant-list`.
-    pub async fn tenant_list(&self) -> Result<Result<Vec<TenantInfo>, ToolError>, SandboxError> {
-        self.admin(|i, s| {
-            Box::pin(async move { i.orderdesk_mcp_admin().call_tenant_list(s).await })
-        })
-        .await
-    }
-
-    /// `orderdesk:mcp/admin.tenant-delete`.
-    pub async fn tenant_delete(&self, id: &str) -> Result<Result<(), ToolError>, SandboxError> {
-        let id = id.to_string();
-        self.admin(move |i, s| {
-            Box::pin(async move { i.orderdesk_mcp_admin().call_tenant_delete(s, &id).await })
-        })
-        .await
-    }
-
-    /// `orderdesk:mcp/admin.tenant-rotate-key`.
-    pub async fn tenant_rotate_key(
-        &self,
-        id: &str,
-        current: &str,
-    ) -> Result<Result<String, ToolError>, SandboxError> {
-        let (id, current) = (id.to_string(), current.to_string());
-        self.admin(move |i, s| {
-            Box::pin(async move {
-                i.orderdesk_mcp_admin()
-                    .call_tenant_rotate_key(s, &id, &current)
-                    .await
-            })
-        })
-        .await
-    }
-
-    /// `orderdesk:mcp/admin.tenant-authenticate`, in the auth lane under the tenant id the
-    /// key claims (`claimed`), so bad bearers naming one tenant queue behind each other
-    /// and never take the instances tool calls use.
-    pub async fn tenant_authenticate(
-        &self,
-        master_key: &str,
-        claimed: &str,
-    ) -> Result<Result<TenantInfo, ToolError>, SandboxError> {
-        let key = master_key.to_string();
-        let timeout = self.call_timeout.min(AUTH_TIMEOUT);
-        self.run(
-            self.plain("auth"),
-            Ticket::new(Lane::Auth, claimed, ""),
-            self.deadline(timeout),
-            move |i, s| {
-                Box::pin(async move {
-                    i.orderdesk_mcp_admin()
-                        .call_tenant_authenticate(s, &key)
-                        .await
-                })
-            },
-        )
-        .await
-    }
-
-    /// `orderdesk:mcp/intake.webhook-deliver`: one OrderDesk delivery, in the webhooks lane
-    /// under its store id, under the call deadline.
-    pub async fn webhook_deliver(
-        &self,
-        delivery: WebhookDelivery,
-    ) -> Result<Result<WebhookReceipt, ToolError>, SandboxError> {
-        let info = self.plain(&delivery.request_id);
-        let ticket = Ticket::new(Lane::Webhooks, &delivery.store_id, "");
-        self.run(
-            info,
-            ticket,
-            self.deadline(self.call_timeout),
-            move |i, s| {
-                Box::pin(async move {
-                    i.orderdesk_mcp_intake()
-                        .call_webhook_deliver(s, &delivery)
-                        .await
-                })
-            },
-        )
-        .await
-    }
-
-    /// `orderdesk:mcp/intake.sync-targets`: every store with polling sync on.
-    pub async fn sync_targets(&self) -> Result<Result<Vec<SyncTarget>, ToolError>, SandboxError> {
-        let deadline = self.deadline(self.call_timeout);
-        self.run(
-            self.plain("sync-targets"),
-            self.background("scheduler"),
-            deadline,
-            |i, s| Box::pin(async move { i.orderdesk_mcp_intake().call_sync_targets(s).await }),
-        )
-        .await
-    }
-
-    /// `orderdesk:mcp/intake.sync-due`: the stores to poll now.
-    pub async fn sync_due(&self) -> Result<Result<Vec<SyncTarget>, ToolError>, SandboxError> {
-        let deadline = self.deadline(self.call_timeout);
-        self.run(
-            self.plain("sync-due"),
-            self.background("scheduler"),
-            deadline,
-            |i, s| Box::pin(async move { i.orderdesk_mcp_intake().call_sync_due(s).await }),
-        )
-        .await
-    }
-
-    /// `orderdesk:mcp/intake.sync-run`: poll one store, in the background lane under its
-    /// tenant and store, under the sync deadline (`sync_timeout_secs`) instead of the call
-    /// deadline. The report is JSON text.
-    pub async fn sync_run(
-        &self,
-        target: &SyncTarget,
-        options_json: &str,
-        request_id: &str,
-        hooks: CallHooks,
-    ) -> Result<Result<String, ToolError>, SandboxError> {
-        let ticket = Ticket::new(Lane::Background, &target.tenant, &target.store_id);
-        let target = target.clone();
-        let (options, id) = (options_json.to_string(), request_id.to_string());
-        self.run(
-            self.info(request_id, hooks),
-            ticket,
-            self.deadline(self.sync_timeout),
-            move |i, s| {
-                Box::pin(async move {
-                    i.orderdesk_mcp_intake()
-                        .call_sync_run(s, &target, &options, &id)
-                        .await
-                })
-            },
-        )
-        .await
-    }
-
-    fn info(&self, request_id: &str, hooks: CallHooks) -> CallInfo {
+    pub(crate) fn info(&self, request_id: &str, hooks: CallHooks) -> CallInfo {
         CallInfo {
             request_id: request_id.to_string(),
             hooks,
@@ -475,17 +311,17 @@ impl Runtime {
     }
 
     /// A call nobody can cancel or follow.
-    fn plain(&self, request_id: &str) -> CallInfo {
+    pub(crate) fn plain(&self, request_id: &str) -> CallInfo {
         self.info(request_id, CallHooks::default())
     }
 
     /// Background work of the host itself, under `key`.
-    fn background(&self, key: &str) -> Ticket {
+    pub(crate) fn background(&self, key: &str) -> Ticket {
         Ticket::new(Lane::Background, key, key)
     }
 
     /// When a call started now with `timeout` must have answered.
-    fn deadline(&self, timeout: Duration) -> Instant {
+    pub(crate) fn deadline(&self, timeout: Duration) -> Instant {
         Instant::now() + timeout
     }
 
@@ -507,7 +343,7 @@ impl Runtime {
     /// Run `f` in a fresh instance of `ticket`'s lane, to answer by `deadline`: the wait
     /// for an instance may take up to three quarters of the time left (then `BUSY`), the
     /// run whatever remains.
-    async fn run<T>(
+    pub(crate) async fn run<T>(
         &self,
         info: CallInfo,
         ticket: Ticket,
