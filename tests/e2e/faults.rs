@@ -208,6 +208,9 @@ async fn creator(
                 return;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
         } else {
             if gone || Instant::now() > give_up {
                 return;
@@ -753,12 +756,14 @@ async fn one_of_two_servers_killed_mid_write_leaves_no_lock_loss_or_duplicate() 
     // when A dies.
     fake.faults().set_latency(Duration::from_millis(150));
     tokio::time::sleep(Duration::from_millis(500)).await;
+    // A's workers start no call from here on (the ones in flight stay in flight), so every
+    // call of A's that breaks was under way when A died.
+    stop_a.store(true, Ordering::SeqCst);
     let status = a.kill().await;
     let killed = Instant::now();
     fake.faults().set_latency(Duration::ZERO);
     use std::os::unix::process::ExitStatusExt;
     assert_eq!(status.signal(), Some(9), "{status:?}");
-    stop_a.store(true, Ordering::SeqCst);
     let orphaned = leased_orders(redis.port(), WRITES.0);
     eprintln!(
         "A killed {:?} into the load; leased orders: {orphaned:?}",
