@@ -14,7 +14,7 @@ use crate::bindings::exports::orderdesk::mcp::intake::{
 };
 use crate::bindings::exports::orderdesk::mcp::tools::{TenantInfo, ToolError};
 use crate::capability::CallHooks;
-use crate::runtime::{CallState, Runtime, SandboxError};
+use crate::runtime::{CallState, Export, Runtime, SandboxError};
 
 /// The longest a bearer check may take, queueing included.
 const AUTH_TIMEOUT: Duration = Duration::from_secs(5);
@@ -23,12 +23,7 @@ impl Runtime {
     /// An operator command (`orderdesk-mcp tenant …`) in the background lane.
     async fn admin<T>(
         &self,
-        f: impl for<'a> FnOnce(
-            &'a PluginCore,
-            &'a mut Store<CallState>,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
-        >,
+        f: impl for<'a> FnOnce(&'a PluginCore, &'a mut Store<CallState>) -> Export<'a, T>,
     ) -> Result<T, SandboxError> {
         let deadline = self.deadline(self.call_timeout);
         self.run(self.plain("admin"), self.background("admin"), deadline, f)

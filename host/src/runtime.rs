@@ -137,6 +137,10 @@ pub enum CompileSource {
     Compiled,
 }
 
+/// One call of a component export on an instance and its store, as [`Runtime::run`] takes it.
+pub(crate) type Export<'a, T> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>>;
+
 /// One call's store: the base WASI context, each capability's per-call state, and the
 /// call's limits.
 pub struct CallState {
@@ -348,12 +352,7 @@ impl Runtime {
         info: CallInfo,
         ticket: Ticket,
         deadline: Instant,
-        f: impl for<'a> FnOnce(
-            &'a PluginCore,
-            &'a mut Store<CallState>,
-        ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = wasmtime::Result<T>> + Send + 'a>,
-        >,
+        f: impl for<'a> FnOnce(&'a PluginCore, &'a mut Store<CallState>) -> Export<'a, T>,
     ) -> Result<T, SandboxError> {
         let _counted = InFlight::enter(&self.in_flight);
         let lane = ticket.lane;
