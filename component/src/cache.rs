@@ -53,13 +53,7 @@ pub fn invalidate(host: &dyn Host, tenant: &str, store: &str, family: Family) {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct Entry {
-    expires_at_ms: u64,
-    value: Value,
-}
-
-/// An [`Entry`] read without building its value: the value stays text.
+/// A stored entry: its expiry and the value as JSON text (read without building it).
 #[derive(Serialize, Deserialize)]
 struct RawEntry<'a> {
     expires_at_ms: u64,
@@ -116,10 +110,11 @@ impl<'a> Cache<'a> {
         let (key, ttl_ms, now) = self.entry_key(family, query);
         let bucket = Bucket::Cache(family);
         if ttl_ms > 0
-            && let Some(entry) = self.lookup::<Entry>(bucket, &key, now)
+            && let Some(value) =
+                self.lookup(bucket, &key, now, |v| serde_json::from_str(v.get()).ok())
         {
             self.counted(family, CacheStatus::Hit);
-            return Ok((entry.value, CacheStatus::Hit));
+            return Ok((value, CacheStatus::Hit));
         }
         let value = fetch()?;
         if ttl_ms > 0 {
@@ -141,12 +136,10 @@ impl<'a> Cache<'a> {
         let (key, ttl_ms, now) = self.entry_key(family, query);
         let bucket = Bucket::Cache(family);
         if ttl_ms > 0
-            && let Some(bytes) = self.lookup_bytes(bucket, &key, now)
+            && let Some(raw) = self.lookup(bucket, &key, now, |v| Some(v.to_owned()))
         {
-            // Checked by `lookup_bytes`: the entry parses and is fresh.
-            let entry: RawEntry = serde_json::from_slice(&bytes).expect("checked entry");
             self.counted(family, CacheStatus::Hit);
-            return Ok((entry.value.to_owned(), CacheStatus::Hit));
+            return Ok((raw, CacheStatus::Hit));
         }
         let value = fetch()?;
         let text = serde_json::to_string(&value).expect("a JSON value always serializes");
@@ -179,19 +172,15 @@ impl<'a> Cache<'a> {
             .metric("cache", &[("family", family.as_str()), ("result", result)]);
     }
 
-    fn lookup<T: serde::de::DeserializeOwned>(
+    /// `read` of the value of a fresh, readable entry (the entry is scanned once); an
+    /// expired or unreadable one is dropped.
+    fn lookup<R>(
         &self,
         bucket: Bucket,
         key: &str,
         now: u64,
-    ) -> Option<T> {
-        let bytes = self.lookup_bytes(bucket, key, now)?;
-        serde_json::from_slice(&bytes).ok()
-    }
-
-    /// The stored bytes of a fresh, readable entry; an expired or unreadable one is
-    /// dropped.
-    fn lookup_bytes(&self, bucket: Bucket, key: &str, now: u64) -> Option<Vec<u8>> {
+        read: impl FnOnce(&RawValue) -> Option<R>,
+    ) -> Option<R> {
         let bytes = match self.host.kv_get(bucket, key) {
             Ok(found) => found?,
             Err(e) => {
@@ -201,7 +190,7 @@ impl<'a> Cache<'a> {
             }
         };
         match serde_json::from_slice::<RawEntry>(&bytes) {
-            Ok(entry) if entry.expires_at_ms > now => Some(bytes),
+            Ok(entry) if entry.expires_at_ms > now => read(entry.value),
             Ok(_) => {
                 // Expired: gone now, even where the backend does not expire entries.
                 let _ = self.host.kv_delete(bucket, key);
