@@ -9,7 +9,7 @@
 # then fails if a scenario not listed in expected-failures.txt fails, if a listed one
 # passes (so the list stays true), or if the list names a scenario the suite does not have.
 # Builds and installs nothing: `cargo build -p orderdesk-mcp -p fake-orderdesk` and
-# `npm install` in tests/clients first (the e2e test tests/e2e/conformance.rs does both).
+# `npm install` in tests/clients first (the e2e test tests/interop/conformance.rs does both).
 #
 # Usage: tests/conformance/run.sh [--server BIN] [--fake BIN | --api-url URL] [--conformance CLI]
 #   --server BIN       orderdesk-mcp binary (default: target/debug/orderdesk-mcp)

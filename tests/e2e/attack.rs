@@ -5,7 +5,7 @@
 //! errors, operational endpoints). Thresholds are ratios or generous bounds, never tight
 //! timings.
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -5,7 +5,7 @@
 //! servers must recover by themselves once the part is back, and nothing acknowledged may
 //! be lost or done twice. Thresholds are generous bounds, never tight timings.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};

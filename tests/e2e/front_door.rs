@@ -12,10 +12,10 @@
 //! answered (or its connection closed) within [`ANSWER_WITHIN`], and no answer may be a 5xx
 //! other than [`DOCUMENTED_5XX`]. A finding prints the seed, the case number and the exact
 //! bytes (also written to a file), so one case can be replayed alone:
-//! `FRONT_DOOR_SEED=<seed> FRONT_DOOR_CASE=<n> cargo test -p orderdesk-mcp --test front_door`.
+//! `FRONT_DOOR_SEED=<seed> FRONT_DOOR_CASE=<n> cargo test -p orderdesk-mcp --test e2e front_door`.
 //! `FRONT_DOOR_CASES` changes how many cases run.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 //! stateless: 2026-07-28) and by raw requests for what clients never send: bearers,
 //! tenants, Origin, protocol versions, body caps, health, readiness, metrics, SIGTERM.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
@@ -125,6 +125,97 @@ async fn stateless_clients_discover_then_call_with_no_session() {
         400,
         "Mcp-Name disagrees"
     );
+}
+
+/// A plain stateless `tools/call` is served without rmcp (`host/src/stateless.rs`); the
+/// same request with a progress token still goes through rmcp. Both must answer alike:
+/// status, content type and the JSON-RPC message, for results, tool errors and protocol
+/// errors, ids as numbers and as strings.
+#[tokio::test]
+async fn stateless_calls_answer_the_same_on_both_paths() {
+    let fake = fake_unlimited().await;
+    let server = http::serve(&Launch::against(&fake)).await;
+    let order = fake.order_ids()[0].to_string();
+    let cases = [
+        (json!(1), "orders_get", json!({ "order_id": order })),
+        (json!("s-2"), "orders_get", json!({ "order_id": order })),
+        (json!(3), "orders_get", json!({ "order_id": "999999999" })),
+        (json!(4), "orders_get", json!({ "order_id": {} })),
+        (json!(5), "orders_list", json!({ "limit": 2 })),
+        (json!(6), "no_such_tool", json!({})),
+    ];
+    // Warm the cache, so both paths see the same hit.
+    for (_, name, args) in &cases {
+        let _ = stateless_post(&server, json!(0), name, Some(args), false).await;
+    }
+    for (id, name, args) in &cases {
+        let fast = stateless_post(&server, id.clone(), name, Some(args), false).await;
+        let rmcp = stateless_post(&server, id.clone(), name, Some(args), true).await;
+        assert!(
+            fast == rmcp,
+            "{name} {args}: the paths disagree:\n{}\n{}",
+            clip(&format!("{fast:?}")),
+            clip(&format!("{rmcp:?}"))
+        );
+        assert_eq!(fast.0, 200, "{name} {args}");
+        assert_eq!(fast.2["id"], *id);
+    }
+    // No `arguments` at all (after a call that fills the cache for them).
+    let _ = stateless_post(&server, json!(0), "orders_list", None, false).await;
+    let without = stateless_post(&server, json!(7), "orders_list", None, false).await;
+    let rmcp = stateless_post(&server, json!(7), "orders_list", None, true).await;
+    assert!(without == rmcp, "no arguments: the paths disagree");
+    assert!(without.2["result"]["structuredContent"]["orders"].is_array());
+}
+
+fn clip(text: &str) -> &str {
+    &text[..text.floor_char_boundary(600)]
+}
+
+/// One raw 2026-07-28 `tools/call`: the status, the content type and the message, with the
+/// request id inside an error body (a fresh uuid each time) blanked.
+async fn stateless_post(
+    server: &HttpServer,
+    id: Value,
+    name: &str,
+    args: Option<&Value>,
+    progress: bool,
+) -> (u16, String, Value) {
+    let mut meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+        "io.modelcontextprotocol/clientInfo": { "name": "raw", "version": "1" }
+    });
+    if progress {
+        meta["progressToken"] = json!("p");
+    }
+    let mut params = json!({ "name": name, "_meta": meta });
+    if let Some(args) = args {
+        params["arguments"] = args.clone();
+    }
+    let body = json!({ "jsonrpc": "2.0", "id": id, "method": "tools/call", "params": params });
+    let headers = [
+        ("mcp-protocol-version", "2026-07-28"),
+        ("mcp-method", "tools/call"),
+        ("mcp-name", name),
+    ];
+    let response = post(&server.mcp_url(), &headers, body.to_string()).await;
+    let status = response.status().as_u16();
+    let kind = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let mut message = message_of(response).await;
+    if let Some(text) = message["result"]["content"][0]["text"].as_str()
+        && message["result"]["isError"] == true
+    {
+        let mut error: Value = serde_json::from_str(text).unwrap();
+        error["error"]["request_id"] = json!("-");
+        message["result"]["content"][0]["text"] = json!(error.to_string());
+    }
+    (status, kind, message)
 }
 
 #[tokio::test]

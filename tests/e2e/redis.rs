@@ -2,7 +2,7 @@
 //! (started by the test set-up on a loopback port) share tenants, stores, cache
 //! generations, locks and each store's upstream bucket.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The sandbox contains a misbehaving component: traps, runaway loops, memory hogs and
 //! requests to foreign origins fail that one call, and the next call works.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::{Launch, fake, spawn};

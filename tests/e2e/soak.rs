@@ -15,7 +15,7 @@
 //! absolute bound shows the quiet tenants kept being served. The correctness checks (edits,
 //! duplicates) have no slack at all.
 
-mod support;
+use crate::support;
 
 use support::soak::{Backend, Plan, run};
 

@@ -1,7 +1,7 @@
 //! The state file over time: the cache stays within its cap and sheds what generations and
 //! lifetimes made useless, and the file is private to its user.
 
-mod support;
+use crate::support;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -1,6 +1,6 @@
 //! End to end over stdio: the real binary and component against the fake OrderDesk.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};

@@ -6,7 +6,7 @@
 //! Redis poll a store once per interval; progress notifications and cancellation of
 //! `sync_trigger`. The fake keeps OrderDesk's bucket (20, 3/s) and must never answer 429.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Output;

@@ -1,7 +1,7 @@
 //! Tenants and stores end to end: isolation between tenants, encrypted keys at rest, no
 //! secret in logs, key rotation through the CLI.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

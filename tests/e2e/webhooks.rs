@@ -3,7 +3,7 @@
 //! and the read cache; refusals by status (401, 400, 413); redeliveries; what the event log
 //! keeps (never the signature or key); and one store id registered by two tenants.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 

@@ -6,7 +6,7 @@
 //! back (2nd `GET`); a create is lookup
 //! (`GET /orders?source_id`), POST, and after a lost answer a recovery lookup.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -1,7 +1,7 @@
 //! The write path end to end: safe merges under concurrency, no duplicate creates, fresh
 //! reads after writes, and no upstream 429s under a burst of reads.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

@@ -15,6 +15,7 @@ mod support;
 
 mod http_client;
 mod load;
+#[path = "../../e2e/support/procfs.rs"]
 mod procfs;
 mod report;
 mod servers;

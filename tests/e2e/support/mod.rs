@@ -3,6 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod http;
+pub mod procfs;
 pub mod python;
 pub mod soak;
 pub mod sync;

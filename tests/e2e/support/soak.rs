@@ -48,6 +48,7 @@ use rmcp::{ServiceExt as _, model::CallToolRequestParams};
 use serde_json::{Map, Value, json};
 
 use super::http::{self, HttpServer};
+use super::procfs;
 use super::{FakeConfig, FakeOrderDesk, Launch, Match, Respond, Rule, create_tenant, fake_with};
 use fake_orderdesk::Edit;
 
@@ -627,54 +628,6 @@ struct Servers {
     _dir: Option<tempfile::TempDir>,
 }
 
-/// `VmRSS` of a process, in bytes.
-fn rss(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|status| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse::<u64>().ok())
-        })
-        .map_or(0, |kb| kb * 1024)
-}
-
-/// Open file descriptors of a process (`ls /proc/PID/fd | wc -l`).
-fn fds(pid: u32) -> u64 {
-    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
-}
-
-/// Clock ticks per second of `/proc/PID/stat` times (`getconf CLK_TCK`, 100 if unknown).
-fn clock_ticks() -> f64 {
-    std::process::Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
-}
-
-/// User + system CPU seconds of every thread of `pid` (`"self"`: this process) so far.
-fn cpu_secs(pid: &str, ticks: f64) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // The command name in parentheses may hold spaces: count the fields after its `)`.
-    let rest = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime, fields 14 and 15 of stat(5), are the 12th and 13th after the name.
-    let tick = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (tick(11) + tick(12)) / ticks
-}
-
 /// CPU use (cores busy on average) of one process in each timed phase.
 #[derive(Clone, Debug, Default)]
 pub struct Cpu {
@@ -1227,7 +1180,7 @@ async fn sample(
         }
         let due = timed_since.filter(|t| t.elapsed() >= next);
         for ((m, s), &pid) in max.iter_mut().zip(series.iter_mut()).zip(pids) {
-            let (r, f) = (rss(pid), fds(pid));
+            let (r, f) = (procfs::rss(pid).now_kib * 1024, procfs::fds(pid));
             m.0 = m.0.max(r);
             m.1 = m.1.max(f);
             if let Some(t) = due {
@@ -1387,19 +1340,24 @@ pub async fn run(backend: Backend, plan: &Plan) -> Figures {
             .cloned()
             .map(|s| client_loop(s, ids.clone(), signals.clone())),
     );
-    let ticks = clock_ticks();
+    let ticks = procfs::clock_ticks();
     let cpu_of: Vec<String> = pids
         .iter()
         .map(u32::to_string)
         .chain(["self".to_string()])
         .collect();
-    let cpu_now = || -> Vec<f64> { cpu_of.iter().map(|p| cpu_secs(p, ticks)).collect() };
+    let cpu_now = || -> Vec<f64> {
+        cpu_of
+            .iter()
+            .map(|p| procfs::cpu_time(p, ticks).as_secs_f64())
+            .collect()
+    };
     let mut cpu = vec![Cpu::default(); cpu_of.len()];
     let conductor = async {
         tokio::time::sleep(plan.warmup).await;
         for (u, &pid) in usage.iter_mut().zip(&pids) {
-            u.rss_start = rss(pid);
-            u.fds_start = fds(pid);
+            u.rss_start = procfs::rss(pid).now_kib * 1024;
+            u.fds_start = procfs::fds(pid);
         }
         signals.phase.store(SOLO, Ordering::Relaxed);
         let (solo_started, solo_cpu) = (Instant::now(), cpu_now());
@@ -1446,8 +1404,8 @@ pub async fn run(backend: Backend, plan: &Plan) -> Figures {
         usage.iter_mut().zip(&pids).zip(maxima).zip(series)
     {
         u.series = series;
-        u.rss_end = rss(pid);
-        u.fds_end = fds(pid);
+        u.rss_end = procfs::rss(pid).now_kib * 1024;
+        u.fds_end = procfs::fds(pid);
         u.rss_max = rss_max.max(u.rss_end);
         u.fds_max = fds_max.max(u.fds_end);
     }

@@ -3,7 +3,7 @@
 //! except those `tests/conformance/expected-failures.txt` lists (they need the suite's demo
 //! tools, resources and prompts), and every listed one still fails.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 use std::time::Duration;

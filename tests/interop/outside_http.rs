@@ -4,7 +4,7 @@
 //! Each is installed by the tests themselves (pip into venvs under `target/`, npm from
 //! `tests/clients/package-lock.json`).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 

@@ -4,7 +4,7 @@
 //! own host lists and answers `orders_get` (a miss, then hits served from its key-value
 //! store) and a missing order with `ORDER_NOT_FOUND`; requests to other origins are refused.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

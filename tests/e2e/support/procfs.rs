@@ -1,4 +1,6 @@
-//! What `/proc` tells about a process: CPU time used so far and resident memory.
+//! What `/proc` tells about a process: CPU time used so far, resident memory and open
+//! files. Shared by the soak scenario and the server-load bench. A process that is gone
+//! reads as zero.
 
 use std::time::Duration;
 
@@ -15,13 +17,20 @@ pub fn clock_ticks() -> u64 {
 
 /// User + system CPU time of all threads of `pid` (`"self"` for this process) so far.
 pub fn cpu_time(pid: &str, ticks: u64) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("/proc/PID/stat");
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return Duration::ZERO;
+    };
     // The command name in parentheses may hold spaces: count fields after its `)`.
-    let rest = &stat[stat.rfind(')').expect("comm") + 2..];
+    let rest = stat.rfind(')').map_or("", |i| &stat[i + 1..]);
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // Fields 14 and 15 of stat(5) (utime, stime) are the 12th and 13th after the name.
-    let used: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-    Duration::from_secs_f64(used as f64 / ticks as f64)
+    let tick = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    Duration::from_secs_f64((tick(11) + tick(12)) as f64 / ticks as f64)
 }
 
 /// Resident memory now and at its peak, in KiB (`VmRSS`, `VmHWM` of `/proc/PID/status`).
@@ -32,7 +41,7 @@ pub struct Rss {
 }
 
 pub fn rss(pid: u32) -> Rss {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc/PID/status");
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
             .lines()
@@ -44,4 +53,9 @@ pub fn rss(pid: u32) -> Rss {
         now_kib: field("VmRSS:"),
         peak_kib: field("VmHWM:"),
     }
+}
+
+/// Open file descriptors of a process (`ls /proc/PID/fd | wc -l`).
+pub fn fds(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
 }

@@ -6,7 +6,7 @@
 //! the composition carries each tool's description where loaders read a function's docs:
 //! the `package-docs` custom section, under `worlds.*.func_exports[NAME].docs`.
 
-mod support;
+use crate::support;
 
 use std::process::Output;
 use std::time::{Duration, Instant};

@@ -7,7 +7,7 @@
 //! so every bucket setting is `""`, and nothing survives a request: each `orders_get` is a
 //! cache miss that reaches the fake.
 
-mod support;
+use crate::support;
 
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};

@@ -3,7 +3,7 @@
 //! validates `structuredContent` against each tool's `outputSchema`, also on error
 //! results, and sends numeric-looking `--tool-arg` values as JSON numbers.
 
-mod support;
+use crate::support;
 
 use serde_json::Value;
 use support::{Launch, fake, run_inspector};
