@@ -142,7 +142,15 @@ pub async fn serve(
         None => config.disable_allowed_hosts(),
     };
     let handler = Arc::new(handler);
-    let mcp = StreamableHttpService::new(move || Ok(handler.new_session()), manager, config);
+    let rmcp = {
+        let handler = handler.clone();
+        StreamableHttpService::new(move || Ok(handler.new_session()), manager, config)
+    };
+    let mcp = Mcp {
+        handler,
+        rmcp,
+        max_body_bytes: options.max_body_bytes,
+    };
     let mut router = Router::new()
         .route_service("/mcp", mcp)
         .layer(middleware::from_fn_with_state(app.clone(), authenticate))
@@ -501,13 +509,70 @@ async fn as_the_spec_says(response: Response) -> Response {
         );
     }
     if text.starts_with("Failed to read request body") {
-        return rpc_error(
-            StatusCode::REQUEST_TIMEOUT,
-            -32600,
-            "the request body did not arrive in time".into(),
-        );
+        return body_did_not_arrive();
     }
     Response::from_parts(parts, axum::body::Body::from(bytes))
+}
+
+/// What a request whose body stopped arriving (the client timeout) or broke off gets.
+pub(crate) fn body_did_not_arrive() -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": -32600, "message": "the request body did not arrive in time" },
+    });
+    (StatusCode::REQUEST_TIMEOUT, axum::Json(body)).into_response()
+}
+
+/// `/mcp`: plain stateless tool calls straight to the handler ([`crate::stateless`]),
+/// everything else to rmcp's streamable-HTTP service.
+#[derive(Clone)]
+struct Mcp {
+    handler: Arc<OrderDeskMcp>,
+    rmcp: StreamableHttpService<OrderDeskMcp, LocalSessionManager>,
+    max_body_bytes: usize,
+}
+
+impl tower::Service<Request> for Mcp {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future =
+        std::pin::Pin<Box<dyn std::future::Future<Output = Result<Response, Self::Error>> + Send>>;
+
+    fn poll_ready(
+        &mut self,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move {
+            let named = (request.method() == axum::http::Method::POST)
+                .then(|| crate::stateless::eligible(request.headers(), this.max_body_bytes))
+                .flatten();
+            let request = match named {
+                Some(named) => {
+                    match crate::stateless::serve(
+                        &this.handler,
+                        request,
+                        named,
+                        this.max_body_bytes,
+                    )
+                    .await
+                    {
+                        Ok(response) => return Ok(response),
+                        Err(request) => request,
+                    }
+                }
+                None => request,
+            };
+            let mut rmcp = this.rmcp;
+            let response = tower::ServiceExt::oneshot(&mut rmcp, request).await?;
+            Ok(response.map(axum::body::Body::new))
+        })
+    }
 }
 
 fn refused(refusal: Refusal) -> Response {

@@ -32,6 +32,7 @@ mod scheduler;
 mod sessions;
 mod settings;
 mod state;
+mod stateless;
 mod stdio;
 mod throttle;
 mod unattended;

@@ -50,7 +50,7 @@ pub const MAX_ARGUMENTS_BYTES: usize = 1 << 20;
 const MALFORMED: &str = "[]";
 
 /// A call's arguments as they arrived.
-enum Arguments {
+pub(crate) enum Arguments {
     Object(Map<String, Value>),
     /// Not acceptable (too large, or not an object); the message says why.
     Malformed(String),
@@ -180,13 +180,16 @@ impl OrderDeskMcp {
         }
     }
 
-    async fn call(
+    /// Run one tool call: the answer (the result text as the component wrote it, or an
+    /// error body) and its outcome label; `Err` is a JSON-RPC error (unknown tool, a
+    /// session of another tenant).
+    pub(crate) async fn call(
         &self,
         name: &str,
         arguments: Arguments,
         principal: Option<&Principal>,
         hooks: CallHooks,
-    ) -> Result<(CallToolResult, String), McpError> {
+    ) -> Result<(ToolAnswer, String), McpError> {
         self.admit(principal)?;
         let request_id = uuid::Uuid::new_v4().to_string();
         let args = CallArguments::from(arguments);
@@ -268,15 +271,10 @@ impl OrderDeskMcp {
                 }
                 log.write("ok", elapsed, None);
                 self.bind(&output, bearer.is_some());
-                let value: Value = serde_json::from_str(&output.structured).map_err(|e| {
-                    McpError::internal_error(format!("component returned invalid JSON: {e}"), None)
-                })?;
-                // The text content is the component's own serialization, as it came: no
-                // second serialization of the result.
-                let mut result =
-                    CallToolResult::success(vec![ContentBlock::text(output.structured)]);
-                result.structured_content = Some(value);
-                result
+                ToolAnswer {
+                    text: output.structured,
+                    is_error: false,
+                }
             }
             Ok(Err(CallError::UnknownTool(unknown))) => {
                 log.write("unknown_tool", elapsed, None);
@@ -510,6 +508,29 @@ impl CallLog {
     }
 }
 
+/// A tool call's answer as text: on success the component's structured result, exactly as
+/// it wrote it (the text content and `structuredContent` both); on failure the error body.
+pub(crate) struct ToolAnswer {
+    pub text: String,
+    pub is_error: bool,
+}
+
+impl ToolAnswer {
+    /// As rmcp's result type: success carries the text as content and, parsed, as
+    /// `structuredContent`; an error only the text, with `isError: true`.
+    fn into_result(self) -> Result<CallToolResult, McpError> {
+        if self.is_error {
+            return Ok(CallToolResult::error(vec![ContentBlock::text(self.text)]));
+        }
+        let value: Value = serde_json::from_str(&self.text).map_err(|e| {
+            McpError::internal_error(format!("component returned invalid JSON: {e}"), None)
+        })?;
+        let mut result = CallToolResult::success(vec![ContentBlock::text(self.text)]);
+        result.structured_content = Some(value);
+        Ok(result)
+    }
+}
+
 /// `{"error": {code, message, details, retryable, request_id}}` as text content, with
 /// `isError: true` and no `structuredContent`: clients validate structured content against
 /// the tool's `outputSchema` (which describes successes), so an error must not carry any.
@@ -519,7 +540,7 @@ fn error_result(
     details: Value,
     retryable: bool,
     request_id: &str,
-) -> CallToolResult {
+) -> ToolAnswer {
     let body = json!({
         "error": {
             "code": code,
@@ -529,7 +550,10 @@ fn error_result(
             "request_id": request_id,
         }
     });
-    CallToolResult::error(vec![ContentBlock::text(body.to_string())])
+    ToolAnswer {
+        text: body.to_string(),
+        is_error: true,
+    }
 }
 
 /// The principal the HTTP transport attached to this request (none over stdio).
@@ -633,12 +657,17 @@ impl ServerHandler for OrderDeskMcp {
         if let Some(forwarder) = forwarder {
             let _ = forwarder.await;
         }
-        let (result, outcome) = called?;
-        let failed = result.is_error == Some(true);
+        let (answer, outcome) = called?;
         let tool = self.catalog.label(&request.name).to_string();
-        self.notify_outcome(&tool, failed, &outcome, started.elapsed(), &context)
-            .await;
-        Ok(result.into())
+        self.notify_outcome(
+            &tool,
+            answer.is_error,
+            &outcome,
+            started.elapsed(),
+            &context,
+        )
+        .await;
+        Ok(answer.into_result()?.into())
     }
 
     /// rmcp hands a request whose params do not fit its method's shape here, as a custom
@@ -656,7 +685,7 @@ impl ServerHandler for OrderDeskMcp {
         {
             let principal = principal_of(&context);
             let why = "`arguments` must be a JSON object of the tool's parameters".to_string();
-            let (result, _) = self
+            let (answer, _) = self
                 .call(
                     name,
                     Arguments::Malformed(why),
@@ -664,7 +693,7 @@ impl ServerHandler for OrderDeskMcp {
                     CallHooks::default(),
                 )
                 .await?;
-            let value = serde_json::to_value(result)
+            let value = serde_json::to_value(answer.into_result()?)
                 .map_err(|e| McpError::internal_error(e.to_string(), None))?;
             return Ok(rmcp::model::CustomResult::new(value));
         }
