@@ -543,27 +543,34 @@ mod tests {
         }
     }
 
-    /// End-to-end files live outside the package (in `tests/e2e/`), where cargo does not
-    /// find them by itself: every one must be a `[[test]]` target, or it would never run.
+    /// End-to-end files live outside the package, where cargo does not find them by
+    /// itself: `tests/e2e/main.rs` and `tests/interop/main.rs` are the `[[test]]` targets,
+    /// and every other file beside them must be one of their modules, or it would never run.
     #[test]
-    fn every_end_to_end_file_is_a_test_target() {
+    fn every_end_to_end_file_is_a_module_of_a_test_target() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
-        let dir = root.join("../tests/e2e");
-        let mut files: Vec<String> = std::fs::read_dir(&dir)
-            .unwrap()
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .filter(|name| name.ends_with(".rs"))
-            .collect();
-        files.sort();
-        assert!(files.len() >= 5, "{files:?}");
-        for file in files {
-            let path = format!("path = \"../tests/e2e/{file}\"");
+        let mut seen = 0;
+        for group in ["e2e", "interop"] {
+            let target = format!("path = \"../tests/{group}/main.rs\"");
             assert!(
-                manifest.contains(&path),
-                "tests/e2e/{file} has no [[test]] entry in host/Cargo.toml, so it never runs"
+                manifest.contains(&target),
+                "no [[test]] for tests/{group}/main.rs"
             );
+            let dir = root.join("../tests").join(group);
+            let main = std::fs::read_to_string(dir.join("main.rs")).unwrap();
+            for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let Some(module) = name.strip_suffix(".rs").filter(|m| *m != "main") else {
+                    continue;
+                };
+                seen += 1;
+                assert!(
+                    main.lines().any(|l| l.trim() == format!("mod {module};")),
+                    "tests/{group}/{name} is not a module of tests/{group}/main.rs, so it never runs"
+                );
+            }
         }
+        assert!(seen >= 15, "only {seen} end-to-end modules found");
     }
 }
