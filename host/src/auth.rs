@@ -166,7 +166,7 @@ impl Authenticator {
                 Err(Refusal::Missing)
             }
             (Mode::Token(Some(token)), Some(given)) => {
-                if constant_time_eq(token.as_bytes(), given.as_bytes()) {
+                if orderdesk_mcp_shapes::constant_time_eq(token.as_bytes(), given.as_bytes()) {
                     Ok(single_store())
                 } else {
                     crate::metrics::get().auth("invalid");
@@ -263,19 +263,9 @@ fn single_store() -> Principal {
     }
 }
 
-/// The token of `Bearer <token>` (scheme case-insensitive, RFC 6750).
+/// The token of `Bearer <token>` ([`orderdesk_mcp_shapes::bearer`]), or `Invalid`.
 pub(crate) fn bearer_of(header: &str) -> Result<&str, Refusal> {
-    let (scheme, token) = header.trim().split_once(' ').ok_or(Refusal::Invalid)?;
-    let token = token.trim();
-    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-        return Err(Refusal::Invalid);
-    }
-    Ok(token)
-}
-
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
+    orderdesk_mcp_shapes::bearer(header).ok_or(Refusal::Invalid)
 }
 
 /// The tenant id a master key names (`odmk_<id>_<secret>`): not secret, fine for logs.
@@ -296,14 +286,6 @@ mod tests {
         assert_eq!(bearer_of("Basic abc"), Err(Refusal::Invalid));
         assert_eq!(bearer_of("Bearer"), Err(Refusal::Invalid));
         assert_eq!(bearer_of("Bearer  "), Err(Refusal::Invalid));
-    }
-
-    #[test]
-    fn tokens_compare_whole() {
-        assert!(constant_time_eq(b"secret", b"secret"));
-        assert!(!constant_time_eq(b"secret", b"secreT"));
-        assert!(!constant_time_eq(b"secret", b"secret2"));
-        assert!(!constant_time_eq(b"", b"x"));
     }
 
     #[test]

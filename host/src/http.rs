@@ -26,8 +26,10 @@ use axum::routing::{get, post};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::service::TowerToHyperService;
+use orderdesk_mcp_shapes::{code, rpc_error};
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 use tower_http::timeout::RequestBodyTimeout;
 
@@ -450,11 +452,7 @@ async fn authenticate(State(app): State<Arc<App>>, mut request: Request, next: N
                     open = full.0,
                     "refused a new MCP session: the server is full"
                 );
-                let body = serde_json::json!({
-                    "jsonrpc": "2.0",
-                    "id": null,
-                    "error": { "code": -32000, "message": full.to_string() },
-                });
+                let body = rpc_error(Value::Null, code::SERVER_REFUSED, &full.to_string(), None);
                 let mut busy = (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
                 busy.headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
@@ -469,11 +467,12 @@ const SESSION_HEADER: &str = "mcp-session-id";
 
 /// What an unknown session gets, and so also someone else's.
 fn session_not_found() -> Response {
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": { "code": -32001, "message": "Session not found" },
-    });
+    let body = rpc_error(
+        Value::Null,
+        code::SESSION_OR_AUTH,
+        "Session not found",
+        None,
+    );
     (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
@@ -490,23 +489,13 @@ async fn as_the_spec_says(response: Response) -> Response {
         return (status, "").into_response();
     };
     let text = String::from_utf8_lossy(&bytes);
-    let rpc_error = |status: StatusCode, code: i64, message: String| {
-        let body = serde_json::json!({
-            "jsonrpc": "2.0",
-            "id": null,
-            "error": { "code": code, "message": message },
-        });
-        (status, axum::Json(body)).into_response()
-    };
     if text.starts_with("fail to deserialize request body") {
         let detail = text
             .trim_start_matches("fail to deserialize request body")
             .trim();
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            -32700,
-            format!("Parse error: not a JSON-RPC message ({detail})"),
-        );
+        let message = format!("Parse error: not a JSON-RPC message ({detail})");
+        let body = rpc_error(Value::Null, code::PARSE_ERROR, &message, None);
+        return (StatusCode::BAD_REQUEST, axum::Json(body)).into_response();
     }
     if text.starts_with("Failed to read request body") {
         return body_did_not_arrive();
@@ -516,11 +505,8 @@ async fn as_the_spec_says(response: Response) -> Response {
 
 /// What a request whose body stopped arriving (the client timeout) or broke off gets.
 pub(crate) fn body_did_not_arrive() -> Response {
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": { "code": -32600, "message": "the request body did not arrive in time" },
-    });
+    let message = "the request body did not arrive in time";
+    let body = rpc_error(Value::Null, code::INVALID_REQUEST, message, None);
     (StatusCode::REQUEST_TIMEOUT, axum::Json(body)).into_response()
 }
 
@@ -585,11 +571,12 @@ fn refused(refusal: Refusal) -> Response {
         Refusal::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, ""),
         Refusal::TooManyFailures(_) => (StatusCode::TOO_MANY_REQUESTS, ""),
     };
-    let body = serde_json::json!({
-        "jsonrpc": "2.0",
-        "id": null,
-        "error": { "code": -32001, "message": refusal.to_string() },
-    });
+    let body = rpc_error(
+        Value::Null,
+        code::SESSION_OR_AUTH,
+        &refusal.to_string(),
+        None,
+    );
     let mut response = (status, axum::Json(body)).into_response();
     if !challenge.is_empty() {
         response.headers_mut().insert(
@@ -717,7 +704,9 @@ fn render_metrics(app: &App, request: &Request) -> Response {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| crate::auth::bearer_of(v).ok());
-        if !given.is_some_and(|g| crate::auth::constant_time_eq(g.as_bytes(), token.as_bytes())) {
+        if !given
+            .is_some_and(|g| orderdesk_mcp_shapes::constant_time_eq(g.as_bytes(), token.as_bytes()))
+        {
             let mut refused =
                 (StatusCode::UNAUTHORIZED, "/metrics needs its bearer token").into_response();
             refused.headers_mut().insert(

@@ -30,16 +30,6 @@ use crate::throttle::Throttle;
 
 /// The tenant of calls without one: single-store mode (the component's name for it).
 const SINGLE_STORE_TENANT: &str = "_";
-
-const INSTRUCTIONS: &str = "Tools for OrderDesk stores: read and search orders, create and \
-update them (orders_update merges safely; orders_mutate applies JSON Patch), move them between \
-folders (store_info lists folders), add notes, items and shipments, and manage inventory \
-(products_*). With several stores, call tenant_use_master_key, then stores_list / stores_use, \
-or pass `store` to any tool. sync_configure keeps a local mirror of a store's orders (polling \
-and webhooks); mirror_orders_query searches it without calling OrderDesk. Failed calls return \
-isError with error.code (e.g. ORDER_NOT_FOUND, CONCURRENT_UPDATE, OD_API_429, \
-INVALID_ARGUMENT).";
-
 /// The largest arguments object a call may carry; larger ones are refused before they
 /// reach the component (whose memory is capped).
 pub const MAX_ARGUMENTS_BYTES: usize = 1 << 20;
@@ -531,9 +521,7 @@ impl ToolAnswer {
     }
 }
 
-/// `{"error": {code, message, details, retryable, request_id}}` as text content, with
-/// `isError: true` and no `structuredContent`: clients validate structured content against
-/// the tool's `outputSchema` (which describes successes), so an error must not carry any.
+/// A failed call's answer: the error body of [`orderdesk_mcp_shapes::tool_error_body`].
 fn error_result(
     code: &str,
     message: &str,
@@ -541,17 +529,8 @@ fn error_result(
     retryable: bool,
     request_id: &str,
 ) -> ToolAnswer {
-    let body = json!({
-        "error": {
-            "code": code,
-            "message": message,
-            "details": details,
-            "retryable": retryable,
-            "request_id": request_id,
-        }
-    });
     ToolAnswer {
-        text: body.to_string(),
+        text: orderdesk_mcp_shapes::tool_error_body(code, message, details, retryable, request_id),
         is_error: true,
     }
 }
@@ -603,7 +582,7 @@ impl ServerHandler for OrderDeskMcp {
             "orderdesk-mcp",
             env!("CARGO_PKG_VERSION"),
         ))
-        .with_instructions(INSTRUCTIONS)
+        .with_instructions(orderdesk_mcp_shapes::instructions::SERVER)
     }
 
     async fn initialize(

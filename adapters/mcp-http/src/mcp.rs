@@ -7,6 +7,8 @@
 //! answers 405) and no state between requests, so what a tool binds to a connection
 //! (`tenant_use_master_key`, `stores_use`) does not carry over; pass `store` per call instead.
 
+use orderdesk_mcp_shapes::code::{INVALID_PARAMS, INVALID_REQUEST, METHOD_NOT_FOUND, PARSE_ERROR};
+use orderdesk_mcp_shapes::{bearer, constant_time_eq, rpc_error};
 use serde_json::{Map, Value, json};
 
 /// Protocol versions `initialize` agrees to, newest first; any other request gets the newest.
@@ -27,18 +29,6 @@ pub const DEFAULT_ALLOWED_ORIGINS: &str = "http://localhost:*,http://127.0.0.1:*
 
 /// `max_body_bytes` when it is not configured.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 2 << 20;
-
-const INSTRUCTIONS: &str = "Tools for an OrderDesk store: read and search orders, create and \
-update them (orders_update merges safely; orders_mutate applies JSON Patch), move them between \
-folders (store_info lists folders), add notes, items and shipments, and manage inventory \
-(products_*). Each request stands alone: pass `store` to a tool rather than relying on \
-stores_use. Failed calls return isError with error.code (e.g. ORDER_NOT_FOUND, OD_API_429, \
-INVALID_ARGUMENT).";
-
-const PARSE_ERROR: i64 = -32700;
-const INVALID_REQUEST: i64 = -32600;
-const METHOD_NOT_FOUND: i64 = -32601;
-const INVALID_PARAMS: i64 = -32602;
 
 /// What the adapter needs from its imports.
 pub trait Backend {
@@ -133,15 +123,6 @@ pub fn max_body_bytes(backend: &impl Backend) -> usize {
         .config("max_body_bytes")
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(DEFAULT_MAX_BODY_BYTES)
-}
-
-/// A JSON-RPC error response.
-fn rpc_error(id: Value, code: i64, message: &str, data: Option<Value>) -> Value {
-    let mut error = json!({ "code": code, "message": message });
-    if let Some(data) = data {
-        error["data"] = data;
-    }
-    json!({ "jsonrpc": "2.0", "id": id, "error": error })
 }
 
 /// A message the transport cannot accept: an HTTP error with a JSON-RPC error without id.
@@ -272,7 +253,7 @@ fn initialize(params: &Map<String, Value>) -> Value {
         "protocolVersion": version,
         "capabilities": { "tools": { "listChanged": false } },
         "serverInfo": { "name": "orderdesk-mcp", "version": env!("CARGO_PKG_VERSION") },
-        "instructions": INSTRUCTIONS,
+        "instructions": orderdesk_mcp_shapes::instructions::STATELESS,
     })
 }
 
@@ -348,33 +329,19 @@ fn call_tool(
                 .unwrap_or(Value::Null);
             // As the native host answers: the error as text and no structuredContent, which
             // clients would validate against the tool's outputSchema (successes only).
-            let body = json!({
-                "error": {
-                    "code": code,
-                    "message": message,
-                    "details": details,
-                    "retryable": retryable,
-                    "request_id": request_id,
-                }
-            });
+            let body = orderdesk_mcp_shapes::tool_error_body(
+                &code,
+                &message,
+                details,
+                retryable,
+                &request_id,
+            );
             Ok(json!({
-                "content": [{ "type": "text", "text": body.to_string() }],
+                "content": [{ "type": "text", "text": body }],
                 "isError": true,
             }))
         }
     }
-}
-
-fn bearer(header: &str) -> Option<&str> {
-    let (scheme, token) = header.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
-
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// `allowed` is a comma-separated list of `scheme://host:port`, `scheme://host:*` (any port)
@@ -423,13 +390,5 @@ mod tests {
         ));
         assert!(origin_allowed("https://app.example", "https://app.example"));
         assert!(origin_allowed("*", "https://anything"));
-    }
-
-    #[test]
-    fn bearer_tokens() {
-        assert_eq!(bearer("Bearer abc"), Some("abc"));
-        assert_eq!(bearer("bearer  abc "), Some("abc"));
-        assert_eq!(bearer("Basic abc"), None);
-        assert_eq!(bearer("Bearer "), None);
     }
 }
