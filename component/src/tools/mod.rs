@@ -1,6 +1,23 @@
 //! The tool catalog and dispatcher: names, descriptions, schemas derived from Rust types,
 //! annotations, argument validation, and the call entry point. One file per tool group.
 
+/// A [`Tool`] that runs the handler `$run`, whose argument and result types give both
+/// schemas. It is a constant, not a constructor call, so a call finds its tool without
+/// building the catalog (every call runs in a fresh instance).
+macro_rules! tool {
+    ($name:expr, $title:expr, $description:expr, $annotations:expr, $run:path $(,)?) => {
+        $crate::tools::Tool {
+            name: $name,
+            title: $title,
+            description: $description,
+            annotations: $annotations,
+            input_schema: $crate::tools::input_schema_of($run),
+            output_schema: $crate::tools::output_schema_of($run),
+            run: |ctx, raw| $crate::tools::run_typed(ctx, raw, $run),
+        }
+    };
+}
+
 #[cfg(test)]
 mod admission_tests;
 mod args;
@@ -111,11 +128,11 @@ impl Annotations {
     };
 }
 
-/// Runs a tool on its raw arguments; answers the structured result as JSON text (built
-/// once, straight from the result type: no intermediate `Value`).
-type Handler = Box<dyn Fn(&Ctx, Value) -> Result<String, ToolError>>;
+/// Runs a tool on its raw arguments; answers the structured result as JSON text.
+type Handler = fn(&Ctx, Value) -> Result<String, ToolError>;
 
-/// One tool of the catalog.
+/// One tool of the catalog (made with `tool!`).
+#[derive(Clone)]
 pub struct Tool {
     pub name: &'static str,
     pub title: &'static str,
@@ -128,36 +145,6 @@ pub struct Tool {
 }
 
 impl Tool {
-    /// A tool whose arguments are `A` and result `O`; both schemas come from the types.
-    pub fn new<A, O>(
-        name: &'static str,
-        title: &'static str,
-        description: &'static str,
-        annotations: Annotations,
-        run: fn(&Ctx, A) -> Result<O, ToolError>,
-    ) -> Self
-    where
-        A: DeserializeOwned + JsonSchema + Validate + 'static,
-        O: Serialize + JsonSchema + 'static,
-    {
-        Self {
-            name,
-            title,
-            description,
-            annotations,
-            input_schema: schema_of::<A>,
-            output_schema: schema_of::<O>,
-            run: Box::new(move |ctx, raw| {
-                let parsed: A = args::parse(raw)?;
-                parsed.validate()?;
-                let out = run(ctx, parsed)?;
-                serde_json::to_string(&out).map_err(|e| {
-                    ToolError::new(ErrorCode::Internal, format!("result not serializable: {e}"))
-                })
-            }),
-        }
-    }
-
     /// JSON Schema of the arguments.
     pub fn input_schema(&self) -> Value {
         (self.input_schema)()
@@ -167,6 +154,38 @@ impl Tool {
     pub fn output_schema(&self) -> Value {
         (self.output_schema)()
     }
+}
+
+/// The argument schema of a handler taking `A`.
+const fn input_schema_of<A: JsonSchema, O>(
+    _run: fn(&Ctx, A) -> Result<O, ToolError>,
+) -> fn() -> Value {
+    schema_of::<A>
+}
+
+/// The result schema of a handler answering `O`.
+const fn output_schema_of<A, O: JsonSchema>(
+    _run: fn(&Ctx, A) -> Result<O, ToolError>,
+) -> fn() -> Value {
+    schema_of::<O>
+}
+
+/// Parse and check the arguments, run the handler, and write its result as JSON text
+/// (built once, straight from the result type: no intermediate `Value`).
+fn run_typed<A, O>(
+    ctx: &Ctx,
+    raw: Value,
+    run: fn(&Ctx, A) -> Result<O, ToolError>,
+) -> Result<String, ToolError>
+where
+    A: DeserializeOwned + Validate,
+    O: Serialize,
+{
+    let parsed: A = args::parse(raw)?;
+    parsed.validate()?;
+    let out = run(ctx, parsed)?;
+    serde_json::to_string(&out)
+        .map_err(|e| ToolError::new(ErrorCode::Internal, format!("result not serializable: {e}")))
 }
 
 fn schema_of<T: JsonSchema>() -> Value {
@@ -183,24 +202,37 @@ fn portable(mut schema: Value) -> Value {
     schema
 }
 
+/// The tool groups, in the order `tools/list` shows them.
+const GROUPS: [&[Tool]; 13] = [
+    tenant::TOOLS,
+    stores::TOOLS,
+    store::TOOLS,
+    orders::TOOLS,
+    orders_write::TOOLS,
+    order_items::TOOLS,
+    shipments::TOOLS,
+    products::TOOLS,
+    products_write::TOOLS,
+    sync::TOOLS,
+    mirror::TOOLS,
+    webhooks::TOOLS,
+    ops::TOOLS,
+];
+
 /// Every tool, in the order `tools/list` shows them.
 pub fn catalog() -> Vec<Tool> {
-    let groups = [
-        tenant::tools,
-        stores::tools,
-        store::tools,
-        orders::tools,
-        orders_write::tools,
-        order_items::tools,
-        shipments::tools,
-        products::tools,
-        products_write::tools,
-        sync::tools,
-        mirror::tools,
-        webhooks::tools,
-        ops::tools,
-    ];
-    groups.into_iter().flat_map(|group| group()).collect()
+    GROUPS
+        .iter()
+        .flat_map(|group| group.iter().cloned())
+        .collect()
+}
+
+/// The tool listed as `name`: a look through the constant groups, nothing is built.
+pub fn find(name: &str) -> Option<&'static Tool> {
+    GROUPS
+        .iter()
+        .flat_map(|group| group.iter())
+        .find(|t| t.name == name)
 }
 
 /// A successful call (mirrors `orderdesk:mcp/types.tool-output`).
@@ -246,9 +278,7 @@ pub fn call(
     name: &str,
     arguments_json: &str,
 ) -> Result<Output, CallError> {
-    let wanted = canonical_name(name);
-    let tools = catalog();
-    let tool = tools.iter().find(|t| t.name == wanted);
+    let tool = find(&canonical_name(name));
     let settings = Settings::load(host).map_err(CallError::Failed)?;
     // A bad credential fails every call but the one that binds a new one.
     let principal = match &caller.credential {

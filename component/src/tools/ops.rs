@@ -10,30 +10,28 @@ use crate::audit::{self, AuditEntry};
 use crate::cache::Family;
 use crate::error::ToolError;
 
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "cache_invalidate",
-            "Drop cached reads",
-            "Forget this server's cached OrderDesk reads for a store (orders, products, store \
-             settings, or all), e.g. after changes made in OrderDesk's own UI. Writes made \
-             through this server invalidate what they touch on their own.",
-            Annotations::LOCAL,
-            invalidate,
-        ),
-        Tool::new(
-            "audit_list",
-            "Audit trail",
-            "The caller's audit trail, newest first: every change made through this server \
-             (time, store, tool, target, outcome, request id). Page with before = next_before.",
-            Annotations {
-                read_only: true,
-                ..Annotations::LOCAL
-            },
-            list,
-        ),
-    ]
-}
+pub const TOOLS: &[Tool] = &[
+    tool!(
+        "cache_invalidate",
+        "Drop cached reads",
+        "Forget this server's cached OrderDesk reads for a store (orders, products, store \
+         settings, or all), e.g. after changes made in OrderDesk's own UI. Writes made \
+         through this server invalidate what they touch on their own.",
+        Annotations::LOCAL,
+        invalidate,
+    ),
+    tool!(
+        "audit_list",
+        "Audit trail",
+        "The caller's audit trail, newest first: every change made through this server \
+         (time, store, tool, target, outcome, request id). Page with before = next_before.",
+        Annotations {
+            read_only: true,
+            ..Annotations::LOCAL
+        },
+        list,
+    ),
+];
 
 /// What to forget.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]

@@ -14,31 +14,29 @@ use crate::error::ToolError;
 use crate::resource::ORDER;
 use crate::services::records::{self, RawRecord};
 
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "orders_get",
-            "Get one order",
-            "Get one OrderDesk order by its OrderDesk id, with customer, shipping and billing \
-             addresses, items, totals, shipments and folder. To find an order by the id the \
-             cart or marketplace gave it, use orders_list with source_id. Cached for 15 s.",
-            Annotations::READ,
-            orders_get,
-        ),
-        Tool::new(
-            "orders_list",
-            "Search orders",
-            "List OrderDesk orders, newest first unless order_by/order say otherwise. Filters \
-             combine with AND: folder (id or exact name), customer email, source id/name, \
-             customer or shipping names, and date ranges on when an order was added or last \
-             modified (UTC, 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS'). Pages of 1-100 \
-             (default 50): when has_more is true, call again with offset = next_offset. \
-             Prefer a date range over scanning the whole store. Cached for 15 s.",
-            Annotations::READ,
-            orders_list,
-        ),
-    ]
-}
+pub const TOOLS: &[Tool] = &[
+    tool!(
+        "orders_get",
+        "Get one order",
+        "Get one OrderDesk order by its OrderDesk id, with customer, shipping and billing \
+         addresses, items, totals, shipments and folder. To find an order by the id the \
+         cart or marketplace gave it, use orders_list with source_id. Cached for 15 s.",
+        Annotations::READ,
+        orders_get,
+    ),
+    tool!(
+        "orders_list",
+        "Search orders",
+        "List OrderDesk orders, newest first unless order_by/order say otherwise. Filters \
+         combine with AND: folder (id or exact name), customer email, source id/name, \
+         customer or shipping names, and date ranges on when an order was added or last \
+         modified (UTC, 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS'). Pages of 1-100 \
+         (default 50): when has_more is true, call again with offset = next_offset. \
+         Prefer a date range over scanning the whole store. Cached for 15 s.",
+        Annotations::READ,
+        orders_list,
+    ),
+];
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -12,28 +12,26 @@ use crate::error::ToolError;
 use crate::resource::PRODUCT;
 use crate::services::records::{self, RawRecord};
 
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "products_get",
-            "Get one inventory item",
-            "Get one product (an OrderDesk inventory item) by its OrderDesk id: code (SKU), \
-             name, price, stock, location and variations. To look a product up by SKU, use \
-             products_list with code. Cached for 60 s.",
-            Annotations::READ,
-            products_get,
-        ),
-        Tool::new(
-            "products_list",
-            "List inventory items",
-            "List products (OrderDesk inventory items), optionally filtered by exact code \
-             (SKU) or name. Pages of 1-100 (default 50): when has_more is true, call again \
-             with offset = next_offset. Cached for 60 s.",
-            Annotations::READ,
-            products_list,
-        ),
-    ]
-}
+pub const TOOLS: &[Tool] = &[
+    tool!(
+        "products_get",
+        "Get one inventory item",
+        "Get one product (an OrderDesk inventory item) by its OrderDesk id: code (SKU), \
+         name, price, stock, location and variations. To look a product up by SKU, use \
+         products_list with code. Cached for 60 s.",
+        Annotations::READ,
+        products_get,
+    ),
+    tool!(
+        "products_list",
+        "List inventory items",
+        "List products (OrderDesk inventory items), optionally filtered by exact code \
+         (SKU) or name. Pages of 1-100 (default 50): when has_more is true, call again \
+         with offset = next_offset. Cached for 60 s.",
+        Annotations::READ,
+        products_list,
+    ),
+];
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -13,46 +13,44 @@ use crate::resource::PRODUCT;
 use crate::services::orders::id_text;
 use crate::services::{products, records};
 
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "products_create",
-            "Create an inventory item",
-            "Create a product (OrderDesk inventory item): name and code (SKU) are required; \
-             price, stock, location, weight and variation fields are optional. A lost answer \
-             is settled by looking the item up by its code (recovered).",
-            Annotations::WRITE,
-            create,
-        ),
-        Tool::new(
-            "products_update",
-            "Update an inventory item (safe merge)",
-            "Change fields of a product, e.g. {\"stock\": 12}. Same merge rules as \
-             orders_update (omitted fields are kept; null removes), with conflict protection.",
-            Annotations::IDEMPOTENT_WRITE,
-            update_product,
-        ),
-        Tool::new(
-            "products_delete",
-            "Delete an inventory item",
-            "Permanently delete a product from OrderDesk's inventory.",
-            Annotations {
-                idempotent: true,
-                ..Annotations::DESTRUCTIVE
-            },
-            delete,
-        ),
-        Tool::new(
-            "products_batch_update",
-            "Update many inventory items",
-            "Update several products in one request, e.g. stock levels after a count: each \
-             entry needs the item's id plus the fields to set. OrderDesk applies the fields \
-             given and keeps the rest.",
-            Annotations::IDEMPOTENT_WRITE,
-            batch_update,
-        ),
-    ]
-}
+pub const TOOLS: &[Tool] = &[
+    tool!(
+        "products_create",
+        "Create an inventory item",
+        "Create a product (OrderDesk inventory item): name and code (SKU) are required; \
+         price, stock, location, weight and variation fields are optional. A lost answer \
+         is settled by looking the item up by its code (recovered).",
+        Annotations::WRITE,
+        create,
+    ),
+    tool!(
+        "products_update",
+        "Update an inventory item (safe merge)",
+        "Change fields of a product, e.g. {\"stock\": 12}. Same merge rules as \
+         orders_update (omitted fields are kept; null removes), with conflict protection.",
+        Annotations::IDEMPOTENT_WRITE,
+        update_product,
+    ),
+    tool!(
+        "products_delete",
+        "Delete an inventory item",
+        "Permanently delete a product from OrderDesk's inventory.",
+        Annotations {
+            idempotent: true,
+            ..Annotations::DESTRUCTIVE
+        },
+        delete,
+    ),
+    tool!(
+        "products_batch_update",
+        "Update many inventory items",
+        "Update several products in one request, e.g. stock levels after a count: each \
+         entry needs the item's id plus the fields to set. OrderDesk applies the fields \
+         given and keeps the rest.",
+        Annotations::IDEMPOTENT_WRITE,
+        batch_update,
+    ),
+];
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

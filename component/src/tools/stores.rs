@@ -10,63 +10,61 @@ use crate::error::ToolError;
 use crate::services::stores::{self, Registration};
 use crate::tenancy::StoreRecord;
 
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "stores_register",
-            "Register an OrderDesk store",
-            "Add an OrderDesk store (store id + API key from OrderDesk's Store Settings → API) \
-             to the signed-in tenant. The credentials are checked against OrderDesk first; the \
-             API key is stored encrypted and never shown again. Registering an existing store \
-             id replaces its key and name.",
-            Annotations {
-                idempotent: true,
-                ..Annotations::WRITE
-            },
-            register,
-        ),
-        Tool::new(
-            "stores_list",
-            "List registered stores",
-            "The signed-in tenant's registered stores (id, name, label) and which one is the \
-             default. Never returns API keys.",
-            Annotations {
-                read_only: true,
-                ..Annotations::LOCAL
-            },
-            list,
-        ),
-        Tool::new(
-            "stores_use",
-            "Choose the default store",
-            "Make a registered store (by id or name) the default for this connection, so store \
-             tools can omit `store`. Other connections keep their own default.",
-            Annotations::LOCAL,
-            use_store,
-        ),
-        Tool::new(
-            "stores_resolve",
-            "Find a registered store",
-            "Look a registered store up by id or name (names match case-insensitively).",
-            Annotations {
-                read_only: true,
-                ..Annotations::LOCAL
-            },
-            resolve,
-        ),
-        Tool::new(
-            "stores_delete",
-            "Forget a registered store",
-            "Remove a store and its encrypted API key from the signed-in tenant. Nothing in \
-             OrderDesk changes.",
-            Annotations {
-                destructive: true,
-                ..Annotations::LOCAL
-            },
-            delete,
-        ),
-    ]
-}
+pub const TOOLS: &[Tool] = &[
+    tool!(
+        "stores_register",
+        "Register an OrderDesk store",
+        "Add an OrderDesk store (store id + API key from OrderDesk's Store Settings → API) \
+         to the signed-in tenant. The credentials are checked against OrderDesk first; the \
+         API key is stored encrypted and never shown again. Registering an existing store \
+         id replaces its key and name.",
+        Annotations {
+            idempotent: true,
+            ..Annotations::WRITE
+        },
+        register,
+    ),
+    tool!(
+        "stores_list",
+        "List registered stores",
+        "The signed-in tenant's registered stores (id, name, label) and which one is the \
+         default. Never returns API keys.",
+        Annotations {
+            read_only: true,
+            ..Annotations::LOCAL
+        },
+        list,
+    ),
+    tool!(
+        "stores_use",
+        "Choose the default store",
+        "Make a registered store (by id or name) the default for this connection, so store \
+         tools can omit `store`. Other connections keep their own default.",
+        Annotations::LOCAL,
+        use_store,
+    ),
+    tool!(
+        "stores_resolve",
+        "Find a registered store",
+        "Look a registered store up by id or name (names match case-insensitively).",
+        Annotations {
+            read_only: true,
+            ..Annotations::LOCAL
+        },
+        resolve,
+    ),
+    tool!(
+        "stores_delete",
+        "Forget a registered store",
+        "Remove a store and its encrypted API key from the signed-in tenant. Nothing in \
+         OrderDesk changes.",
+        Annotations {
+            destructive: true,
+            ..Annotations::LOCAL
+        },
+        delete,
+    ),
+];
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -8,21 +8,19 @@ use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::ToolError;
 use crate::tenancy;
 
-pub fn tools() -> Vec<Tool> {
-    vec![Tool::new(
-        "tenant_use_master_key",
-        "Sign in as a tenant",
-        "Bind this connection to a tenant with its master key (from `orderdesk-mcp tenant \
-         create`). Afterwards the stores_* tools manage that tenant's OrderDesk stores and \
-         every store tool acts on them. Over HTTP, send the key as a bearer token instead.",
-        Annotations {
-            read_only: true,
-            open_world: false,
-            ..Annotations::LOCAL
-        },
-        use_master_key,
-    )]
-}
+pub const TOOLS: &[Tool] = &[tool!(
+    "tenant_use_master_key",
+    "Sign in as a tenant",
+    "Bind this connection to a tenant with its master key (from `orderdesk-mcp tenant \
+     create`). Afterwards the stores_* tools manage that tenant's OrderDesk stores and \
+     every store tool acts on them. Over HTTP, send the key as a bearer token instead.",
+    Annotations {
+        read_only: true,
+        open_world: false,
+        ..Annotations::LOCAL
+    },
+    use_master_key,
+)];
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
