@@ -4,6 +4,7 @@
 //! ([`crate::resource`]); writes go through one retry policy ([`write`]) and one journal
 //! ([`journal`]) that audits them and drops the cached reads they make stale.
 
+pub mod audit;
 pub mod journal;
 pub mod mirror;
 pub mod orders;
@@ -12,6 +13,7 @@ pub mod records;
 pub mod store;
 pub mod stores;
 pub mod sync;
+pub mod tenants;
 pub mod update;
 pub mod webhooks;
 pub mod write;

@@ -7,8 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::args::{Id, NAME_MAX, StoreRef, Text, check_id};
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::ToolError;
-use crate::services::stores::{self, Registration};
-use crate::tenancy::StoreRecord;
+use crate::services::stores::{self, Registration, StoreRecord};
 
 pub const TOOLS: &[Tool] = &[
     tool!(
@@ -152,8 +151,7 @@ pub struct StoresOut {
 fn list(ctx: &Ctx, _: NoArgs) -> Result<StoresOut, ToolError> {
     let tenant = ctx.require_tenant()?;
     let default = ctx.default_store_after()?;
-    let stores = tenant
-        .stores(ctx.host)?
+    let stores = stores::list(ctx.host, tenant)?
         .iter()
         .map(|r| view(r, default.as_deref()))
         .collect();
@@ -173,7 +171,7 @@ impl Validate for StoreRefArgs {}
 
 fn use_store(ctx: &Ctx, args: StoreRefArgs) -> Result<StoreOut, ToolError> {
     let tenant = ctx.require_tenant()?;
-    let record = tenant.resolve(ctx.host, args.store.as_str())?;
+    let record = stores::resolve(ctx.host, tenant, args.store.as_str())?;
     ctx.journal.note(Some(&record.store_id), &record.store_id);
     ctx.bind_default_store(record.store_id.clone());
     Ok(view(&record, Some(&record.store_id)))
@@ -181,7 +179,7 @@ fn use_store(ctx: &Ctx, args: StoreRefArgs) -> Result<StoreOut, ToolError> {
 
 fn resolve(ctx: &Ctx, args: StoreRefArgs) -> Result<StoreOut, ToolError> {
     let tenant = ctx.require_tenant()?;
-    let record = tenant.resolve(ctx.host, args.store.as_str())?;
+    let record = stores::resolve(ctx.host, tenant, args.store.as_str())?;
     let default = ctx.default_store_after()?;
     Ok(view(&record, default.as_deref()))
 }
@@ -194,10 +192,9 @@ pub struct DeletedOut {
 
 fn delete(ctx: &Ctx, args: StoreRefArgs) -> Result<DeletedOut, ToolError> {
     let tenant = ctx.require_tenant()?;
-    let record = tenant.resolve(ctx.host, args.store.as_str())?;
+    let record = stores::resolve(ctx.host, tenant, args.store.as_str())?;
     ctx.journal.note(Some(&record.store_id), &record.store_id);
-    tenant.delete_store(ctx.host, &record.store_id)?;
-    stores::forget_local(ctx.host, &tenant.id, &record.store_id)?;
+    stores::delete(ctx.host, tenant, &record.store_id)?;
     Ok(DeletedOut {
         deleted: true,
         store_id: record.store_id,
