@@ -4,6 +4,7 @@
 //! ([`crate::resource`]); writes go through one retry policy ([`write`]) and one journal
 //! ([`journal`]) that audits them and drops the cached reads they make stale.
 
+pub mod access;
 pub mod audit;
 pub mod journal;
 pub mod mirror;
@@ -20,16 +21,22 @@ pub mod write;
 
 use crate::cache::Cache;
 use crate::client::{Client, Credentials};
-use crate::config::Settings;
 use crate::error::ToolError;
 use crate::host::{Family, Host};
 use crate::ratelimit::Account;
 
+pub use crate::config::Settings;
 pub use journal::Journal;
 
 /// The tenant part of cache keys, limits and audit when there is no tenant (single-store
 /// mode).
 pub const SINGLE_STORE_TENANT: &str = "_";
+
+/// Every call's settings, read from the host in one round trip (each call runs in a fresh
+/// instance, so this is once per call).
+pub fn load_settings(host: &dyn Host) -> Result<Settings, ToolError> {
+    Settings::load(host)
+}
 
 /// One store, acted on for one tenant.
 pub struct StoreCtx<'a> {

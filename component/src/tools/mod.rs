@@ -50,15 +50,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::config::Settings;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::Host;
-use crate::ratelimit;
+use crate::services::access::{self, Admitted};
 use crate::services::{Journal, journal};
-use crate::tenancy;
 
 pub use args::{Validate, check_id, parse, raw_json};
-pub use ctx::{Bind, Ctx, Principal};
+pub use ctx::{Bind, Ctx};
 
 /// Who is calling (mirrors `orderdesk:mcp/types.caller`).
 #[derive(Clone, Default)]
@@ -279,27 +277,20 @@ pub fn call(
     arguments_json: &str,
 ) -> Result<Output, CallError> {
     let tool = find(&canonical_name(name));
-    let settings = Settings::load(host).map_err(CallError::Failed)?;
-    // A bad credential fails every call but the one that binds a new one.
-    let principal = match &caller.credential {
-        Some(key) if tool.is_none_or(|t| t.name != "tenant_use_master_key") => {
-            Principal::Tenant(tenancy::authenticate(host, key).map_err(CallError::Failed)?)
-        }
-        _ => Principal::SingleStore,
-    };
     let raw = args::raw_json(arguments_json);
     let cost = match (tool, &raw) {
         (Some(tool), Ok(_)) if !tool.annotations.read_only => 2,
         _ => 1,
     };
-    ratelimit::admit_tool_call(
-        host,
-        principal.tenant_id(),
-        cost,
-        settings.tool_calls_per_minute,
-        settings.tool_call_burst,
-    )
-    .map_err(CallError::Failed)?;
+    // A bad credential fails every call but the one that binds a new one.
+    let credential = caller
+        .credential
+        .as_deref()
+        .filter(|_| tool.is_none_or(|t| t.name != "tenant_use_master_key"));
+    let Admitted {
+        settings,
+        principal,
+    } = access::admit(host, credential, cost).map_err(CallError::Failed)?;
     let tool =
         tool.ok_or_else(|| CallError::UnknownTool(name.chars().take(ECHOED_NAME_CHARS).collect()))?;
     let raw = raw.map_err(CallError::Failed)?;
