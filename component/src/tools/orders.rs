@@ -9,10 +9,8 @@ use super::args::{
 };
 use super::page::{Page, default_limit};
 use super::{Annotations, Ctx, Tool, Validate};
-use crate::cache::CacheStatus;
 use crate::error::ToolError;
-use crate::resource::ORDER;
-use crate::services::records::{self, RawRecord};
+use crate::services::orders::{self, CacheStatus, RawRecord};
 
 pub const TOOLS: &[Tool] = &[
     tool!(
@@ -62,7 +60,7 @@ pub struct OrderOut {
 
 fn orders_get(ctx: &Ctx, args: OrdersGetArgs) -> Result<OrderOut, ToolError> {
     let sc = ctx.store(args.store.as_ref())?;
-    let (order, cache) = records::get(&sc, &ORDER, args.order_id.as_str())?;
+    let (order, cache) = orders::get(&sc, args.order_id.as_str())?;
     Ok(OrderOut { order, cache })
 }
 
@@ -239,7 +237,7 @@ pub struct OrdersListOut {
 
 fn orders_list(ctx: &Ctx, args: OrdersListArgs) -> Result<OrdersListOut, ToolError> {
     let sc = ctx.store(args.store.as_ref())?;
-    let listed = records::list(&sc, &ORDER, &args.query())?;
+    let listed = orders::list(&sc, &args.query())?;
     Ok(OrdersListOut {
         page: Page::new(
             listed.total,

@@ -10,11 +10,7 @@ use super::args::{
 };
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::{ErrorCode, ToolError};
-use crate::merge;
-use crate::resource::ORDER;
-use crate::services::orders::{self, FolderRef};
-use crate::services::records;
-use crate::services::update::Updated;
+use crate::services::orders::{self, FolderRef, Updated};
 
 pub const TOOLS: &[Tool] = &[
     tool!(
@@ -231,10 +227,7 @@ impl Validate for UpdateArgs {
 
 fn update_order(ctx: &Ctx, args: UpdateArgs) -> Result<UpdateOut, ToolError> {
     let sc = ctx.store(args.store.as_ref())?;
-    let changes = args.changes;
-    let done = records::update(&sc, &ORDER, args.order_id.as_str(), &|base| {
-        Ok(merge::merge(base, &changes))
-    })?;
+    let done = orders::update(&sc, args.order_id.as_str(), &args.changes)?;
     Ok(done.into())
 }
 
@@ -254,7 +247,7 @@ impl Validate for MutateArgs {
         if self.operations.is_empty() {
             return Err(ToolError::invalid_argument("operations", "is empty"));
         }
-        for (i, path) in merge::patch_targets(&self.operations).iter().enumerate() {
+        for (i, path) in orders::patch_targets(&self.operations).iter().enumerate() {
             if path == "/folder_id" || path == "/id" || path.is_empty() {
                 return Err(ToolError::new(
                     ErrorCode::InvalidMutation,
@@ -269,10 +262,7 @@ impl Validate for MutateArgs {
 
 fn mutate(ctx: &Ctx, args: MutateArgs) -> Result<UpdateOut, ToolError> {
     let sc = ctx.store(args.store.as_ref())?;
-    let ops = args.operations;
-    let done = records::update(&sc, &ORDER, args.order_id.as_str(), &|base| {
-        merge::apply_patch(base, &ops)
-    })?;
+    let done = orders::mutate(&sc, args.order_id.as_str(), &args.operations)?;
     Ok(done.into())
 }
 

@@ -7,10 +7,8 @@ use serde::{Deserialize, Serialize};
 use super::args::{CODE_MAX, Id, StoreRef, Text, check_id, check_limit};
 use super::page::{Page, default_limit};
 use super::{Annotations, Ctx, Tool, Validate};
-use crate::cache::CacheStatus;
 use crate::error::ToolError;
-use crate::resource::PRODUCT;
-use crate::services::records::{self, RawRecord};
+use crate::services::products::{self, CacheStatus, RawRecord};
 
 pub const TOOLS: &[Tool] = &[
     tool!(
@@ -57,7 +55,7 @@ pub struct ProductOut {
 
 fn products_get(ctx: &Ctx, args: ProductsGetArgs) -> Result<ProductOut, ToolError> {
     let sc = ctx.store(args.store.as_ref())?;
-    let (product, cache) = records::get(&sc, &PRODUCT, args.product_id.as_str())?;
+    let (product, cache) = products::get(&sc, args.product_id.as_str())?;
     Ok(ProductOut { product, cache })
 }
 
@@ -106,7 +104,7 @@ fn products_list(ctx: &Ctx, args: ProductsListArgs) -> Result<ProductsListOut, T
     if let Some(name) = &args.name {
         query.push(("name".into(), name.0.clone()));
     }
-    let listed = records::list(&sc, &PRODUCT, &query)?;
+    let listed = products::list(&sc, &query)?;
     Ok(ProductsListOut {
         page: Page::new(
             listed.total,

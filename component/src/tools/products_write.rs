@@ -8,10 +8,8 @@ use serde_json::{Map, Value};
 use super::args::{CODE_MAX, Id, StoreRef, check_id, check_text};
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::ToolError;
-use crate::merge;
-use crate::resource::PRODUCT;
 use crate::services::orders::id_text;
-use crate::services::{products, records};
+use crate::services::products;
 
 pub const TOOLS: &[Tool] = &[
     tool!(
@@ -128,10 +126,7 @@ pub struct UpdatedOut {
 
 fn update_product(ctx: &Ctx, args: UpdateArgs) -> Result<UpdatedOut, ToolError> {
     let sc = ctx.store(args.store.as_ref())?;
-    let changes = args.changes;
-    let done = records::update(&sc, &PRODUCT, args.product_id.as_str(), &|base| {
-        Ok(merge::merge(base, &changes))
-    })?;
+    let done = products::update(&sc, args.product_id.as_str(), &args.changes)?;
     Ok(UpdatedOut {
         product: done.record,
         changed: done.changed,
@@ -161,7 +156,7 @@ pub struct DeletedOut {
 
 fn delete(ctx: &Ctx, args: ProductRefArgs) -> Result<DeletedOut, ToolError> {
     let sc = ctx.store(args.store.as_ref())?;
-    records::delete(&sc, &PRODUCT, args.product_id.as_str())?;
+    products::delete(&sc, args.product_id.as_str())?;
     Ok(DeletedOut {
         deleted: true,
         product_id: args.product_id.0,

@@ -6,9 +6,8 @@ use serde_json::{Map, Value};
 
 use super::args::StoreRef;
 use super::{Annotations, Ctx, Tool, Validate};
-use crate::cache::CacheStatus;
 use crate::error::ToolError;
-use crate::services::store::{self, Folder};
+use crate::services::store::{self, CacheStatus, Folder};
 
 pub const TOOLS: &[Tool] = &[
     tool!(
