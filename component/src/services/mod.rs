@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod background;
 pub mod journal;
 pub mod mirror;
 pub mod orders;

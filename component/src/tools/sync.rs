@@ -8,12 +8,9 @@ use super::args::{FolderRef, StoreRef};
 use super::store::StoreArgs;
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::ToolError;
-use crate::services::StoreCtx;
 use crate::services::mirror::Mirror;
-use crate::services::store;
 use crate::services::sync::{self, RunOptions, RunReport, Stats, SyncConfig, SyncState};
-use crate::services::webhooks;
-use crate::unattended;
+use crate::services::{StoreCtx, background, store, webhooks};
 
 pub const TOOLS: &[Tool] = &[
     tool!(
@@ -215,19 +212,11 @@ fn configure(ctx: &Ctx, args: ConfigureArgs) -> Result<ConfigureOut, ToolError> 
         webhooks: args.webhooks,
         updated_at: ctx.host.now_ms(),
     };
-    let tenant = ctx.tenant();
-    let keep_key =
-        (config.enabled || config.webhooks) && tenant != crate::services::SINGLE_STORE_TENANT;
-    if keep_key {
-        unattended::wrap(ctx.host, ctx.settings, tenant, &sc.creds)?;
-    } else {
-        unattended::remove(ctx.host, tenant, sc.store_id())?;
-    }
-    SyncState::new(ctx.host, tenant, sc.store_id()).save_config(&config)?;
+    background::configure(&sc, &config)?;
     sc.note_target(&format!("sync:{}", sc.store_id()));
     Ok(ConfigureOut {
         store_id: sc.store_id().to_string(),
-        unattended_key: unattended::exists(ctx.host, tenant, sc.store_id())?,
+        unattended_key: background::key_kept(&sc)?,
         config,
     })
 }
@@ -261,7 +250,7 @@ fn status(ctx: &Ctx, args: StoreArgs) -> Result<StatusOut, ToolError> {
     Ok(StatusOut {
         store_id: store_id.to_string(),
         configured: config.is_some(),
-        unattended_key: unattended::exists(ctx.host, tenant, store_id)?,
+        unattended_key: background::key_kept(&sc)?,
         running: last_run
             .as_ref()
             .is_some_and(|r| r.status == sync::RunStatus::Running),
