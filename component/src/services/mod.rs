@@ -3,6 +3,11 @@
 //! webhook intake and the sync tick call the same code. Records are described once
 //! ([`crate::resource`]); writes go through one retry policy ([`write`]) and one journal
 //! ([`journal`]) that audits them and drops the cached reads they make stale.
+//!
+//! The front doors (`tools`, `admin`, `intake`) reach the infrastructure only through
+//! here: who a call acts for ([`access`]), tenants ([`tenants`]) and their stores
+//! ([`stores`]), the audit trail ([`audit`]), and work done with no one signed in
+//! ([`background`]). Types a door names come re-exported from the service it calls.
 
 pub mod access;
 pub mod audit;
