@@ -43,6 +43,8 @@ pub mod tools;
 pub mod unattended;
 
 #[cfg(test)]
+mod floors;
+#[cfg(test)]
 mod proptests;
 #[cfg(test)]
 mod testing;
