@@ -323,3 +323,19 @@ fn outage_during_write(e: ToolError, writing: bool) -> ToolError {
 pub fn abandoned(host: &dyn Host, request_id: &str, reason: &str) {
     journal::settle_abandoned(host, request_id, reason);
 }
+
+#[cfg(test)]
+mod find_tests {
+    use super::*;
+
+    /// A call looks its tool up without building the catalog: it finds every listed tool by
+    /// its listed name, and nothing else.
+    #[test]
+    fn find_sees_exactly_the_catalog() {
+        for tool in catalog() {
+            assert_eq!(find(tool.name).map(|t| t.name), Some(tool.name));
+        }
+        assert!(find("nope").is_none());
+        assert!(find("orders.get").is_none(), "takes the canonical name");
+    }
+}

@@ -249,20 +249,6 @@ fn dotted_aliases_resolve_and_unknown_names_do_not() {
     ));
 }
 
-/// A call looks its tool up without building the catalog: it finds every listed tool by
-/// its listed name, and nothing else.
-#[test]
-fn find_sees_exactly_the_catalog() {
-    for tool in catalog() {
-        assert_eq!(super::find(tool.name).map(|t| t.name), Some(tool.name));
-    }
-    assert!(super::find("nope").is_none());
-    assert!(
-        super::find("orders.get").is_none(),
-        "takes the canonical name"
-    );
-}
-
 #[test]
 fn catalog_is_well_formed() {
     let tools = catalog();
