@@ -1,8 +1,6 @@
 //! Settings read from `wasi:config`, under the keys and with the defaults of the shared
 //! table in `orderdesk-settings` (the host fills them from flags, env and TOML).
 
-use std::collections::BTreeMap;
-
 use orderdesk_settings::{self as keys, Setting};
 
 use crate::error::{ErrorCode, ToolError};
@@ -69,7 +67,7 @@ impl std::fmt::Debug for Secret {
 impl Settings {
     /// All settings, read from the host in one round trip.
     pub fn load(host: &dyn Host) -> Result<Self, ToolError> {
-        let given: BTreeMap<String, String> = host.config_all().into_iter().collect();
+        let given = Given::new(host.config_all());
         let host = &given;
         let retry = RetryPolicy {
             base_ms: number(host, &keys::RETRY_BASE_MS)?,
@@ -119,8 +117,29 @@ pub fn bucket_name(given: &[(String, String)], bucket: Bucket) -> String {
         .unwrap_or_else(|| setting.default.unwrap_or(bucket.name()).to_string())
 }
 
+/// The pairs the host gave, sorted by key once: each setting is then a binary search,
+/// with no map built (every call loads the settings afresh).
+struct Given(Vec<(String, String)>);
+
+impl Given {
+    fn new(mut pairs: Vec<(String, String)>) -> Self {
+        // Stable: of pairs with the same key, the last one given stays last.
+        pairs.sort_by(|a, b| a.0.cmp(&b.0));
+        Self(pairs)
+    }
+
+    /// The value given for `key`; when a key comes twice, the last one wins.
+    fn get(&self, key: &str) -> Option<&str> {
+        let end = self.0.partition_point(|(k, _)| k.as_str() <= key);
+        self.0[..end]
+            .last()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
 /// The configured value, else the table's default; empty counts as unset.
-fn text(given: &BTreeMap<String, String>, setting: &Setting) -> Option<String> {
+fn text(given: &Given, setting: &Setting) -> Option<String> {
     given
         .get(setting.key)
         .map(|v| v.trim().to_string())
@@ -128,7 +147,7 @@ fn text(given: &BTreeMap<String, String>, setting: &Setting) -> Option<String> {
         .or_else(|| setting.default.map(str::to_string))
 }
 
-fn number(given: &BTreeMap<String, String>, setting: &Setting) -> Result<u64, ToolError> {
+fn number(given: &Given, setting: &Setting) -> Result<u64, ToolError> {
     let raw = text(given, setting).unwrap_or_else(|| "0".into());
     setting
         .check(&raw)
@@ -188,5 +207,27 @@ mod tests {
         let e = Settings::load(&host).unwrap_err();
         assert_eq!(e.code, ErrorCode::NotConfigured);
         assert!(e.message.contains("upstream_burst"), "{}", e.message);
+    }
+
+    #[test]
+    fn each_key_reads_as_a_map_of_the_pairs_would_have_it() {
+        let given: Vec<(String, String)> = [
+            ("b", "1"),
+            ("a", "x"),
+            ("b", "2"),
+            ("c", "3"),
+            ("b", "last"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        // What Settings::load read before: a map, in which the last of a repeated key wins.
+        let map: std::collections::BTreeMap<_, _> = given.clone().into_iter().collect();
+        let sorted = Given::new(given);
+        for key in ["a", "b", "c", "0", "bb", "z", ""] {
+            assert_eq!(sorted.get(key), map.get(key).map(String::as_str), "{key}");
+        }
+        assert_eq!(sorted.get("b"), Some("last"));
+        assert_eq!(Given::new(Vec::new()).get("a"), None);
     }
 }

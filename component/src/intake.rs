@@ -1,19 +1,14 @@
 //! The front doors the host drives with no MCP caller (`orderdesk:mcp/intake`): OrderDesk
 //! webhook deliveries and the polling-sync scheduler. Both act for every tenant that opted
-//! the store in, with the store key's unattended copy ([`crate::unattended`]).
+//! the store in, with the store key's unattended copy (see [`background`]).
 
 use serde_json::{Map, Value};
 
-use crate::client::Credentials;
-use crate::config::Settings;
-use crate::crypto;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::{Host, Level};
-use crate::services::mirror;
 use crate::services::sync::{self, RunOptions, SyncConfig, SyncState};
 use crate::services::webhooks::{self, Outcome};
-use crate::services::{Journal, SINGLE_STORE_TENANT, StoreCtx};
-use crate::unattended;
+use crate::services::{Journal, background, load_settings, mirror};
 
 /// A delivery of OrderDesk's "Post Order JSON" rule action.
 #[derive(Debug, Clone)]
@@ -48,53 +43,9 @@ fn unauthorized(store_id: &str) -> ToolError {
     )
 }
 
-/// The registrations a delivery for `store_id` may be signed for: the single-store
-/// configuration, and every tenant that opted the store into webhooks.
-fn registrations(
-    host: &dyn Host,
-    settings: &Settings,
-    store_id: &str,
-) -> Result<Vec<(String, Credentials, Vec<u64>)>, ToolError> {
-    let mut out = Vec::new();
-    // A misconfigured single store must not stop the tenants' registrations of the store.
-    let configured = Credentials::configured(settings).unwrap_or_else(|e| {
-        host.log(Level::Warn, "webhook", &e.message);
-        None
-    });
-    if let Some(creds) = configured.filter(|c| c.store_id == store_id) {
-        // Opt-in, as for tenants: until sync_configure says webhooks, deliveries are refused.
-        let config = SyncState::new(host, SINGLE_STORE_TENANT, store_id).config()?;
-        if let Some(config) = config.filter(|c| c.webhooks) {
-            out.push((
-                SINGLE_STORE_TENANT.to_string(),
-                creds,
-                config.cancelled_folders,
-            ));
-        }
-    }
-    for tenant in unattended::tenants_of(host, store_id)? {
-        let Some(config) = SyncState::new(host, &tenant, store_id).config()? else {
-            continue;
-        };
-        if !config.webhooks {
-            continue;
-        }
-        match unattended::open(host, settings, &tenant, store_id) {
-            Ok(Some(creds)) => out.push((tenant, creds, config.cancelled_folders)),
-            Ok(None) => {}
-            Err(e) => host.log(
-                Level::Warn,
-                "webhook",
-                &format!("store {store_id}: a registration's key does not open: {e}"),
-            ),
-        }
-    }
-    Ok(out)
-}
-
 /// Verify, store, dedupe and apply one delivery.
 pub fn webhook_deliver(host: &dyn Host, delivery: Delivery) -> Result<Receipt, ToolError> {
-    let settings = Settings::load(host)?;
+    let settings = load_settings(host)?;
     let store_id = delivery.store_id.trim();
     crate::tools::check_id("X-ORDER-DESK-STORE-ID", store_id)?;
     let order: Map<String, Value> = match serde_json::from_str::<Value>(&delivery.order) {
@@ -125,36 +76,27 @@ pub fn webhook_deliver(host: &dyn Host, delivery: Delivery) -> Result<Receipt, T
              an API key",
         ));
     };
-    // Check every registration (no early exit), then act on those that matched.
-    let candidates = registrations(host, &settings, store_id)?;
-    let verified: Vec<bool> = candidates
-        .iter()
-        .map(|(_, creds, _)| {
-            crypto::webhook_signature_matches(
-                &creds.api_key.0,
-                delivery.order.as_bytes(),
-                signature,
-            )
-        })
-        .collect();
-    let matched: Vec<_> = candidates
-        .into_iter()
-        .zip(verified)
-        .filter_map(|(c, ok)| ok.then_some(c))
-        .collect();
+    // Check every registration, then act on those that matched.
+    let matched = background::signed_registrations(
+        host,
+        &settings,
+        store_id,
+        delivery.order.as_bytes(),
+        signature,
+    )?;
     if matched.is_empty() {
         return Err(unauthorized(store_id));
     }
     let mut accepted = false;
-    for (tenant, _, cancelled) in &matched {
+    for signed in &matched {
         let (outcome, change) = webhooks::deliver(
             host,
-            tenant,
+            &signed.tenant,
             store_id,
             &order,
             &order_id,
             &delivery.order,
-            cancelled,
+            &signed.cancelled_folders,
             &delivery.request_id,
         )?;
         accepted |= outcome == Outcome::Accepted;
@@ -198,35 +140,6 @@ fn targets_where(
     Ok(out)
 }
 
-/// The store credentials a background run of `target` uses.
-fn unattended_creds(
-    host: &dyn Host,
-    settings: &Settings,
-    target: &Target,
-) -> Result<Credentials, ToolError> {
-    if target.tenant == SINGLE_STORE_TENANT {
-        return match Credentials::configured(settings)? {
-            Some(creds) if creds.store_id == target.store_id => Ok(creds),
-            _ => Err(ToolError::new(
-                ErrorCode::SyncNotConfigured,
-                format!(
-                    "store {} is not this server's configured store",
-                    target.store_id
-                ),
-            )),
-        };
-    }
-    unattended::open(host, settings, &target.tenant, &target.store_id)?.ok_or_else(|| {
-        ToolError::new(
-            ErrorCode::SyncNotConfigured,
-            format!(
-                "store {} has no key kept for background sync; run sync_configure for it",
-                target.store_id
-            ),
-        )
-    })
-}
-
 /// Poll one store now (the scheduler and `orderdesk-mcp sync`).
 pub fn sync_run(
     host: &dyn Host,
@@ -234,18 +147,11 @@ pub fn sync_run(
     options_json: &str,
     request_id: &str,
 ) -> Result<String, ToolError> {
-    let settings = Settings::load(host)?;
+    let settings = load_settings(host)?;
     let raw = crate::tools::raw_json(options_json)?;
     let options: RunOptions = crate::tools::parse(raw)?;
-    let creds = unattended_creds(host, &settings, target)?;
     let journal = Journal::new(host, "sync", request_id);
-    let ctx = StoreCtx {
-        host,
-        settings: &settings,
-        tenant: target.tenant.clone(),
-        creds,
-        journal: &journal,
-    };
+    let ctx = background::run_ctx(host, &settings, &target.tenant, &target.store_id, &journal)?;
     let report = sync::run(&ctx, &options, None)?;
     Ok(serde_json::to_string(&report).expect("reports always serialize"))
 }
@@ -253,6 +159,7 @@ pub fn sync_run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::services::SINGLE_STORE_TENANT;
     use crate::testing::ScriptedHost;
     use crate::tools::{CallError, Caller, call};
     use serde_json::json;

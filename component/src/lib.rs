@@ -11,9 +11,12 @@
 //!
 //! Data flows one way, floor by floor; nothing below `tools` knows MCP:
 //!
-//! - front doors: [`tools`] (MCP tool catalog and dispatch), [`admin`] (the operator CLI);
-//! - [`services`]: orders, products, the store, the store registry, the update cycle, the
-//!   write policy and the journal, each over an explicit tenant + store context;
+//! - front doors: [`tools`] (MCP tool catalog and dispatch), [`admin`] (the operator CLI),
+//!   [`intake`] (webhook deliveries, sync runs); they import only [`services`] (and the
+//!   shared [`error`] and [`host`]);
+//! - [`services`]: who a call acts for, tenants and their stores, orders, products, the
+//!   store, the update cycle, the write policy, the journal and the audit trail, each over
+//!   an explicit tenant + store context;
 //! - infrastructure: [`client`] (OrderDesk HTTP), [`retry`], [`ratelimit`], [`cache`],
 //!   [`lock`], [`kv`], [`crypto`], [`tenancy`], [`audit`], [`merge`], [`resource`];
 //! - [`host`]: the one trait the runtime implements.
@@ -39,6 +42,8 @@ pub mod tenancy;
 pub mod tools;
 pub mod unattended;
 
+#[cfg(test)]
+mod floors;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]

@@ -3,7 +3,15 @@
 //! webhook intake and the sync tick call the same code. Records are described once
 //! ([`crate::resource`]); writes go through one retry policy ([`write`]) and one journal
 //! ([`journal`]) that audits them and drops the cached reads they make stale.
+//!
+//! The front doors (`tools`, `admin`, `intake`) reach the infrastructure only through
+//! here: who a call acts for ([`access`]), tenants ([`tenants`]) and their stores
+//! ([`stores`]), the audit trail ([`audit`]), and work done with no one signed in
+//! ([`background`]). Types a door names come re-exported from the service it calls.
 
+pub mod access;
+pub mod audit;
+pub mod background;
 pub mod journal;
 pub mod mirror;
 pub mod orders;
@@ -12,22 +20,29 @@ pub mod records;
 pub mod store;
 pub mod stores;
 pub mod sync;
+pub mod tenants;
 pub mod update;
 pub mod webhooks;
 pub mod write;
 
 use crate::cache::Cache;
 use crate::client::{Client, Credentials};
-use crate::config::Settings;
 use crate::error::ToolError;
 use crate::host::{Family, Host};
 use crate::ratelimit::Account;
 
+pub use crate::config::Settings;
 pub use journal::Journal;
 
 /// The tenant part of cache keys, limits and audit when there is no tenant (single-store
 /// mode).
 pub const SINGLE_STORE_TENANT: &str = "_";
+
+/// Every call's settings, read from the host in one round trip (each call runs in a fresh
+/// instance, so this is once per call).
+pub fn load_settings(host: &dyn Host) -> Result<Settings, ToolError> {
+    Settings::load(host)
+}
 
 /// One store, acted on for one tenant.
 pub struct StoreCtx<'a> {

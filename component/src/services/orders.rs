@@ -1,5 +1,6 @@
-//! Orders beyond what every record shares: duplicate-free creates, moves between folders,
-//! history notes, line items and shipments.
+//! Orders: what every record shares (get, list, merge, JSON Patch, delete: see
+//! [`records`]), duplicate-free creates, moves between folders, history notes, line items
+//! and shipments.
 
 use serde_json::{Map, Value, json};
 
@@ -13,6 +14,10 @@ use crate::error::{ErrorCode, ToolError};
 use crate::host::{Level, Method};
 use crate::lock::{LEASE_MS, Lease};
 use crate::resource::ORDER;
+
+pub use super::records::{CacheStatus, Listed, RawRecord};
+pub use super::update::Updated;
+pub use crate::merge::patch_targets;
 
 /// How long a create waits for another create of the same `source_id` to finish.
 const CREATE_LOCK_WAIT_MS: u64 = 15_000;
@@ -377,6 +382,31 @@ pub fn shipments(ctx: &StoreCtx, id: &str) -> Result<Vec<Map<String, Value>>, To
         .read(&format!("{}/shipments", ORDER.path(id)), &[])
         .map_err(|e| ORDER.od_error(id, e))?;
     envelope::objects(&body, "shipments")
+}
+
+/// One order by id, through the cache (see [`records::get`]).
+pub fn get(ctx: &StoreCtx, id: &str) -> Result<(RawRecord, CacheStatus), ToolError> {
+    records::get(ctx, &ORDER, id)
+}
+
+/// A filtered page of orders, through the cache; `query` goes to OrderDesk as it is.
+pub fn list(ctx: &StoreCtx, query: &[(String, String)]) -> Result<Listed, ToolError> {
+    records::list(ctx, &ORDER, query)
+}
+
+/// Merge `changes` into an order (see [`records::merge`]).
+pub fn update(
+    ctx: &StoreCtx,
+    id: &str,
+    changes: &Map<String, Value>,
+) -> Result<Updated, ToolError> {
+    records::merge(ctx, &ORDER, id, changes)
+}
+
+/// Apply JSON Patch `operations` to an order, all or none (see [`records::patch`]); the
+/// paths they write are [`patch_targets`].
+pub fn mutate(ctx: &StoreCtx, id: &str, operations: &[Value]) -> Result<Updated, ToolError> {
+    records::patch(ctx, &ORDER, id, operations)
 }
 
 /// Delete an order (idempotent; see [`records::delete`]).

@@ -1,14 +1,44 @@
-//! Inventory items beyond what every record shares: creates recovered by SKU, and batch
-//! updates (`PUT /batch-inventory-items`).
+//! Inventory items: what every record shares (get, list, merge, delete: see
+//! [`records`]), creates recovered by SKU, and batch updates
+//! (`PUT /batch-inventory-items`).
 
 use serde_json::{Map, Value, json};
 
 use super::StoreCtx;
-use super::records::write_once;
+use super::records::{self, write_once};
 use crate::envelope;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::Method;
 use crate::resource::PRODUCT;
+
+pub use super::records::{CacheStatus, Listed, RawRecord};
+pub use super::update::Updated;
+
+/// One inventory item by id, through the cache (see [`records::get`]).
+pub fn get(ctx: &StoreCtx, id: &str) -> Result<(RawRecord, CacheStatus), ToolError> {
+    records::get(ctx, &PRODUCT, id)
+}
+
+/// A filtered page of inventory items, through the cache; `query` goes to OrderDesk as it
+/// is.
+pub fn list(ctx: &StoreCtx, query: &[(String, String)]) -> Result<Listed, ToolError> {
+    records::list(ctx, &PRODUCT, query)
+}
+
+/// Merge `changes` into an inventory item (PUT replaces the whole item; see
+/// [`records::merge`]).
+pub fn update(
+    ctx: &StoreCtx,
+    id: &str,
+    changes: &Map<String, Value>,
+) -> Result<Updated, ToolError> {
+    records::merge(ctx, &PRODUCT, id, changes)
+}
+
+/// Delete an inventory item (idempotent; see [`records::delete`]).
+pub fn delete(ctx: &StoreCtx, id: &str) -> Result<(), ToolError> {
+    records::delete(ctx, &PRODUCT, id)
+}
 
 /// Create an inventory item. A lost answer is settled by looking the item up by its code
 /// (SKU); `recovered` says so.

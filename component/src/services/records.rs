@@ -1,18 +1,19 @@
 //! Reads and writes every kind of record shares: get and list through the cache, safe
 //! update, idempotent delete. Which record is a [`Resource`].
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::StoreCtx;
 use super::update::{self, Change, Updated};
 use super::write::{self, Sent, outcome_unknown};
-use crate::cache::CacheStatus;
 use crate::client::OdError;
-use crate::envelope;
-pub use crate::envelope::RawRecord;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::Method;
 use crate::resource::Resource;
+use crate::{envelope, merge};
+
+pub use crate::cache::CacheStatus;
+pub use crate::envelope::RawRecord;
 
 /// One record by id, through the cache, as the text OrderDesk sent (a hit is never parsed
 /// into a `Value`).
@@ -67,6 +68,26 @@ pub fn update(
 ) -> Result<Updated, ToolError> {
     ctx.note_target(id);
     update::update(ctx, res, id, change)
+}
+
+/// Merge `changes` into the record (RFC 7386: see [`crate::merge`]) by [`update`].
+pub fn merge(
+    ctx: &StoreCtx,
+    res: &Resource,
+    id: &str,
+    changes: &Map<String, Value>,
+) -> Result<Updated, ToolError> {
+    update(ctx, res, id, &|base| Ok(merge::merge(base, changes)))
+}
+
+/// Apply RFC 6902 `operations` to the record, all or none, by [`update`].
+pub fn patch(
+    ctx: &StoreCtx,
+    res: &Resource,
+    id: &str,
+    operations: &[Value],
+) -> Result<Updated, ToolError> {
+    update(ctx, res, id, &|base| merge::apply_patch(base, operations))
 }
 
 /// Delete a record. DELETE is idempotent, so a lost answer is settled by asking again: a

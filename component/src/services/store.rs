@@ -6,10 +6,11 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::StoreCtx;
-use crate::cache::CacheStatus;
 use crate::envelope;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::Family;
+
+pub use crate::cache::CacheStatus;
 
 /// What `GET /test` said.
 #[derive(Debug)]
@@ -61,6 +62,15 @@ pub fn settings(ctx: &StoreCtx) -> Result<StoreSettings, ToolError> {
         folders,
         cache,
     })
+}
+
+/// Forget this tenant's cached reads of the store's `families` (e.g. after edits made in
+/// OrderDesk's own UI; writes made here drop what they touch on their own).
+pub fn forget_cached(ctx: &StoreCtx, families: &[Family]) {
+    let cache = ctx.cache();
+    for family in families {
+        cache.invalidate(*family);
+    }
 }
 
 /// OrderDesk lists folders as an object `{ "id": "name" }`; some clients see an array of

@@ -1,12 +1,15 @@
 //! The tenant's store registry as a service: registering a store checks its credentials
-//! with OrderDesk first, on the tenant's own bucket for unverified keys, and seals the key.
+//! with OrderDesk first, on the tenant's own bucket for unverified keys, and seals the key;
+//! deleting one also forgets what the server keeps about it locally.
 
 use crate::client::{Client, Credentials};
 use crate::config::{Secret, Settings};
 use crate::error::{ErrorCode, ToolError};
 use crate::host::Host;
 use crate::ratelimit::Account;
-use crate::tenancy::{StoreRecord, Tenant};
+use crate::tenancy::Tenant;
+
+pub use crate::tenancy::StoreRecord;
 
 /// Forget what the server keeps about a tenant's store beside its registration: the
 /// unattended key copy, the sync settings, stats and runs, the mirror. Webhook events
@@ -57,4 +60,21 @@ pub fn register(
         tenant.set_default(host, &record.store_id)?;
     }
     Ok(record)
+}
+
+/// The tenant's registered stores.
+pub fn list(host: &dyn Host, tenant: &Tenant) -> Result<Vec<StoreRecord>, ToolError> {
+    tenant.stores(host)
+}
+
+/// A registered store by exact id, else by case-insensitive name (or label).
+pub fn resolve(host: &dyn Host, tenant: &Tenant, wanted: &str) -> Result<StoreRecord, ToolError> {
+    tenant.resolve(host, wanted)
+}
+
+/// Remove a store from the tenant's registry, then what the server keeps about it beside
+/// the registration ([`forget_local`]). OrderDesk is not called.
+pub fn delete(host: &dyn Host, tenant: &Tenant, store_id: &str) -> Result<(), ToolError> {
+    tenant.delete_store(host, store_id)?;
+    forget_local(host, &tenant.id, store_id)
 }

@@ -3,7 +3,7 @@
 
 use super::{CallError, Caller, call};
 use crate::error::ErrorCode;
-use crate::tenancy;
+use crate::services::tenants;
 use crate::testing::ScriptedHost;
 
 const ORDER: &str = r#"{"status":"success","order":{"id":"5"}}"#;
@@ -85,7 +85,7 @@ fn bad_json_is_still_refused_as_such_while_the_budget_lasts() {
 #[test]
 fn a_tenant_pays_for_its_own_unknown_tool_calls() {
     let host = limited(2);
-    let (_, key) = tenancy::create_tenant(&host, "Acme").unwrap();
+    let (_, key) = tenants::create(&host, "Acme").unwrap();
     for _ in 0..2 {
         let result = call(&host, &caller(Some(&key)), "nope", "{}");
         assert!(matches!(result, Err(CallError::UnknownTool(_))));

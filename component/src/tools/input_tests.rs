@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::{CallError, Caller, call, catalog};
 use crate::error::{ErrorCode, ToolError};
-use crate::tenancy;
+use crate::services::tenants;
 use crate::testing::ScriptedHost;
 
 fn caller(credential: Option<&str>) -> Caller {
@@ -36,7 +36,7 @@ fn assert_refused(host: &ScriptedHost, caller: &Caller, tool: &str, args: Value,
 #[test]
 fn an_api_key_that_would_split_headers_is_refused_before_any_request() {
     let host = ScriptedHost::configured();
-    let (_, key) = tenancy::create_tenant(&host, "Acme").unwrap();
+    let (_, key) = tenants::create(&host, "Acme").unwrap();
     for api_key in ["abc\r\nX-Injected: 1", "abc\ndef", "ab\0c", "a\u{7f}b"] {
         let args = json!({"store_id": "7", "api_key": api_key, "name": "Main"});
         assert_refused(

@@ -10,22 +10,20 @@ use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::ToolError;
 use crate::services::mirror::{Entry, Filter, Mirror, SortBy, Status};
 
-pub fn tools() -> Vec<Tool> {
-    vec![Tool::new(
-        "mirror_orders_query",
-        "Search the local order mirror",
-        "Search the orders this server has mirrored from OrderDesk (by sync or webhook) \
-             without calling OrderDesk or using its rate limit (a folder name is looked up in the \
-             store's folder list, cached for an hour): filter by folder (id or name), \
-             status (active or cancelled), customer email, text (part of the id, email, names \
-             or source id), and added/modified date ranges (UTC, 'YYYY-MM-DD' or \
-             'YYYY-MM-DD HH:MM:SS'). Pages of 1-100 (default 50); sorted by date_updated \
-             newest first unless order_by/order say otherwise. As fresh as the last sync or \
-             webhook: use orders_get for the live record.",
-        Annotations::LOCAL_READ,
-        query,
-    )]
-}
+pub const TOOLS: &[Tool] = &[tool!(
+    "mirror_orders_query",
+    "Search the local order mirror",
+    "Search the orders this server has mirrored from OrderDesk (by sync or webhook) \
+     without calling OrderDesk or using its rate limit (a folder name is looked up in the \
+     store's folder list, cached for an hour): filter by folder (id or name), \
+     status (active or cancelled), customer email, text (part of the id, email, names \
+     or source id), and added/modified date ranges (UTC, 'YYYY-MM-DD' or \
+     'YYYY-MM-DD HH:MM:SS'). Pages of 1-100 (default 50); sorted by date_updated \
+     newest first unless order_by/order say otherwise. As fresh as the last sync or \
+     webhook: use orders_get for the live record.",
+    Annotations::LOCAL_READ,
+    query,
+)];
 
 /// Sort direction.
 #[derive(Debug, Clone, Copy, Deserialize, JsonSchema)]

@@ -1,6 +1,23 @@
 //! The tool catalog and dispatcher: names, descriptions, schemas derived from Rust types,
 //! annotations, argument validation, and the call entry point. One file per tool group.
 
+/// A [`Tool`] that runs the handler `$run`, whose argument and result types give both
+/// schemas. It is a constant, not a constructor call, so a call finds its tool without
+/// building the catalog (every call runs in a fresh instance).
+macro_rules! tool {
+    ($name:expr, $title:expr, $description:expr, $annotations:expr, $run:path $(,)?) => {
+        $crate::tools::Tool {
+            name: $name,
+            title: $title,
+            description: $description,
+            annotations: $annotations,
+            input_schema: $crate::tools::input_schema_of($run),
+            output_schema: $crate::tools::output_schema_of($run),
+            run: |ctx, raw| $crate::tools::run_typed(ctx, raw, $run),
+        }
+    };
+}
+
 #[cfg(test)]
 mod admission_tests;
 mod args;
@@ -33,15 +50,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::config::Settings;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::Host;
-use crate::ratelimit;
+use crate::services::access::{self, Admitted};
 use crate::services::{Journal, journal};
-use crate::tenancy;
 
 pub use args::{Validate, check_id, parse, raw_json};
-pub use ctx::{Bind, Ctx, Principal};
+pub use ctx::{Bind, Ctx};
 
 /// Who is calling (mirrors `orderdesk:mcp/types.caller`).
 #[derive(Clone, Default)]
@@ -111,11 +126,11 @@ impl Annotations {
     };
 }
 
-/// Runs a tool on its raw arguments; answers the structured result as JSON text (built
-/// once, straight from the result type: no intermediate `Value`).
-type Handler = Box<dyn Fn(&Ctx, Value) -> Result<String, ToolError>>;
+/// Runs a tool on its raw arguments; answers the structured result as JSON text.
+type Handler = fn(&Ctx, Value) -> Result<String, ToolError>;
 
-/// One tool of the catalog.
+/// One tool of the catalog (made with `tool!`).
+#[derive(Clone)]
 pub struct Tool {
     pub name: &'static str,
     pub title: &'static str,
@@ -128,36 +143,6 @@ pub struct Tool {
 }
 
 impl Tool {
-    /// A tool whose arguments are `A` and result `O`; both schemas come from the types.
-    pub fn new<A, O>(
-        name: &'static str,
-        title: &'static str,
-        description: &'static str,
-        annotations: Annotations,
-        run: fn(&Ctx, A) -> Result<O, ToolError>,
-    ) -> Self
-    where
-        A: DeserializeOwned + JsonSchema + Validate + 'static,
-        O: Serialize + JsonSchema + 'static,
-    {
-        Self {
-            name,
-            title,
-            description,
-            annotations,
-            input_schema: schema_of::<A>,
-            output_schema: schema_of::<O>,
-            run: Box::new(move |ctx, raw| {
-                let parsed: A = args::parse(raw)?;
-                parsed.validate()?;
-                let out = run(ctx, parsed)?;
-                serde_json::to_string(&out).map_err(|e| {
-                    ToolError::new(ErrorCode::Internal, format!("result not serializable: {e}"))
-                })
-            }),
-        }
-    }
-
     /// JSON Schema of the arguments.
     pub fn input_schema(&self) -> Value {
         (self.input_schema)()
@@ -167,6 +152,38 @@ impl Tool {
     pub fn output_schema(&self) -> Value {
         (self.output_schema)()
     }
+}
+
+/// The argument schema of a handler taking `A`.
+const fn input_schema_of<A: JsonSchema, O>(
+    _run: fn(&Ctx, A) -> Result<O, ToolError>,
+) -> fn() -> Value {
+    schema_of::<A>
+}
+
+/// The result schema of a handler answering `O`.
+const fn output_schema_of<A, O: JsonSchema>(
+    _run: fn(&Ctx, A) -> Result<O, ToolError>,
+) -> fn() -> Value {
+    schema_of::<O>
+}
+
+/// Parse and check the arguments, run the handler, and write its result as JSON text
+/// (built once, straight from the result type: no intermediate `Value`).
+fn run_typed<A, O>(
+    ctx: &Ctx,
+    raw: Value,
+    run: fn(&Ctx, A) -> Result<O, ToolError>,
+) -> Result<String, ToolError>
+where
+    A: DeserializeOwned + Validate,
+    O: Serialize,
+{
+    let parsed: A = args::parse(raw)?;
+    parsed.validate()?;
+    let out = run(ctx, parsed)?;
+    serde_json::to_string(&out)
+        .map_err(|e| ToolError::new(ErrorCode::Internal, format!("result not serializable: {e}")))
 }
 
 fn schema_of<T: JsonSchema>() -> Value {
@@ -183,24 +200,37 @@ fn portable(mut schema: Value) -> Value {
     schema
 }
 
+/// The tool groups, in the order `tools/list` shows them.
+const GROUPS: [&[Tool]; 13] = [
+    tenant::TOOLS,
+    stores::TOOLS,
+    store::TOOLS,
+    orders::TOOLS,
+    orders_write::TOOLS,
+    order_items::TOOLS,
+    shipments::TOOLS,
+    products::TOOLS,
+    products_write::TOOLS,
+    sync::TOOLS,
+    mirror::TOOLS,
+    webhooks::TOOLS,
+    ops::TOOLS,
+];
+
 /// Every tool, in the order `tools/list` shows them.
 pub fn catalog() -> Vec<Tool> {
-    let groups = [
-        tenant::tools,
-        stores::tools,
-        store::tools,
-        orders::tools,
-        orders_write::tools,
-        order_items::tools,
-        shipments::tools,
-        products::tools,
-        products_write::tools,
-        sync::tools,
-        mirror::tools,
-        webhooks::tools,
-        ops::tools,
-    ];
-    groups.into_iter().flat_map(|group| group()).collect()
+    GROUPS
+        .iter()
+        .flat_map(|group| group.iter().cloned())
+        .collect()
+}
+
+/// The tool listed as `name`: a look through the constant groups, nothing is built.
+pub fn find(name: &str) -> Option<&'static Tool> {
+    GROUPS
+        .iter()
+        .flat_map(|group| group.iter())
+        .find(|t| t.name == name)
 }
 
 /// A successful call (mirrors `orderdesk:mcp/types.tool-output`).
@@ -246,30 +276,21 @@ pub fn call(
     name: &str,
     arguments_json: &str,
 ) -> Result<Output, CallError> {
-    let wanted = canonical_name(name);
-    let tools = catalog();
-    let tool = tools.iter().find(|t| t.name == wanted);
-    let settings = Settings::load(host).map_err(CallError::Failed)?;
-    // A bad credential fails every call but the one that binds a new one.
-    let principal = match &caller.credential {
-        Some(key) if tool.is_none_or(|t| t.name != "tenant_use_master_key") => {
-            Principal::Tenant(tenancy::authenticate(host, key).map_err(CallError::Failed)?)
-        }
-        _ => Principal::SingleStore,
-    };
+    let tool = find(&canonical_name(name));
     let raw = args::raw_json(arguments_json);
     let cost = match (tool, &raw) {
         (Some(tool), Ok(_)) if !tool.annotations.read_only => 2,
         _ => 1,
     };
-    ratelimit::admit_tool_call(
-        host,
-        principal.tenant_id(),
-        cost,
-        settings.tool_calls_per_minute,
-        settings.tool_call_burst,
-    )
-    .map_err(CallError::Failed)?;
+    // A bad credential fails every call but the one that binds a new one.
+    let credential = caller
+        .credential
+        .as_deref()
+        .filter(|_| tool.is_none_or(|t| t.name != "tenant_use_master_key"));
+    let Admitted {
+        settings,
+        principal,
+    } = access::admit(host, credential, cost).map_err(CallError::Failed)?;
     let tool =
         tool.ok_or_else(|| CallError::UnknownTool(name.chars().take(ECHOED_NAME_CHARS).collect()))?;
     let raw = raw.map_err(CallError::Failed)?;
@@ -301,4 +322,20 @@ fn outage_during_write(e: ToolError, writing: bool) -> ToolError {
 /// gets its cache dropped and its audit entry marked `WRITE_OUTCOME_UNKNOWN`.
 pub fn abandoned(host: &dyn Host, request_id: &str, reason: &str) {
     journal::settle_abandoned(host, request_id, reason);
+}
+
+#[cfg(test)]
+mod find_tests {
+    use super::*;
+
+    /// A call looks its tool up without building the catalog: it finds every listed tool by
+    /// its listed name, and nothing else.
+    #[test]
+    fn find_sees_exactly_the_catalog() {
+        for tool in catalog() {
+            assert_eq!(find(tool.name).map(|t| t.name), Some(tool.name));
+        }
+        assert!(find("nope").is_none());
+        assert!(find("orders.get").is_none(), "takes the canonical name");
+    }
 }

@@ -6,34 +6,33 @@ use serde::{Deserialize, Serialize};
 use super::args::StoreRef;
 use super::page::default_limit;
 use super::{Annotations, Ctx, Tool, Validate};
-use crate::audit::{self, AuditEntry};
-use crate::cache::Family;
 use crate::error::ToolError;
+use crate::host::Family;
+use crate::services::audit::{self, AuditEntry};
+use crate::services::store;
 
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "cache_invalidate",
-            "Drop cached reads",
-            "Forget this server's cached OrderDesk reads for a store (orders, products, store \
-             settings, or all), e.g. after changes made in OrderDesk's own UI. Writes made \
-             through this server invalidate what they touch on their own.",
-            Annotations::LOCAL,
-            invalidate,
-        ),
-        Tool::new(
-            "audit_list",
-            "Audit trail",
-            "The caller's audit trail, newest first: every change made through this server \
-             (time, store, tool, target, outcome, request id). Page with before = next_before.",
-            Annotations {
-                read_only: true,
-                ..Annotations::LOCAL
-            },
-            list,
-        ),
-    ]
-}
+pub const TOOLS: &[Tool] = &[
+    tool!(
+        "cache_invalidate",
+        "Drop cached reads",
+        "Forget this server's cached OrderDesk reads for a store (orders, products, store \
+         settings, or all), e.g. after changes made in OrderDesk's own UI. Writes made \
+         through this server invalidate what they touch on their own.",
+        Annotations::LOCAL,
+        invalidate,
+    ),
+    tool!(
+        "audit_list",
+        "Audit trail",
+        "The caller's audit trail, newest first: every change made through this server \
+         (time, store, tool, target, outcome, request id). Page with before = next_before.",
+        Annotations {
+            read_only: true,
+            ..Annotations::LOCAL
+        },
+        list,
+    ),
+];
 
 /// What to forget.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
@@ -68,16 +67,13 @@ pub struct InvalidatedOut {
 
 fn invalidate(ctx: &Ctx, args: InvalidateArgs) -> Result<InvalidatedOut, ToolError> {
     let sc = ctx.store(args.store.as_ref())?;
-    let cache = sc.cache();
     let families: &[Family] = match args.scope {
         Scope::All => &Family::ALL,
         Scope::Orders => &[Family::Orders],
         Scope::Products => &[Family::Products],
         Scope::Store => &[Family::Store],
     };
-    for family in families {
-        cache.invalidate(*family);
-    }
+    store::forget_cached(&sc, families);
     sc.note_target(&format!("cache:{:?}", args.scope).to_lowercase());
     Ok(InvalidatedOut {
         scope: args.scope,
@@ -109,7 +105,7 @@ pub struct AuditOut {
 }
 
 fn list(ctx: &Ctx, args: AuditArgs) -> Result<AuditOut, ToolError> {
-    let (entries, next_before) = audit::list(ctx.host, ctx.tenant(), args.limit, args.before)?;
+    let (entries, next_before) = audit::page(ctx.host, ctx.tenant(), args.limit, args.before)?;
     Ok(AuditOut {
         entries,
         next_before,

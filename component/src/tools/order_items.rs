@@ -9,37 +9,35 @@ use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::ToolError;
 use crate::services::orders;
 
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "order_items_add",
-            "Add items to an order",
-            "Add one or more line items ({name, code, price, quantity, …}) to an order. Not \
-             repeated on a lost answer: WRITE_OUTCOME_UNKNOWN then means check the order's \
-             order_items before adding again.",
-            Annotations::WRITE,
-            items_add,
-        ),
-        Tool::new(
-            "order_items_update",
-            "Replace an order item",
-            "Replace one line item of an order (by its item id from the order's order_items) \
-             with the complete item given.",
-            Annotations::IDEMPOTENT_WRITE,
-            items_update,
-        ),
-        Tool::new(
-            "order_items_delete",
-            "Remove an order item",
-            "Remove one line item (by its item id from the order's order_items) from an order.",
-            Annotations {
-                idempotent: true,
-                ..Annotations::DESTRUCTIVE
-            },
-            items_delete,
-        ),
-    ]
-}
+pub const TOOLS: &[Tool] = &[
+    tool!(
+        "order_items_add",
+        "Add items to an order",
+        "Add one or more line items ({name, code, price, quantity, …}) to an order. Not \
+         repeated on a lost answer: WRITE_OUTCOME_UNKNOWN then means check the order's \
+         order_items before adding again.",
+        Annotations::WRITE,
+        items_add,
+    ),
+    tool!(
+        "order_items_update",
+        "Replace an order item",
+        "Replace one line item of an order (by its item id from the order's order_items) \
+         with the complete item given.",
+        Annotations::IDEMPOTENT_WRITE,
+        items_update,
+    ),
+    tool!(
+        "order_items_delete",
+        "Remove an order item",
+        "Remove one line item (by its item id from the order's order_items) from an order.",
+        Annotations {
+            idempotent: true,
+            ..Annotations::DESTRUCTIVE
+        },
+        items_delete,
+    ),
+];
 
 #[derive(Serialize, JsonSchema)]
 pub struct OrderOut {

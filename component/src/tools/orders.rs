@@ -9,36 +9,32 @@ use super::args::{
 };
 use super::page::{Page, default_limit};
 use super::{Annotations, Ctx, Tool, Validate};
-use crate::cache::CacheStatus;
 use crate::error::ToolError;
-use crate::resource::ORDER;
-use crate::services::records::{self, RawRecord};
+use crate::services::orders::{self, CacheStatus, RawRecord};
 
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "orders_get",
-            "Get one order",
-            "Get one OrderDesk order by its OrderDesk id, with customer, shipping and billing \
-             addresses, items, totals, shipments and folder. To find an order by the id the \
-             cart or marketplace gave it, use orders_list with source_id. Cached for 15 s.",
-            Annotations::READ,
-            orders_get,
-        ),
-        Tool::new(
-            "orders_list",
-            "Search orders",
-            "List OrderDesk orders, newest first unless order_by/order say otherwise. Filters \
-             combine with AND: folder (id or exact name), customer email, source id/name, \
-             customer or shipping names, and date ranges on when an order was added or last \
-             modified (UTC, 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS'). Pages of 1-100 \
-             (default 50): when has_more is true, call again with offset = next_offset. \
-             Prefer a date range over scanning the whole store. Cached for 15 s.",
-            Annotations::READ,
-            orders_list,
-        ),
-    ]
-}
+pub const TOOLS: &[Tool] = &[
+    tool!(
+        "orders_get",
+        "Get one order",
+        "Get one OrderDesk order by its OrderDesk id, with customer, shipping and billing \
+         addresses, items, totals, shipments and folder. To find an order by the id the \
+         cart or marketplace gave it, use orders_list with source_id. Cached for 15 s.",
+        Annotations::READ,
+        orders_get,
+    ),
+    tool!(
+        "orders_list",
+        "Search orders",
+        "List OrderDesk orders, newest first unless order_by/order say otherwise. Filters \
+         combine with AND: folder (id or exact name), customer email, source id/name, \
+         customer or shipping names, and date ranges on when an order was added or last \
+         modified (UTC, 'YYYY-MM-DD' or 'YYYY-MM-DD HH:MM:SS'). Pages of 1-100 \
+         (default 50): when has_more is true, call again with offset = next_offset. \
+         Prefer a date range over scanning the whole store. Cached for 15 s.",
+        Annotations::READ,
+        orders_list,
+    ),
+];
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -64,7 +60,7 @@ pub struct OrderOut {
 
 fn orders_get(ctx: &Ctx, args: OrdersGetArgs) -> Result<OrderOut, ToolError> {
     let sc = ctx.store(args.store.as_ref())?;
-    let (order, cache) = records::get(&sc, &ORDER, args.order_id.as_str())?;
+    let (order, cache) = orders::get(&sc, args.order_id.as_str())?;
     Ok(OrderOut { order, cache })
 }
 
@@ -241,7 +237,7 @@ pub struct OrdersListOut {
 
 fn orders_list(ctx: &Ctx, args: OrdersListArgs) -> Result<OrdersListOut, ToolError> {
     let sc = ctx.store(args.store.as_ref())?;
-    let listed = records::list(&sc, &ORDER, &args.query())?;
+    let listed = orders::list(&sc, &args.query())?;
     Ok(OrdersListOut {
         page: Page::new(
             listed.total,

@@ -10,80 +10,74 @@ use super::args::{
 };
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::{ErrorCode, ToolError};
-use crate::merge;
-use crate::resource::ORDER;
-use crate::services::orders::{self, FolderRef};
-use crate::services::records;
-use crate::services::update::Updated;
+use crate::services::orders::{self, FolderRef, Updated};
 
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "orders_create",
-            "Create an order",
-            "Create an OrderDesk order. Needs at least one item in order_items and a first/last \
-             name or company in shipping or customer. Give source_id (the cart's order id, a \
-             string or a number) when you have one; otherwise one is generated and returned. \
-             Safe to retry with the same source_id: if the store already has an order with \
-             it, that order is returned (already_existed) instead of a duplicate. If the \
-             answer is lost and the order cannot be found, the error is \
-             WRITE_OUTCOME_UNKNOWN with details.source_id: call again with that source_id.",
-            Annotations::WRITE,
-            create,
-        ),
-        Tool::new(
-            "orders_update",
-            "Update an order (safe merge)",
-            "Change fields of an order without losing anything else. `changes` merge into the \
-             current order: fields you give override, arrays (e.g. order_items) replace the \
-             whole list, null removes a field, nested objects such as shipping merge field by \
-             field, everything you omit stays. If someone else edits the order meanwhile, the \
-             update is redone on the fresh copy (CONCURRENT_UPDATE after 5 tries); the result \
-             counts conflicts and retries. To change the folder use orders_move.",
-            Annotations::IDEMPOTENT_WRITE,
-            update_order,
-        ),
-        Tool::new(
-            "orders_mutate",
-            "Patch an order (JSON Patch)",
-            "Apply RFC 6902 JSON Patch operations (add, remove, replace, move, copy, test) to \
-             the current order, e.g. to append one item: {\"op\":\"add\",\"path\":\"/order_items/-\",\
-             \"value\":{…}}. All operations apply or none; a failing one is reported as \
-             INVALID_MUTATION with its index. Same conflict protection as orders_update.",
-            Annotations::WRITE,
-            mutate,
-        ),
-        Tool::new(
-            "orders_delete",
-            "Delete an order",
-            "Permanently delete an order from OrderDesk. Consider orders_move to a cancelled \
-             folder instead when the history matters.",
-            Annotations {
-                idempotent: true,
-                ..Annotations::DESTRUCTIVE
-            },
-            delete,
-        ),
-        Tool::new(
-            "orders_move",
-            "Move orders to a folder",
-            "Move one or more orders to a folder, by folder id or exact name (store_info lists \
-             folders). OrderDesk runs the destination folder's automation rules on arrival, \
-             which may e.g. email customers or send orders to a fulfiller, so a move is never \
-             repeated blindly: if its answer is lost, the orders are read back, else the \
-             error is WRITE_OUTCOME_UNKNOWN.",
-            Annotations::DESTRUCTIVE,
-            move_orders,
-        ),
-        Tool::new(
-            "orders_add_note",
-            "Add a note to an order",
-            "Append a note (up to 1,800 characters) to an order's history.",
-            Annotations::WRITE,
-            add_note,
-        ),
-    ]
-}
+pub const TOOLS: &[Tool] = &[
+    tool!(
+        "orders_create",
+        "Create an order",
+        "Create an OrderDesk order. Needs at least one item in order_items and a first/last \
+         name or company in shipping or customer. Give source_id (the cart's order id, a \
+         string or a number) when you have one; otherwise one is generated and returned. \
+         Safe to retry with the same source_id: if the store already has an order with \
+         it, that order is returned (already_existed) instead of a duplicate. If the \
+         answer is lost and the order cannot be found, the error is \
+         WRITE_OUTCOME_UNKNOWN with details.source_id: call again with that source_id.",
+        Annotations::WRITE,
+        create,
+    ),
+    tool!(
+        "orders_update",
+        "Update an order (safe merge)",
+        "Change fields of an order without losing anything else. `changes` merge into the \
+         current order: fields you give override, arrays (e.g. order_items) replace the \
+         whole list, null removes a field, nested objects such as shipping merge field by \
+         field, everything you omit stays. If someone else edits the order meanwhile, the \
+         update is redone on the fresh copy (CONCURRENT_UPDATE after 5 tries); the result \
+         counts conflicts and retries. To change the folder use orders_move.",
+        Annotations::IDEMPOTENT_WRITE,
+        update_order,
+    ),
+    tool!(
+        "orders_mutate",
+        "Patch an order (JSON Patch)",
+        "Apply RFC 6902 JSON Patch operations (add, remove, replace, move, copy, test) to \
+         the current order, e.g. to append one item: {\"op\":\"add\",\"path\":\"/order_items/-\",\
+         \"value\":{…}}. All operations apply or none; a failing one is reported as \
+         INVALID_MUTATION with its index. Same conflict protection as orders_update.",
+        Annotations::WRITE,
+        mutate,
+    ),
+    tool!(
+        "orders_delete",
+        "Delete an order",
+        "Permanently delete an order from OrderDesk. Consider orders_move to a cancelled \
+         folder instead when the history matters.",
+        Annotations {
+            idempotent: true,
+            ..Annotations::DESTRUCTIVE
+        },
+        delete,
+    ),
+    tool!(
+        "orders_move",
+        "Move orders to a folder",
+        "Move one or more orders to a folder, by folder id or exact name (store_info lists \
+         folders). OrderDesk runs the destination folder's automation rules on arrival, \
+         which may e.g. email customers or send orders to a fulfiller, so a move is never \
+         repeated blindly: if its answer is lost, the orders are read back, else the \
+         error is WRITE_OUTCOME_UNKNOWN.",
+        Annotations::DESTRUCTIVE,
+        move_orders,
+    ),
+    tool!(
+        "orders_add_note",
+        "Add a note to an order",
+        "Append a note (up to 1,800 characters) to an order's history.",
+        Annotations::WRITE,
+        add_note,
+    ),
+];
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -233,10 +227,7 @@ impl Validate for UpdateArgs {
 
 fn update_order(ctx: &Ctx, args: UpdateArgs) -> Result<UpdateOut, ToolError> {
     let sc = ctx.store(args.store.as_ref())?;
-    let changes = args.changes;
-    let done = records::update(&sc, &ORDER, args.order_id.as_str(), &|base| {
-        Ok(merge::merge(base, &changes))
-    })?;
+    let done = orders::update(&sc, args.order_id.as_str(), &args.changes)?;
     Ok(done.into())
 }
 
@@ -256,7 +247,7 @@ impl Validate for MutateArgs {
         if self.operations.is_empty() {
             return Err(ToolError::invalid_argument("operations", "is empty"));
         }
-        for (i, path) in merge::patch_targets(&self.operations).iter().enumerate() {
+        for (i, path) in orders::patch_targets(&self.operations).iter().enumerate() {
             if path == "/folder_id" || path == "/id" || path.is_empty() {
                 return Err(ToolError::new(
                     ErrorCode::InvalidMutation,
@@ -271,10 +262,7 @@ impl Validate for MutateArgs {
 
 fn mutate(ctx: &Ctx, args: MutateArgs) -> Result<UpdateOut, ToolError> {
     let sc = ctx.store(args.store.as_ref())?;
-    let ops = args.operations;
-    let done = records::update(&sc, &ORDER, args.order_id.as_str(), &|base| {
-        merge::apply_patch(base, &ops)
-    })?;
+    let done = orders::mutate(&sc, args.order_id.as_str(), &args.operations)?;
     Ok(done.into())
 }
 

@@ -7,33 +7,29 @@ use serde::{Deserialize, Serialize};
 use super::args::{CODE_MAX, Id, StoreRef, Text, check_id, check_limit};
 use super::page::{Page, default_limit};
 use super::{Annotations, Ctx, Tool, Validate};
-use crate::cache::CacheStatus;
 use crate::error::ToolError;
-use crate::resource::PRODUCT;
-use crate::services::records::{self, RawRecord};
+use crate::services::products::{self, CacheStatus, RawRecord};
 
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "products_get",
-            "Get one inventory item",
-            "Get one product (an OrderDesk inventory item) by its OrderDesk id: code (SKU), \
-             name, price, stock, location and variations. To look a product up by SKU, use \
-             products_list with code. Cached for 60 s.",
-            Annotations::READ,
-            products_get,
-        ),
-        Tool::new(
-            "products_list",
-            "List inventory items",
-            "List products (OrderDesk inventory items), optionally filtered by exact code \
-             (SKU) or name. Pages of 1-100 (default 50): when has_more is true, call again \
-             with offset = next_offset. Cached for 60 s.",
-            Annotations::READ,
-            products_list,
-        ),
-    ]
-}
+pub const TOOLS: &[Tool] = &[
+    tool!(
+        "products_get",
+        "Get one inventory item",
+        "Get one product (an OrderDesk inventory item) by its OrderDesk id: code (SKU), \
+         name, price, stock, location and variations. To look a product up by SKU, use \
+         products_list with code. Cached for 60 s.",
+        Annotations::READ,
+        products_get,
+    ),
+    tool!(
+        "products_list",
+        "List inventory items",
+        "List products (OrderDesk inventory items), optionally filtered by exact code \
+         (SKU) or name. Pages of 1-100 (default 50): when has_more is true, call again \
+         with offset = next_offset. Cached for 60 s.",
+        Annotations::READ,
+        products_list,
+    ),
+];
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -59,7 +55,7 @@ pub struct ProductOut {
 
 fn products_get(ctx: &Ctx, args: ProductsGetArgs) -> Result<ProductOut, ToolError> {
     let sc = ctx.store(args.store.as_ref())?;
-    let (product, cache) = records::get(&sc, &PRODUCT, args.product_id.as_str())?;
+    let (product, cache) = products::get(&sc, args.product_id.as_str())?;
     Ok(ProductOut { product, cache })
 }
 
@@ -108,7 +104,7 @@ fn products_list(ctx: &Ctx, args: ProductsListArgs) -> Result<ProductsListOut, T
     if let Some(name) = &args.name {
         query.push(("name".into(), name.0.clone()));
     }
-    let listed = records::list(&sc, &PRODUCT, &query)?;
+    let listed = products::list(&sc, &query)?;
     Ok(ProductsListOut {
         page: Page::new(
             listed.total,

@@ -8,51 +8,47 @@ use serde_json::{Map, Value};
 use super::args::{CODE_MAX, Id, StoreRef, check_id, check_text};
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::ToolError;
-use crate::merge;
-use crate::resource::PRODUCT;
 use crate::services::orders::id_text;
-use crate::services::{products, records};
+use crate::services::products;
 
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "products_create",
-            "Create an inventory item",
-            "Create a product (OrderDesk inventory item): name and code (SKU) are required; \
-             price, stock, location, weight and variation fields are optional. A lost answer \
-             is settled by looking the item up by its code (recovered).",
-            Annotations::WRITE,
-            create,
-        ),
-        Tool::new(
-            "products_update",
-            "Update an inventory item (safe merge)",
-            "Change fields of a product, e.g. {\"stock\": 12}. Same merge rules as \
-             orders_update (omitted fields are kept; null removes), with conflict protection.",
-            Annotations::IDEMPOTENT_WRITE,
-            update_product,
-        ),
-        Tool::new(
-            "products_delete",
-            "Delete an inventory item",
-            "Permanently delete a product from OrderDesk's inventory.",
-            Annotations {
-                idempotent: true,
-                ..Annotations::DESTRUCTIVE
-            },
-            delete,
-        ),
-        Tool::new(
-            "products_batch_update",
-            "Update many inventory items",
-            "Update several products in one request, e.g. stock levels after a count: each \
-             entry needs the item's id plus the fields to set. OrderDesk applies the fields \
-             given and keeps the rest.",
-            Annotations::IDEMPOTENT_WRITE,
-            batch_update,
-        ),
-    ]
-}
+pub const TOOLS: &[Tool] = &[
+    tool!(
+        "products_create",
+        "Create an inventory item",
+        "Create a product (OrderDesk inventory item): name and code (SKU) are required; \
+         price, stock, location, weight and variation fields are optional. A lost answer \
+         is settled by looking the item up by its code (recovered).",
+        Annotations::WRITE,
+        create,
+    ),
+    tool!(
+        "products_update",
+        "Update an inventory item (safe merge)",
+        "Change fields of a product, e.g. {\"stock\": 12}. Same merge rules as \
+         orders_update (omitted fields are kept; null removes), with conflict protection.",
+        Annotations::IDEMPOTENT_WRITE,
+        update_product,
+    ),
+    tool!(
+        "products_delete",
+        "Delete an inventory item",
+        "Permanently delete a product from OrderDesk's inventory.",
+        Annotations {
+            idempotent: true,
+            ..Annotations::DESTRUCTIVE
+        },
+        delete,
+    ),
+    tool!(
+        "products_batch_update",
+        "Update many inventory items",
+        "Update several products in one request, e.g. stock levels after a count: each \
+         entry needs the item's id plus the fields to set. OrderDesk applies the fields \
+         given and keeps the rest.",
+        Annotations::IDEMPOTENT_WRITE,
+        batch_update,
+    ),
+];
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -130,10 +126,7 @@ pub struct UpdatedOut {
 
 fn update_product(ctx: &Ctx, args: UpdateArgs) -> Result<UpdatedOut, ToolError> {
     let sc = ctx.store(args.store.as_ref())?;
-    let changes = args.changes;
-    let done = records::update(&sc, &PRODUCT, args.product_id.as_str(), &|base| {
-        Ok(merge::merge(base, &changes))
-    })?;
+    let done = products::update(&sc, args.product_id.as_str(), &args.changes)?;
     Ok(UpdatedOut {
         product: done.record,
         changed: done.changed,
@@ -163,7 +156,7 @@ pub struct DeletedOut {
 
 fn delete(ctx: &Ctx, args: ProductRefArgs) -> Result<DeletedOut, ToolError> {
     let sc = ctx.store(args.store.as_ref())?;
-    records::delete(&sc, &PRODUCT, args.product_id.as_str())?;
+    products::delete(&sc, args.product_id.as_str())?;
     Ok(DeletedOut {
         deleted: true,
         product_id: args.product_id.0,

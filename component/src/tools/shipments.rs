@@ -9,27 +9,25 @@ use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::ToolError;
 use crate::services::orders::{self, id_text};
 
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "shipments_add",
-            "Add shipments",
-            "Record shipments (tracking_number, carrier_code, shipment_method, …). Give \
-             order_id + shipment for one order, or shipments (each with its order_id) to add \
-             many at once in one request. Not repeated on a lost answer: \
-             WRITE_OUTCOME_UNKNOWN then means check shipments_list before adding again.",
-            Annotations::WRITE,
-            shipments_add,
-        ),
-        Tool::new(
-            "shipments_list",
-            "List an order's shipments",
-            "The shipments recorded for an order, with tracking numbers. Never cached.",
-            Annotations::READ,
-            shipments_list,
-        ),
-    ]
-}
+pub const TOOLS: &[Tool] = &[
+    tool!(
+        "shipments_add",
+        "Add shipments",
+        "Record shipments (tracking_number, carrier_code, shipment_method, …). Give \
+         order_id + shipment for one order, or shipments (each with its order_id) to add \
+         many at once in one request. Not repeated on a lost answer: \
+         WRITE_OUTCOME_UNKNOWN then means check shipments_list before adding again.",
+        Annotations::WRITE,
+        shipments_add,
+    ),
+    tool!(
+        "shipments_list",
+        "List an order's shipments",
+        "The shipments recorded for an order, with tracking numbers. Never cached.",
+        Annotations::READ,
+        shipments_list,
+    ),
+];
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

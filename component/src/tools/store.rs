@@ -6,32 +6,29 @@ use serde_json::{Map, Value};
 
 use super::args::StoreRef;
 use super::{Annotations, Ctx, Tool, Validate};
-use crate::cache::CacheStatus;
 use crate::error::ToolError;
-use crate::services::store::{self, Folder};
+use crate::services::store::{self, CacheStatus, Folder};
 
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "store_test",
-            "Test the OrderDesk connection",
-            "Check that the configured OrderDesk store id and API key work by calling \
-             OrderDesk's /test endpoint. Use it first when other tools fail with OD_API_401 \
-             or UPSTREAM_UNREACHABLE. Never cached.",
-            Annotations::READ,
-            store_test,
-        ),
-        Tool::new(
-            "store_info",
-            "Store settings and folders",
-            "Get the OrderDesk store's settings and its folders (id and name). Orders live in \
-             folders (e.g. 'New', 'Prepared', 'Shipped'); use this to turn a folder name into \
-             the folder_id that orders_list filters on. Cached for an hour.",
-            Annotations::READ,
-            store_info,
-        ),
-    ]
-}
+pub const TOOLS: &[Tool] = &[
+    tool!(
+        "store_test",
+        "Test the OrderDesk connection",
+        "Check that the configured OrderDesk store id and API key work by calling \
+         OrderDesk's /test endpoint. Use it first when other tools fail with OD_API_401 \
+         or UPSTREAM_UNREACHABLE. Never cached.",
+        Annotations::READ,
+        store_test,
+    ),
+    tool!(
+        "store_info",
+        "Store settings and folders",
+        "Get the OrderDesk store's settings and its folders (id and name). Orders live in \
+         folders (e.g. 'New', 'Prepared', 'Shipped'); use this to turn a folder name into \
+         the folder_id that orders_list filters on. Cached for an hour.",
+        Annotations::READ,
+        store_info,
+    ),
+];
 
 /// Only the store to act on.
 #[derive(Debug, Deserialize, JsonSchema)]

@@ -7,66 +7,63 @@ use serde::{Deserialize, Serialize};
 use super::args::{Id, NAME_MAX, StoreRef, Text, check_id};
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::ToolError;
-use crate::services::stores::{self, Registration};
-use crate::tenancy::StoreRecord;
+use crate::services::stores::{self, Registration, StoreRecord};
 
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "stores_register",
-            "Register an OrderDesk store",
-            "Add an OrderDesk store (store id + API key from OrderDesk's Store Settings → API) \
-             to the signed-in tenant. The credentials are checked against OrderDesk first; the \
-             API key is stored encrypted and never shown again. Registering an existing store \
-             id replaces its key and name.",
-            Annotations {
-                idempotent: true,
-                ..Annotations::WRITE
-            },
-            register,
-        ),
-        Tool::new(
-            "stores_list",
-            "List registered stores",
-            "The signed-in tenant's registered stores (id, name, label) and which one is the \
-             default. Never returns API keys.",
-            Annotations {
-                read_only: true,
-                ..Annotations::LOCAL
-            },
-            list,
-        ),
-        Tool::new(
-            "stores_use",
-            "Choose the default store",
-            "Make a registered store (by id or name) the default for this connection, so store \
-             tools can omit `store`. Other connections keep their own default.",
-            Annotations::LOCAL,
-            use_store,
-        ),
-        Tool::new(
-            "stores_resolve",
-            "Find a registered store",
-            "Look a registered store up by id or name (names match case-insensitively).",
-            Annotations {
-                read_only: true,
-                ..Annotations::LOCAL
-            },
-            resolve,
-        ),
-        Tool::new(
-            "stores_delete",
-            "Forget a registered store",
-            "Remove a store and its encrypted API key from the signed-in tenant. Nothing in \
-             OrderDesk changes.",
-            Annotations {
-                destructive: true,
-                ..Annotations::LOCAL
-            },
-            delete,
-        ),
-    ]
-}
+pub const TOOLS: &[Tool] = &[
+    tool!(
+        "stores_register",
+        "Register an OrderDesk store",
+        "Add an OrderDesk store (store id + API key from OrderDesk's Store Settings → API) \
+         to the signed-in tenant. The credentials are checked against OrderDesk first; the \
+         API key is stored encrypted and never shown again. Registering an existing store \
+         id replaces its key and name.",
+        Annotations {
+            idempotent: true,
+            ..Annotations::WRITE
+        },
+        register,
+    ),
+    tool!(
+        "stores_list",
+        "List registered stores",
+        "The signed-in tenant's registered stores (id, name, label) and which one is the \
+         default. Never returns API keys.",
+        Annotations {
+            read_only: true,
+            ..Annotations::LOCAL
+        },
+        list,
+    ),
+    tool!(
+        "stores_use",
+        "Choose the default store",
+        "Make a registered store (by id or name) the default for this connection, so store \
+         tools can omit `store`. Other connections keep their own default.",
+        Annotations::LOCAL,
+        use_store,
+    ),
+    tool!(
+        "stores_resolve",
+        "Find a registered store",
+        "Look a registered store up by id or name (names match case-insensitively).",
+        Annotations {
+            read_only: true,
+            ..Annotations::LOCAL
+        },
+        resolve,
+    ),
+    tool!(
+        "stores_delete",
+        "Forget a registered store",
+        "Remove a store and its encrypted API key from the signed-in tenant. Nothing in \
+         OrderDesk changes.",
+        Annotations {
+            destructive: true,
+            ..Annotations::LOCAL
+        },
+        delete,
+    ),
+];
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -154,8 +151,7 @@ pub struct StoresOut {
 fn list(ctx: &Ctx, _: NoArgs) -> Result<StoresOut, ToolError> {
     let tenant = ctx.require_tenant()?;
     let default = ctx.default_store_after()?;
-    let stores = tenant
-        .stores(ctx.host)?
+    let stores = stores::list(ctx.host, tenant)?
         .iter()
         .map(|r| view(r, default.as_deref()))
         .collect();
@@ -175,7 +171,7 @@ impl Validate for StoreRefArgs {}
 
 fn use_store(ctx: &Ctx, args: StoreRefArgs) -> Result<StoreOut, ToolError> {
     let tenant = ctx.require_tenant()?;
-    let record = tenant.resolve(ctx.host, args.store.as_str())?;
+    let record = stores::resolve(ctx.host, tenant, args.store.as_str())?;
     ctx.journal.note(Some(&record.store_id), &record.store_id);
     ctx.bind_default_store(record.store_id.clone());
     Ok(view(&record, Some(&record.store_id)))
@@ -183,7 +179,7 @@ fn use_store(ctx: &Ctx, args: StoreRefArgs) -> Result<StoreOut, ToolError> {
 
 fn resolve(ctx: &Ctx, args: StoreRefArgs) -> Result<StoreOut, ToolError> {
     let tenant = ctx.require_tenant()?;
-    let record = tenant.resolve(ctx.host, args.store.as_str())?;
+    let record = stores::resolve(ctx.host, tenant, args.store.as_str())?;
     let default = ctx.default_store_after()?;
     Ok(view(&record, default.as_deref()))
 }
@@ -196,10 +192,9 @@ pub struct DeletedOut {
 
 fn delete(ctx: &Ctx, args: StoreRefArgs) -> Result<DeletedOut, ToolError> {
     let tenant = ctx.require_tenant()?;
-    let record = tenant.resolve(ctx.host, args.store.as_str())?;
+    let record = stores::resolve(ctx.host, tenant, args.store.as_str())?;
     ctx.journal.note(Some(&record.store_id), &record.store_id);
-    tenant.delete_store(ctx.host, &record.store_id)?;
-    stores::forget_local(ctx.host, &tenant.id, &record.store_id)?;
+    stores::delete(ctx.host, tenant, &record.store_id)?;
     Ok(DeletedOut {
         deleted: true,
         store_id: record.store_id,

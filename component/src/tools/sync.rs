@@ -8,75 +8,70 @@ use super::args::{FolderRef, StoreRef};
 use super::store::StoreArgs;
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::ToolError;
-use crate::services::StoreCtx;
 use crate::services::mirror::Mirror;
-use crate::services::store;
 use crate::services::sync::{self, RunOptions, RunReport, Stats, SyncConfig, SyncState};
-use crate::services::webhooks;
-use crate::unattended;
+use crate::services::{StoreCtx, background, store, webhooks};
 
-pub fn tools() -> Vec<Tool> {
-    vec![
-        Tool::new(
-            "sync_configure",
-            "Turn on order sync for a store",
-            "Opt a store into background polling and/or webhooks, and set how: every \
-             interval_minutes the server fetches the orders modified in the last \
-             lookback_minutes (more than the interval, so windows overlap) into its local \
-             mirror, batch_size orders per page, at most max_pages pages. Optionally only some \
-             folders; orders in cancelled_folders (default the folders named Cancelled or \
-             Canceled) count as cancelled. Opting in keeps a copy of the store's API key \
-             encrypted under the server's secret so the poller and webhook checks work with no \
-             one signed in; enabled=false and webhooks=false remove that copy. Reads the \
-             store's folder list from OrderDesk (cached).",
-            Annotations {
-                open_world: true,
-                ..Annotations::LOCAL
-            },
-            configure,
-        ),
-        Tool::new(
-            "sync_status",
-            "Sync status of a store",
-            "A store's sync settings, whether a run is going on, the last run's report, when \
-             the next poll is due, and the cumulative stats.",
-            Annotations::LOCAL_READ,
-            status,
-        ),
-        Tool::new(
-            "sync_trigger",
-            "Sync a store's orders now",
-            "Poll OrderDesk now for the orders modified in the lookback window and bring the \
-             local mirror up to date; reports how many orders were created, updated, cancelled, \
-             skipped or already in sync. dry_run=true reports what would change and writes \
-             nothing. Sends progress notifications per page when asked for; a cancelled call \
-             stops after the current page. A long run that outlasts this call goes on in the \
-             background (status \"running\"; see sync_status). Uses the store's rate limit \
-             while leaving room for other calls.",
-            Annotations {
-                open_world: true,
-                ..Annotations::LOCAL
-            },
-            trigger,
-        ),
-        Tool::new(
-            "sync_stats",
-            "Sync counters of a store",
-            "Cumulative sync counters of a store since the last reset: orders polled, already \
-             synced, newly synced, updated, cancelled, skipped, failed runs, success rate, \
-             last poll time.",
-            Annotations::LOCAL_READ,
-            stats,
-        ),
-        Tool::new(
-            "sync_reset_stats",
-            "Reset sync counters",
-            "Set a store's cumulative sync counters back to zero (the mirror is untouched).",
-            Annotations::LOCAL,
-            reset_stats,
-        ),
-    ]
-}
+pub const TOOLS: &[Tool] = &[
+    tool!(
+        "sync_configure",
+        "Turn on order sync for a store",
+        "Opt a store into background polling and/or webhooks, and set how: every \
+         interval_minutes the server fetches the orders modified in the last \
+         lookback_minutes (more than the interval, so windows overlap) into its local \
+         mirror, batch_size orders per page, at most max_pages pages. Optionally only some \
+         folders; orders in cancelled_folders (default the folders named Cancelled or \
+         Canceled) count as cancelled. Opting in keeps a copy of the store's API key \
+         encrypted under the server's secret so the poller and webhook checks work with no \
+         one signed in; enabled=false and webhooks=false remove that copy. Reads the \
+         store's folder list from OrderDesk (cached).",
+        Annotations {
+            open_world: true,
+            ..Annotations::LOCAL
+        },
+        configure,
+    ),
+    tool!(
+        "sync_status",
+        "Sync status of a store",
+        "A store's sync settings, whether a run is going on, the last run's report, when \
+         the next poll is due, and the cumulative stats.",
+        Annotations::LOCAL_READ,
+        status,
+    ),
+    tool!(
+        "sync_trigger",
+        "Sync a store's orders now",
+        "Poll OrderDesk now for the orders modified in the lookback window and bring the \
+         local mirror up to date; reports how many orders were created, updated, cancelled, \
+         skipped or already in sync. dry_run=true reports what would change and writes \
+         nothing. Sends progress notifications per page when asked for; a cancelled call \
+         stops after the current page. A long run that outlasts this call goes on in the \
+         background (status \"running\"; see sync_status). Uses the store's rate limit \
+         while leaving room for other calls.",
+        Annotations {
+            open_world: true,
+            ..Annotations::LOCAL
+        },
+        trigger,
+    ),
+    tool!(
+        "sync_stats",
+        "Sync counters of a store",
+        "Cumulative sync counters of a store since the last reset: orders polled, already \
+         synced, newly synced, updated, cancelled, skipped, failed runs, success rate, \
+         last poll time.",
+        Annotations::LOCAL_READ,
+        stats,
+    ),
+    tool!(
+        "sync_reset_stats",
+        "Reset sync counters",
+        "Set a store's cumulative sync counters back to zero (the mirror is untouched).",
+        Annotations::LOCAL,
+        reset_stats,
+    ),
+];
 
 /// Folder ids for `wanted`, names resolved through the store's folder list.
 pub(super) fn resolve_folders(
@@ -217,19 +212,11 @@ fn configure(ctx: &Ctx, args: ConfigureArgs) -> Result<ConfigureOut, ToolError> 
         webhooks: args.webhooks,
         updated_at: ctx.host.now_ms(),
     };
-    let tenant = ctx.tenant();
-    let keep_key =
-        (config.enabled || config.webhooks) && tenant != crate::services::SINGLE_STORE_TENANT;
-    if keep_key {
-        unattended::wrap(ctx.host, ctx.settings, tenant, &sc.creds)?;
-    } else {
-        unattended::remove(ctx.host, tenant, sc.store_id())?;
-    }
-    SyncState::new(ctx.host, tenant, sc.store_id()).save_config(&config)?;
+    background::configure(&sc, &config)?;
     sc.note_target(&format!("sync:{}", sc.store_id()));
     Ok(ConfigureOut {
         store_id: sc.store_id().to_string(),
-        unattended_key: unattended::exists(ctx.host, tenant, sc.store_id())?,
+        unattended_key: background::key_kept(&sc)?,
         config,
     })
 }
@@ -263,7 +250,7 @@ fn status(ctx: &Ctx, args: StoreArgs) -> Result<StatusOut, ToolError> {
     Ok(StatusOut {
         store_id: store_id.to_string(),
         configured: config.is_some(),
-        unattended_key: unattended::exists(ctx.host, tenant, store_id)?,
+        unattended_key: background::key_kept(&sc)?,
         running: last_run
             .as_ref()
             .is_some_and(|r| r.status == sync::RunStatus::Running),

@@ -6,23 +6,21 @@ use serde::{Deserialize, Serialize};
 use super::args::Text;
 use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::ToolError;
-use crate::tenancy;
+use crate::services::tenants;
 
-pub fn tools() -> Vec<Tool> {
-    vec![Tool::new(
-        "tenant_use_master_key",
-        "Sign in as a tenant",
-        "Bind this connection to a tenant with its master key (from `orderdesk-mcp tenant \
-         create`). Afterwards the stores_* tools manage that tenant's OrderDesk stores and \
-         every store tool acts on them. Over HTTP, send the key as a bearer token instead.",
-        Annotations {
-            read_only: true,
-            open_world: false,
-            ..Annotations::LOCAL
-        },
-        use_master_key,
-    )]
-}
+pub const TOOLS: &[Tool] = &[tool!(
+    "tenant_use_master_key",
+    "Sign in as a tenant",
+    "Bind this connection to a tenant with its master key (from `orderdesk-mcp tenant \
+     create`). Afterwards the stores_* tools manage that tenant's OrderDesk stores and \
+     every store tool acts on them. Over HTTP, send the key as a bearer token instead.",
+    Annotations {
+        read_only: true,
+        open_world: false,
+        ..Annotations::LOCAL
+    },
+    use_master_key,
+)];
 
 #[derive(Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -42,13 +40,11 @@ pub struct BoundOut {
 }
 
 fn use_master_key(ctx: &Ctx, args: MasterKeyArgs) -> Result<BoundOut, ToolError> {
-    let tenant = tenancy::authenticate(ctx.host, args.master_key.as_str())?;
-    let record = tenancy::get_tenant(ctx.host, &tenant.id)?;
-    let stores = tenant.stores(ctx.host)?.len();
+    let signed_in = tenants::sign_in(ctx.host, args.master_key.as_str())?;
     ctx.bind_credential(args.master_key.0);
     Ok(BoundOut {
-        tenant_id: tenant.id,
-        tenant_name: record.name,
-        stores,
+        tenant_id: signed_in.tenant_id,
+        tenant_name: signed_in.name,
+        stores: signed_in.stores,
     })
 }

@@ -8,17 +8,15 @@ use super::{Annotations, Ctx, Tool, Validate};
 use crate::error::ToolError;
 use crate::services::webhooks::{self, Event};
 
-pub fn tools() -> Vec<Tool> {
-    vec![Tool::new(
-        "webhooks_list",
-        "Recent webhook deliveries",
-        "The store's most recent OrderDesk webhook deliveries, newest first: when, which \
-             order, what it changed in the mirror, and how often OrderDesk delivered it. Page \
-             with before = next_before.",
-        Annotations::LOCAL_READ,
-        webhooks_list,
-    )]
-}
+pub const TOOLS: &[Tool] = &[tool!(
+    "webhooks_list",
+    "Recent webhook deliveries",
+    "The store's most recent OrderDesk webhook deliveries, newest first: when, which \
+     order, what it changed in the mirror, and how often OrderDesk delivered it. Page \
+     with before = next_before.",
+    Annotations::LOCAL_READ,
+    webhooks_list,
+)];
 
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -1,9 +1,8 @@
-//! Tenants and their stores: master keys (a salted HMAC-SHA256 verifier only, see
-//! [`master_key`]), the store registry with AES-GCM-sealed API keys, the tenant's default
-//! store, and key rotation.
+//! Tenants: master keys (a salted HMAC-SHA256 verifier only, see [`master_key`]), the
+//! tenant record, key rotation and the tenant lock. Each tenant's store registry (sealed
+//! API keys, the default store) is [`stores`].
 //!
-//! State layout (`state` bucket): `tenant/{id}`, `tenants` (list),
-//! `store/{tenant}/{store_id}`, `stores/{tenant}` (list), `default/{tenant}`, and
+//! State layout (`state` bucket): `tenant/{id}`, `tenants` (list), and
 //! `rl/auth/{tenant}/…` (failed checks of a legacy Argon2id verifier). Older versions also
 //! wrote `auth/{sha256(key)}` verification-cache entries; nothing reads them any more, and
 //! upgrading a legacy verifier deletes the one of its key.
@@ -14,8 +13,6 @@
 //! the new one opening every store. Rotation and registration hold the tenant's lock, and
 //! registration re-checks the key version under it, so no store is sealed under a key that
 //! is being retired.
-
-use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -28,9 +25,11 @@ use crate::kv::{AppendList, get_json, kv_err, set_json};
 use crate::lock::{LEASE_MS, Lease};
 
 mod master_key;
+mod stores;
 
 pub use master_key::authenticate;
 use master_key::{key_hash, new_master_key};
+pub use stores::{StoreRecord, store_ids};
 
 /// How long registration or rotation waits for the other to finish.
 const TENANT_LOCK_WAIT_MS: u64 = 10_000;
@@ -48,18 +47,6 @@ pub struct TenantRecord {
     pub hkdf_salt: String,
     /// Bumped by every rotation; names the master key that sealed each store's API key.
     pub key_version: u32,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StoreRecord {
-    pub store_id: String,
-    pub name: String,
-    pub label: Option<String>,
-    /// Master-key version → hex(nonce || AES-256-GCM(api key)), bound to tenant and store.
-    /// Normally one entry; two while a rotation runs (or after one failed midway).
-    #[serde(default)]
-    pub sealed: BTreeMap<u32, String>,
-    pub created_at_ms: u64,
 }
 
 /// A caller whose master key checked out.
@@ -80,10 +67,6 @@ impl std::fmt::Debug for Tenant {
 
 fn tenant_key(id: &str) -> String {
     format!("tenant/{id}")
-}
-
-fn store_key(tenant: &str, store_id: &str) -> String {
-    format!("store/{tenant}/{store_id}")
 }
 
 /// The lock registration, rotation and verifier upgrades of one tenant share.
@@ -151,14 +134,7 @@ pub fn get_tenant(host: &dyn Host, id: &str) -> Result<TenantRecord, ToolError> 
 /// Delete a tenant and everything it owns in the state bucket.
 pub fn delete_tenant(host: &dyn Host, id: &str) -> Result<(), ToolError> {
     get_tenant(host, id)?;
-    let stores = AppendList::new(host, format!("stores/{id}"));
-    for store_id in stores.items()? {
-        host.kv_delete(Bucket::State, &store_key(id, &store_id))
-            .map_err(kv_err)?;
-    }
-    stores.clear()?;
-    host.kv_delete(Bucket::State, &format!("default/{id}"))
-        .map_err(kv_err)?;
+    stores::forget_all(host, id)?;
     host.kv_delete(Bucket::State, &tenant_key(id))
         .map_err(kv_err)?;
     AppendList::new(host, "tenants").remove(id)?;
@@ -176,156 +152,6 @@ impl Tenant {
         let salt = hex::decode(&self.record.hkdf_salt)
             .map_err(|_| ToolError::new(ErrorCode::Internal, "tenant record has a bad salt"))?;
         Ok(crypto::derive_key(&self.master_key.0, &salt))
-    }
-
-    fn stores_list<'h>(&self, host: &'h dyn Host) -> AppendList<'h> {
-        AppendList::new(host, format!("stores/{}", self.id))
-    }
-
-    /// Seal `api_key` under this tenant's master key and save the store (replacing one
-    /// with the same id). Under the tenant lock, the key version is checked first: a
-    /// registration never seals under a key a rotation has retired.
-    pub fn save_store(
-        &self,
-        host: &dyn Host,
-        store_id: &str,
-        api_key: &str,
-        name: &str,
-        label: Option<String>,
-    ) -> Result<StoreRecord, ToolError> {
-        let _lock = tenant_lock(host, &self.id)?;
-        let current = get_tenant(host, &self.id)?;
-        if current.key_version != self.record.key_version {
-            return Err(auth_required(
-                "the tenant's master key was rotated meanwhile; sign in with the new key",
-            ));
-        }
-        let sealed = self.seal(host, &self.encryption_key()?, store_id, api_key);
-        let record = StoreRecord {
-            store_id: store_id.to_string(),
-            name: name.to_string(),
-            label,
-            sealed: BTreeMap::from([(self.record.key_version, sealed)]),
-            created_at_ms: host.now_ms(),
-        };
-        let existed =
-            get_json::<StoreRecord>(host, Bucket::State, &store_key(&self.id, store_id))?.is_some();
-        set_json(host, Bucket::State, &store_key(&self.id, store_id), &record)?;
-        if !existed {
-            self.stores_list(host).push(store_id)?;
-        }
-        Ok(record)
-    }
-
-    fn seal(&self, host: &dyn Host, key: &[u8; 32], store_id: &str, api_key: &str) -> String {
-        let nonce: [u8; 12] = host.random_bytes(12).try_into().expect("12 bytes asked");
-        crypto::seal(
-            key,
-            &nonce,
-            api_key.as_bytes(),
-            &crypto::associated_data(&self.id, store_id),
-        )
-    }
-
-    pub fn stores(&self, host: &dyn Host) -> Result<Vec<StoreRecord>, ToolError> {
-        let mut out = Vec::new();
-        for id in self.stores_list(host).items()? {
-            if let Some(r) =
-                get_json::<StoreRecord>(host, Bucket::State, &store_key(&self.id, &id))?
-            {
-                out.push(r);
-            }
-        }
-        Ok(out)
-    }
-
-    /// A store by exact id, else by case-insensitive name (or label).
-    pub fn resolve(&self, host: &dyn Host, wanted: &str) -> Result<StoreRecord, ToolError> {
-        if let Some(r) = get_json::<StoreRecord>(host, Bucket::State, &store_key(&self.id, wanted))?
-        {
-            return Ok(r);
-        }
-        let matches: Vec<StoreRecord> = self
-            .stores(host)?
-            .into_iter()
-            .filter(|r| {
-                r.name.eq_ignore_ascii_case(wanted)
-                    || r.label
-                        .as_deref()
-                        .is_some_and(|l| l.eq_ignore_ascii_case(wanted))
-            })
-            .collect();
-        match matches.len() {
-            1 => Ok(matches.into_iter().next().expect("one match")),
-            0 => Err(ToolError::new(
-                ErrorCode::StoreNotFound,
-                format!(
-                    "no store {wanted:?} is registered; stores_list shows the registered stores"
-                ),
-            )
-            .with_details(serde_json::json!({ "store": wanted }))),
-            _ => Err(ToolError::new(
-                ErrorCode::StoreNotFound,
-                format!("{wanted:?} names several stores; use the store id"),
-            )),
-        }
-    }
-
-    pub fn delete_store(&self, host: &dyn Host, store_id: &str) -> Result<(), ToolError> {
-        host.kv_delete(Bucket::State, &store_key(&self.id, store_id))
-            .map_err(kv_err)?;
-        self.stores_list(host).remove(store_id)
-    }
-
-    /// Decrypt a store's API key into credentials.
-    pub fn credentials(&self, record: &StoreRecord) -> Result<Credentials, ToolError> {
-        let sealed = record.sealed.get(&self.record.key_version).ok_or_else(|| {
-            ToolError::new(
-                ErrorCode::Internal,
-                format!(
-                    "store {} has no key sealed for the current master key; register it again",
-                    record.store_id
-                ),
-            )
-        })?;
-        let plain = crypto::open(
-            &self.encryption_key()?,
-            sealed,
-            &crypto::associated_data(&self.id, &record.store_id),
-        )
-        .map_err(|e| {
-            ToolError::new(
-                ErrorCode::Internal,
-                format!("stored API key for store {}: {e}", record.store_id),
-            )
-        })?;
-        Ok(Credentials {
-            store_id: record.store_id.clone(),
-            api_key: Secret(
-                String::from_utf8(plain).map_err(|_| {
-                    ToolError::new(ErrorCode::Internal, "stored API key is not text")
-                })?,
-            ),
-        })
-    }
-
-    fn default_key(&self) -> String {
-        format!("default/{}", self.id)
-    }
-
-    /// Make `store_id` the tenant's default (the store tools use when a connection has
-    /// picked none).
-    pub fn set_default(&self, host: &dyn Host, store_id: &str) -> Result<(), ToolError> {
-        host.kv_set(Bucket::State, &self.default_key(), store_id.as_bytes())
-            .map_err(kv_err)
-    }
-
-    /// The tenant's default store, if it has one.
-    pub fn default_store(&self, host: &dyn Host) -> Result<Option<String>, ToolError> {
-        Ok(host
-            .kv_get(Bucket::State, &self.default_key())
-            .map_err(kv_err)?
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 }
 
@@ -358,28 +184,13 @@ pub fn rotate_key(host: &dyn Host, id: &str, current: &str) -> Result<String, To
     let key = rotated.encryption_key()?;
     // (1) new copies beside the old ones
     for (r, c) in &stores {
-        let mut next = r.clone();
-        next.sealed.insert(
-            record.key_version,
-            rotated.seal(host, &key, &r.store_id, &c.api_key.0),
-        );
-        set_json(host, Bucket::State, &store_key(id, &r.store_id), &next)?;
+        rotated.add_sealed_copy(host, &key, r, &c.api_key.0)?;
     }
     // (2) the switch
     set_json(host, Bucket::State, &tenant_key(id), &record)?;
     // (3) clean-up
     for (r, _) in &stores {
-        let key = store_key(id, &r.store_id);
-        let cleaned = get_json::<StoreRecord>(host, Bucket::State, &key).and_then(|found| {
-            let Some(mut found) = found else {
-                return Ok(());
-            };
-            found
-                .sealed
-                .retain(|version, _| *version == record.key_version);
-            set_json(host, Bucket::State, &key, &found)
-        });
-        if let Err(e) = cleaned {
+        if let Err(e) = stores::keep_only_copy(host, id, &r.store_id, record.key_version) {
             host.log(
                 Level::Warn,
                 "tenancy",
@@ -392,36 +203,9 @@ pub fn rotate_key(host: &dyn Host, id: &str, current: &str) -> Result<String, To
 
 #[cfg(test)]
 mod tests {
+    use super::stores::store_key;
     use super::*;
     use crate::testing::ScriptedHost;
-
-    #[test]
-    fn create_authenticate_and_store_round_trip() {
-        let host = ScriptedHost::configured();
-        let (record, key) = create_tenant(&host, "Acme").unwrap();
-        assert!(key.starts_with(&format!("odmk_{}_", record.id)));
-        let tenant = authenticate(&host, &key).unwrap();
-        tenant
-            .save_store(&host, "101", "api-key-101", "Main", None)
-            .unwrap();
-        let stored = host
-            .kv
-            .borrow()
-            .get(&("state", "store/".to_string() + &record.id + "/101"))
-            .cloned()
-            .unwrap();
-        assert!(!String::from_utf8_lossy(&stored).contains("api-key-101"));
-        let r = tenant.resolve(&host, "main").unwrap();
-        assert_eq!(tenant.credentials(&r).unwrap().api_key.0, "api-key-101");
-        assert!(authenticate(&host, &key.replace("odmk_", "odmk_0")).is_err());
-        let mut wrong = key.clone();
-        wrong.pop();
-        wrong.push('x');
-        assert_eq!(
-            authenticate(&host, &wrong).unwrap_err().code,
-            ErrorCode::AuthRequired
-        );
-    }
 
     #[test]
     fn rotation_keeps_store_keys_and_retires_the_old_key() {
@@ -501,31 +285,5 @@ mod tests {
             .unwrap();
         assert_eq!(stored.sealed.len(), 1, "the old copy is gone");
         assert!(opens_all(&host, &new, &[("1", "k1")]));
-    }
-
-    #[test]
-    fn a_registration_with_a_retired_key_version_is_refused() {
-        let host = ScriptedHost::configured();
-        let (record, old) = create_tenant(&host, "Acme").unwrap();
-        let stale = authenticate(&host, &old).unwrap();
-        let new = rotate_key(&host, &record.id, &old).unwrap();
-        let e = stale
-            .save_store(&host, "9", "k9", "nine", None)
-            .unwrap_err();
-        assert_eq!(e.code, ErrorCode::AuthRequired);
-        let fresh = authenticate(&host, &new).unwrap();
-        assert!(fresh.resolve(&host, "9").is_err(), "nothing was saved");
-    }
-
-    #[test]
-    fn a_store_record_moved_to_another_tenant_does_not_open() {
-        let host = ScriptedHost::configured();
-        let (_, ka) = create_tenant(&host, "A").unwrap();
-        let (rb, kb) = create_tenant(&host, "B").unwrap();
-        let a = authenticate(&host, &ka).unwrap();
-        let record = a.save_store(&host, "1", "secret", "S", None).unwrap();
-        let b = authenticate(&host, &kb).unwrap();
-        assert_eq!(b.id, rb.id);
-        assert!(b.credentials(&record).is_err());
     }
 }
