@@ -45,6 +45,11 @@ pub fn rotate_key(host: &dyn Host, id: &str, current: &str) -> Result<String, To
     result
 }
 
+/// The tenant id a key names by its form (the host queues and labels by it; no check).
+pub fn tenant_of_key(master_key: &str) -> Option<String> {
+    tenants::claimed_by(master_key).map(str::to_string)
+}
+
 /// The tenant a master key belongs to, if the key is valid (not audited: it runs for every
 /// new HTTP client, and a failure is the caller's 401, not an operator action).
 pub fn authenticate(host: &dyn Host, master_key: &str) -> Result<TenantSummary, ToolError> {
@@ -107,5 +112,28 @@ mod tests {
             "a rotated key is refused"
         );
         assert!(authenticate(&host, &new_key).is_ok());
+    }
+
+    #[test]
+    fn the_tenant_of_a_key_is_read_from_its_form_alone() {
+        let host = ScriptedHost::configured();
+        let (t, key) = create(&host, "Acme").unwrap();
+        assert_eq!(tenant_of_key(&key).as_deref(), Some(t.record.id.as_str()));
+        // A forged key of the right form names its tenant too: this is no check.
+        let forged = format!("odmk_{}_{}", "a".repeat(16), "0".repeat(64));
+        assert_eq!(tenant_of_key(&forged).as_deref(), Some("aaaaaaaaaaaaaaaa"));
+        let short_secret = format!("odmk_{}_{}", "a".repeat(16), "0".repeat(63));
+        let not_hex = format!("odmk_{}_{}", "g".repeat(16), "0".repeat(64));
+        let other_prefix = key.replacen("odmk_", "odmx_", 1);
+        for bad in [
+            short_secret.as_str(),
+            &not_hex,
+            &other_prefix,
+            "odmk_short_x",
+            "",
+            "Bearer x",
+        ] {
+            assert_eq!(tenant_of_key(bad), None, "{bad}");
+        }
     }
 }

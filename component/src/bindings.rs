@@ -108,6 +108,10 @@ impl exports::orderdesk::mcp::admin::Guest for Component {
             .map(tenant_info)
             .map_err(wit_error)
     }
+
+    fn tenant_of_key(master_key: String) -> Option<String> {
+        admin::tenant_of_key(&master_key)
+    }
 }
 
 impl exports::orderdesk::mcp::intake::Guest for Component {

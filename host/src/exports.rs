@@ -101,6 +101,29 @@ impl Runtime {
         .await
     }
 
+    /// `orderdesk:mcp/admin.tenant-of-key`: the tenant a key names by its form (the
+    /// component owns the format), in the auth lane under no tenant. `None` for a key of
+    /// another form, and when the sandbox could not answer.
+    pub async fn tenant_of_key(&self, master_key: &str) -> Option<String> {
+        let key = master_key.to_string();
+        let named = self
+            .run(
+                self.plain("auth"),
+                Ticket::new(Lane::Auth, "", ""),
+                self.deadline(self.call_timeout.min(AUTH_TIMEOUT)),
+                move |i, s| {
+                    Box::pin(
+                        async move { i.orderdesk_mcp_admin().call_tenant_of_key(s, &key).await },
+                    )
+                },
+            )
+            .await;
+        named.unwrap_or_else(|e| {
+            tracing::warn!("reading the tenant of a key failed in the sandbox: {e}");
+            None
+        })
+    }
+
     /// `orderdesk:mcp/intake.webhook-deliver`: one OrderDesk delivery, in the webhooks lane
     /// under its store id, under the call deadline.
     pub async fn webhook_deliver(

@@ -76,6 +76,8 @@ impl Catalog {
 struct Session {
     /// The tenant master key bound by `tenant_use_master_key`.
     credential: Option<String>,
+    /// The tenant that key names (asked of the component when it was bound).
+    credential_tenant: Option<String>,
     /// The store picked with `stores_use`.
     default_store: Option<String>,
     /// Over HTTP: the tenant whose bearer key opened this session. Requests of another
@@ -260,7 +262,12 @@ impl OrderDeskMcp {
                     return Ok((result, "INVALID_ARGUMENT".into()));
                 }
                 log.write("ok", elapsed, None);
-                self.bind(&output, bearer.is_some());
+                let over_http = bearer.is_some();
+                let bound_tenant = match &output.bind_credential {
+                    Some(key) if !over_http => self.runtime.tenant_of_key(key).await,
+                    _ => None,
+                };
+                self.bind(&output, over_http, bound_tenant);
                 ToolAnswer {
                     text: output.structured,
                     is_error: false,
@@ -330,13 +337,9 @@ impl OrderDeskMcp {
                 request_id: request_id.to_string(),
             }
         };
-        let tenant = principal.and_then(|p| p.tenant.clone()).or_else(|| {
-            caller
-                .credential
-                .as_deref()
-                .and_then(crate::auth::tenant_of_key)
-                .map(str::to_string)
-        });
+        let tenant = principal
+            .and_then(|p| p.tenant.clone())
+            .or_else(|| self.session().credential_tenant.clone());
         let store = args
             .store
             .clone()
@@ -358,12 +361,13 @@ impl OrderDeskMcp {
 
     /// Keep what a successful call bound to this connection (a tenant key over stdio, a
     /// default store).
-    fn bind(&self, output: &ToolOutput, over_http: bool) {
+    fn bind(&self, output: &ToolOutput, over_http: bool, bound_tenant: Option<String>) {
         let mut session = self.session();
         if let Some(bound) = &output.bind_credential
             && !over_http
         {
             session.credential = Some(bound.clone());
+            session.credential_tenant = bound_tenant;
             session.default_store = None;
         }
         if let Some(store) = &output.bind_default_store {

@@ -35,6 +35,11 @@ pub fn list(host: &dyn Host) -> Result<Vec<TenantSummary>, ToolError> {
         .collect())
 }
 
+/// The tenant a master key names by its form, checked or not.
+pub fn claimed_by(master_key: &str) -> Option<&str> {
+    tenancy::tenant_id_of(master_key)
+}
+
 /// The tenant a master key belongs to, if the key checks out.
 pub fn authenticate(host: &dyn Host, master_key: &str) -> Result<Tenant, ToolError> {
     tenancy::authenticate(host, master_key)

@@ -21,7 +21,8 @@ pub(super) fn new_master_key(host: &dyn Host, tenant_id: &str) -> String {
     format!("odmk_{tenant_id}_{}", hex::encode(host.random_bytes(32)))
 }
 
-fn tenant_id_of(master_key: &str) -> Option<&str> {
+/// The tenant id in a key of the master-key form (not a check of the key).
+pub fn tenant_id_of(master_key: &str) -> Option<&str> {
     let rest = master_key.strip_prefix("odmk_")?;
     let (id, secret) = rest.split_once('_')?;
     (id.len() == 16 && secret.len() == 64 && id.bytes().all(|b| b.is_ascii_hexdigit()))

@@ -27,7 +27,7 @@ use crate::lock::{LEASE_MS, Lease};
 mod master_key;
 mod stores;
 
-pub use master_key::authenticate;
+pub use master_key::{authenticate, tenant_id_of};
 use master_key::{key_hash, new_master_key};
 pub use stores::{StoreRecord, store_ids};
 

@@ -84,6 +84,9 @@ impl admin::Guest for Misbehave {
     fn tenant_authenticate(_key: String) -> Result<TenantInfo, ToolError> {
         Err(unsupported())
     }
+    fn tenant_of_key(_key: String) -> Option<String> {
+        None
+    }
 }
 
 /// No stores here: deliveries and polls are refused.
