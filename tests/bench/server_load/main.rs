@@ -87,12 +87,14 @@ async fn main() {
     let rss_http_after_stateless = procfs::rss(server.pid);
     server.kill().await;
 
-    // What the per-call log line costs: the same 64 clients with the filter at warn.
+    // What the per-call access log costs when it is on: the same 64 clients with successful
+    // calls logged too (off at the default filter).
     let before = fake.stats().total;
-    let server = servers::serve(&fake, cache.path(), &["--log", "warn"]).await;
+    let access_log = ["--log", "info,rmcp=warn,orderdesk_mcp::mcp=debug"];
+    let server = servers::serve(&fake, cache.path(), &access_log).await;
     warm_http(&server, &arguments).await;
     misses += fake.stats().total - before;
-    let quiet = http_level(&server, Era::Stateless, 64, None, &arguments, ticks).await;
+    let logged = http_level(&server, Era::Stateless, 64, None, &arguments, ticks).await;
     server.kill().await;
 
     // A fresh server, so its first level (64 sessions) shows what sessions alone cost.
@@ -139,7 +141,7 @@ async fn main() {
         rss_http_64_sessions,
         rss_http_after_sessions,
         rss_stdio_one_call,
-        quiet,
+        logged,
         in_server,
         starts,
         upstream_requests,
