@@ -600,6 +600,33 @@ fn a_cache_hit_costs_few_host_round_trips() {
     assert!(trace.len() <= 6, "{} host calls: {trace:#?}", trace.len());
 }
 
+/// What a conflict-free `orders_update` costs: two upstream requests (the read and the
+/// PUT, nothing between them) and the state round trips listed, so a change that adds one
+/// shows up here.
+#[test]
+fn an_update_costs_two_upstream_requests_and_few_host_round_trips() {
+    let host = ScriptedHost::configured();
+    host.answer(200, &[], ORDER);
+    host.answer(
+        200,
+        &[],
+        r#"{"status":"success","order":{"id":"5","email":"new@b.c"}}"#,
+    );
+    let out = run(
+        &host,
+        "orders_update",
+        json!({"order_id": "5", "changes": {"email": "new@b.c"}}),
+    )
+    .unwrap();
+    assert_eq!(out["order"]["email"], "new@b.c", "{out}");
+    let requests = host.requests.borrow();
+    let methods: Vec<Method> = requests.iter().map(|r| r.method).collect();
+    assert_eq!(methods, [Method::Get, Method::Put]);
+    let trace = host.trace.borrow().clone();
+    println!("{} host round trips: {trace:#?}", trace.len());
+    assert!(trace.len() <= 16, "{} host calls: {trace:#?}", trace.len());
+}
+
 /// Doc comments become schema descriptions: rustdoc links (`[`Type::method`]`) mean nothing
 /// to a model and must not leak into them.
 #[test]
