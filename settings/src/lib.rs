@@ -595,7 +595,8 @@ pub const LOG: Setting = setting(
     Kind::Text,
     Reader::Host,
     "Log filter (`tracing` syntax), e.g. `info` or `orderdesk_mcp=debug,component=debug`. \
-     The MCP SDK and the HTTP stack never log below info: their debug output carries keys.",
+     The MCP SDK and the HTTP stack never log below info: their debug output carries keys. \
+     Failed tool calls log at info, successful ones at debug (`orderdesk_mcp::mcp=debug`).",
 );
 pub const LOG_FORMAT: Setting = setting(
     "log_format",

@@ -172,6 +172,51 @@ fn clip(text: &str) -> &str {
     &text[..text.floor_char_boundary(600)]
 }
 
+/// A plain stateless call (served past rmcp) is cancelled when its client goes away, as
+/// rmcp's path does: an update whose read is slow, abandoned by its client during the read,
+/// sends no PUT afterwards, and the order stays as it was.
+#[tokio::test]
+async fn a_stateless_call_whose_client_goes_away_is_cancelled() {
+    let fake = fake_unlimited().await;
+    let id = fake.order_ids()[0];
+    let email_before = fake.order(id).unwrap()["email"].clone();
+    fake.faults().schedule(
+        Rule::on(
+            Match::Route("GET /orders/{id}".into()),
+            Respond::Slow(Duration::from_millis(1500)),
+        )
+        .times(1),
+    );
+    let server = http::serve(&Launch::against(&fake)).await;
+    let meta = json!({
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let body = json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": { "name": "orders_update", "_meta": meta,
+                    "arguments": { "order_id": id, "changes": { "email": "gone@example.com" } } }
+    });
+    let abandoned = reqwest::Client::new()
+        .post(server.mcp_url())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "tools/call")
+        .header("mcp-name", "orders_update")
+        .timeout(Duration::from_millis(500))
+        .body(body.to_string())
+        .send()
+        .await;
+    assert!(abandoned.is_err(), "the client gave up before the answer");
+    // The slow read ends at 1.5 s; an update still running would PUT right after it.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let stats = fake.stats();
+    assert_eq!(stats.by_route.get("GET /orders/{id}"), Some(&1), "{stats:?}");
+    assert_eq!(stats.by_route.get("PUT /orders/{id}"), None, "{stats:?}");
+    assert_eq!(fake.order(id).unwrap()["email"], email_before);
+}
+
 /// One raw 2026-07-28 `tools/call`: the status, the content type and the message, with the
 /// request id inside an error body (a fresh uuid each time) blanked.
 async fn stateless_post(
