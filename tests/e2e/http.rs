@@ -212,7 +212,11 @@ async fn a_stateless_call_whose_client_goes_away_is_cancelled() {
     // The slow read ends at 1.5 s; an update still running would PUT right after it.
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let stats = fake.stats();
-    assert_eq!(stats.by_route.get("GET /orders/{id}"), Some(&1), "{stats:?}");
+    assert_eq!(
+        stats.by_route.get("GET /orders/{id}"),
+        Some(&1),
+        "{stats:?}"
+    );
     assert_eq!(stats.by_route.get("PUT /orders/{id}"), None, "{stats:?}");
     assert_eq!(fake.order(id).unwrap()["email"], email_before);
 }

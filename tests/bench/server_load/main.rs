@@ -15,11 +15,11 @@ mod support;
 
 mod http_client;
 mod load;
-#[path = "../../e2e/support/procfs.rs"]
-mod procfs;
 mod report;
 mod servers;
 mod stdio;
+
+use support::procfs;
 
 use std::path::Path;
 use std::time::{Duration, Instant};
