@@ -41,6 +41,7 @@ use crate::runtime::Runtime;
 use crate::scheduler::Scheduler;
 use crate::sessions::{Access, Sessions};
 use crate::state::{Backend, Bucket, Keep};
+use crate::stateless::{self, Served};
 
 /// The largest request head (request line and headers) accepted; larger ones get 431.
 const MAX_HEADER_BYTES: usize = 64 * 1024;
@@ -504,7 +505,7 @@ async fn as_the_spec_says(response: Response) -> Response {
 }
 
 /// What a request whose body stopped arriving (the client timeout) or broke off gets.
-pub(crate) fn body_did_not_arrive() -> Response {
+fn body_did_not_arrive() -> Response {
     let message = "the request body did not arrive in time";
     let body = rpc_error(Value::Null, code::INVALID_REQUEST, message, None);
     (StatusCode::REQUEST_TIMEOUT, axum::Json(body)).into_response()
@@ -536,20 +537,15 @@ impl tower::Service<Request> for Mcp {
         let this = self.clone();
         Box::pin(async move {
             let named = (request.method() == axum::http::Method::POST)
-                .then(|| crate::stateless::eligible(request.headers(), this.max_body_bytes))
+                .then(|| stateless::eligible(request.headers(), this.max_body_bytes))
                 .flatten();
             let request = match named {
                 Some(named) => {
-                    match crate::stateless::serve(
-                        &this.handler,
-                        request,
-                        named,
-                        this.max_body_bytes,
-                    )
-                    .await
-                    {
-                        Ok(response) => return Ok(response),
-                        Err(request) => request,
+                    let max = this.max_body_bytes;
+                    match stateless::serve(&this.handler, request, named, max).await {
+                        Served::Answered(response) => return Ok(response),
+                        Served::BodyLost => return Ok(body_did_not_arrive()),
+                        Served::NotPlain(request) => request,
                     }
                 }
                 None => request,

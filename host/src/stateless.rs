@@ -109,6 +109,15 @@ fn parse(body: &[u8], named: &str) -> Option<CallRequest> {
     plain.then_some(request)
 }
 
+/// What became of a request offered to this path.
+pub enum Served {
+    Answered(Response),
+    /// Not a plain call: the request as it came (its body re-attached), for rmcp.
+    NotPlain(Request<Body>),
+    /// The body stopped arriving (the client timeout) or broke off.
+    BodyLost,
+}
+
 /// Serve the call in `body` if it is one for this path; otherwise hand the request back
 /// (with its body) for rmcp.
 pub async fn serve(
@@ -116,15 +125,13 @@ pub async fn serve(
     request: Request<Body>,
     named: String,
     max_body: usize,
-) -> Result<Response, Request<Body>> {
+) -> Served {
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, max_body).await {
-        Ok(bytes) => bytes,
-        // The body stopped arriving (the client timeout) or broke off.
-        Err(_) => return Ok(crate::http::body_did_not_arrive()),
+    let Ok(bytes) = axum::body::to_bytes(body, max_body).await else {
+        return Served::BodyLost;
     };
     let Some(call) = parse(&bytes, &named) else {
-        return Err(Request::from_parts(parts, Body::from(bytes)));
+        return Served::NotPlain(Request::from_parts(parts, Body::from(bytes)));
     };
     let principal = parts.extensions.get::<Principal>().cloned();
     let arguments = Arguments::Object(call.params.arguments.unwrap_or_default());
@@ -155,7 +162,7 @@ pub async fn serve(
             None
         }
     };
-    Ok(match body {
+    Served::Answered(match body {
         Some(body) => json_response(StatusCode::OK, body),
         None => internal_error(&call.id),
     })
