@@ -245,7 +245,8 @@ impl Results {
              closed loop the mean latency is 64 / throughput (Little's law), so p99 ≤ 2 ms there \
              would take ≥ 32,000 req/s; the latency goal is checked at the goal's rate instead, \
              offered evenly by 64 clients (latency from the actual send; the achieved rate shows \
-             whether the server kept up).\n"
+             whether the server kept up). Where the server's CPU per call goes, part by part, is \
+             in the profile section at the end of this file.\n"
         );
     }
 
