@@ -330,18 +330,19 @@ impl OrderDeskMcp {
     /// naming the tenant and store admission shares the instances by.
     fn who(&self, principal: Option<&Principal>, args: &CallArguments, request_id: &str) -> Who {
         let bearer = principal.and_then(|p| p.credential.clone());
-        let caller = {
+        let (caller, tenant) = {
             let session = self.session();
-            Caller {
+            let caller = Caller {
                 // Over HTTP the bearer key is the tenant, on every request.
                 credential: bearer.clone().or_else(|| session.credential.clone()),
                 default_store: session.default_store.clone(),
                 request_id: request_id.to_string(),
-            }
+            };
+            let tenant = principal
+                .and_then(|p| p.tenant.clone())
+                .or_else(|| session.credential_tenant.clone());
+            (caller, tenant)
         };
-        let tenant = principal
-            .and_then(|p| p.tenant.clone())
-            .or_else(|| self.session().credential_tenant.clone());
         let store = args
             .store
             .clone()
@@ -484,35 +485,20 @@ impl CallLog {
         let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
         let (request_id, tool) = (&self.request_id, &self.tool);
         let (requested, tenant, store) = (&self.requested, &self.tenant, &self.store);
+        // One field list for the three levels (a tracing level must be a constant).
+        macro_rules! line {
+            ($level:expr, $($message:tt)+) => {
+                tracing::event!(
+                    $level, request_id, tool, requested, tenant, store, outcome, elapsed_ms,
+                    $($message)+
+                )
+            };
+        }
         match stopped {
-            None if outcome == "ok" => tracing::debug!(
-                request_id,
-                tool,
-                requested,
-                tenant,
-                store,
-                outcome,
-                elapsed_ms,
-                "tool call"
-            ),
-            None => tracing::info!(
-                request_id,
-                tool,
-                requested,
-                tenant,
-                store,
-                outcome,
-                elapsed_ms,
-                "tool call"
-            ),
-            Some(why) => tracing::warn!(
-                request_id,
-                tool,
-                requested,
-                tenant,
-                store,
-                outcome,
-                elapsed_ms,
+            None if outcome == "ok" => line!(tracing::Level::DEBUG, "tool call"),
+            None => line!(tracing::Level::INFO, "tool call"),
+            Some(why) => line!(
+                tracing::Level::WARN,
                 "tool call failed in the sandbox: {why}"
             ),
         }

@@ -163,7 +163,7 @@ pub async fn serve(
         }
     };
     Served::Answered(match body {
-        Some(body) => json_response(StatusCode::OK, body),
+        Some(body) => json_response(body),
         None => internal_error(&call.id),
     })
 }
@@ -208,13 +208,15 @@ fn internal_error(id: &RequestId) -> Response {
         id,
         error,
     }) {
-        Ok(body) => json_response(StatusCode::OK, body),
+        Ok(body) => json_response(body),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
     }
 }
 
-fn json_response(status: StatusCode, body: Vec<u8>) -> Response {
-    let mut response = (status, Bytes::from(body)).into_response();
+/// A 200 with a JSON-RPC message: results, tool errors and JSON-RPC errors alike (the
+/// errors this path can answer are ones rmcp also answers with 200).
+fn json_response(body: Vec<u8>) -> Response {
+    let mut response = (StatusCode::OK, Bytes::from(body)).into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
