@@ -249,6 +249,10 @@ impl Host for WasiHost {
         now.seconds * 1000 + u64::from(now.nanoseconds) / 1_000_000
     }
 
+    fn monotonic_us(&self) -> u64 {
+        wasi::clocks::monotonic_clock::now() / 1_000
+    }
+
     fn sleep_ms(&self, ms: u64) {
         wasi::clocks::monotonic_clock::subscribe_duration(ms.saturating_mul(1_000_000)).block();
     }

@@ -40,6 +40,7 @@ pub mod retry;
 pub mod services;
 pub mod tenancy;
 pub mod tools;
+pub mod trace;
 pub mod unattended;
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ pub mod store;
 pub mod stores;
 pub mod sync;
 pub mod tenants;
+pub mod traces;
 pub mod update;
 pub mod webhooks;
 pub mod write;
