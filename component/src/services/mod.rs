@@ -13,6 +13,7 @@ pub mod access;
 pub mod audit;
 pub mod background;
 pub mod journal;
+pub mod links;
 pub mod mirror;
 pub mod orders;
 pub mod products;
