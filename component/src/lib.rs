@@ -46,6 +46,8 @@ pub mod trace;
 pub mod unattended;
 
 #[cfg(test)]
+mod console_tests;
+#[cfg(test)]
 mod floors;
 #[cfg(test)]
 mod proptests;
