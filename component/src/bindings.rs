@@ -4,7 +4,7 @@
 use std::cell::OnceCell;
 
 use crate::host::{self, Bucket, Host, HttpRequest, HttpResponse, KvError, Level, NetError};
-use crate::{admin, intake, tools};
+use crate::{admin, console, intake, tools};
 
 wit_bindgen::generate!({
     path: "../wit",
@@ -166,6 +166,189 @@ fn wit_target(t: intake::Target) -> exports::orderdesk::mcp::intake::SyncTarget 
     }
 }
 
+mod console_glue {
+    //! `orderdesk:mcp/console` over [`crate::console`].
+
+    use super::exports::orderdesk::mcp::console::{
+        Guest, LinkDecision, LinkGrant, LinkOutcome, LinkPurpose, SignupMode, SignupPolicy,
+        StoreOverview, TenantProfile, Trace, TraceFilter, TraceStep, TraceSummary,
+    };
+    use super::{Component, ToolError, WasiHost, console, tenant_info, wit_error};
+
+    fn profile(p: console::Profile) -> TenantProfile {
+        TenantProfile {
+            email: p.summary.record.email.clone(),
+            disabled: p.summary.record.disabled,
+            last_active_ms: p.last_active_ms,
+            info: tenant_info(p.summary),
+        }
+    }
+
+    fn summary(s: console::TraceSummary) -> TraceSummary {
+        TraceSummary {
+            id: s.id,
+            tenant: s.tenant,
+            store: s.store,
+            kind: s.kind,
+            name: s.name,
+            outcome: s.outcome,
+            started_at_ms: s.started_at_ms,
+            duration_us: s.duration_us,
+        }
+    }
+
+    impl Guest for Component {
+        fn link_request(
+            purpose: LinkPurpose,
+            email: String,
+            name: String,
+        ) -> Result<LinkDecision, ToolError> {
+            let purpose = match purpose {
+                LinkPurpose::SignUp => console::Purpose::SignUp,
+                LinkPurpose::SignIn => console::Purpose::SignIn,
+                LinkPurpose::Invite => console::Purpose::Invite,
+            };
+            let decision = console::link_request(&WasiHost::default(), purpose, &email, &name)
+                .map_err(wit_error)?;
+            Ok(match decision {
+                console::Decision::Send(g) => LinkDecision::Send(LinkGrant {
+                    token: g.token,
+                    expires_at_ms: g.expires_at_ms,
+                }),
+                console::Decision::Quiet => LinkDecision::Quiet,
+                console::Decision::TooMany => LinkDecision::TooMany,
+            })
+        }
+
+        fn link_redeem(token: String) -> Result<LinkOutcome, ToolError> {
+            Ok(
+                match console::link_redeem(&WasiHost::default(), &token).map_err(wit_error)? {
+                    console::Outcome::Created(t, key) => {
+                        LinkOutcome::Created((tenant_info(t), key))
+                    }
+                    console::Outcome::SignedIn(t) => LinkOutcome::SignedIn(tenant_info(t)),
+                },
+            )
+        }
+
+        fn signup_policy_get() -> Result<SignupPolicy, ToolError> {
+            let p = console::signup_policy_get(&WasiHost::default()).map_err(wit_error)?;
+            Ok(SignupPolicy {
+                mode: match p.mode {
+                    console::SignupMode::Open => SignupMode::Open,
+                    console::SignupMode::InviteOnly => SignupMode::InviteOnly,
+                    console::SignupMode::Closed => SignupMode::Closed,
+                },
+                allowed_domains: p.allowed_domains,
+            })
+        }
+
+        fn signup_policy_set(policy: SignupPolicy) -> Result<(), ToolError> {
+            let policy = console::SignupPolicy {
+                mode: match policy.mode {
+                    SignupMode::Open => console::SignupMode::Open,
+                    SignupMode::InviteOnly => console::SignupMode::InviteOnly,
+                    SignupMode::Closed => console::SignupMode::Closed,
+                },
+                allowed_domains: policy.allowed_domains,
+            };
+            console::signup_policy_set(&WasiHost::default(), policy).map_err(wit_error)
+        }
+
+        fn tenant_profiles() -> Result<Vec<TenantProfile>, ToolError> {
+            let all = console::tenant_profiles(&WasiHost::default()).map_err(wit_error)?;
+            Ok(all.into_iter().map(profile).collect())
+        }
+
+        fn tenant_profile_get(id: String) -> Result<TenantProfile, ToolError> {
+            console::tenant_profile(&WasiHost::default(), &id)
+                .map(profile)
+                .map_err(wit_error)
+        }
+
+        fn tenant_set_disabled(id: String, disabled: bool) -> Result<(), ToolError> {
+            console::tenant_set_disabled(&WasiHost::default(), &id, disabled).map_err(wit_error)
+        }
+
+        fn tenant_set_email(id: String, email: String) -> Result<(), ToolError> {
+            console::tenant_set_email(&WasiHost::default(), &id, &email).map_err(wit_error)
+        }
+
+        fn stores_overview(tenant: String) -> Result<Vec<StoreOverview>, ToolError> {
+            let all = console::stores_overview(&WasiHost::default(), &tenant).map_err(wit_error)?;
+            Ok(all
+                .into_iter()
+                .map(|o| StoreOverview {
+                    store_id: o.store_id,
+                    name: o.name,
+                    label: o.label,
+                    is_default: o.is_default,
+                    sync_enabled: o.sync_enabled,
+                    sync_interval_minutes: o.sync_interval_minutes,
+                    last_sync: o.last_sync,
+                    webhooks_enabled: o.webhooks_enabled,
+                    last_webhook_ms: o.last_webhook_ms,
+                    mirror_orders: o.mirror_orders,
+                    cache_entries: o.cache_entries,
+                    bucket_tokens: o.bucket_tokens,
+                    bucket_seen_ms: o.bucket_seen_ms,
+                })
+                .collect())
+        }
+
+        fn store_set_default(tenant: String, store_id: String) -> Result<(), ToolError> {
+            console::store_set_default(&WasiHost::default(), &tenant, &store_id).map_err(wit_error)
+        }
+
+        fn store_set_label(
+            tenant: String,
+            store_id: String,
+            label: Option<String>,
+        ) -> Result<(), ToolError> {
+            console::store_set_label(&WasiHost::default(), &tenant, &store_id, label.as_deref())
+                .map_err(wit_error)
+        }
+
+        fn traces(
+            tenant: Option<String>,
+            filter: TraceFilter,
+        ) -> Result<Vec<TraceSummary>, ToolError> {
+            let filter = console::TraceFilter {
+                store: filter.store,
+                name: filter.name,
+                outcome: filter.outcome,
+                since_ms: filter.since_ms,
+                limit: filter.limit,
+            };
+            let found = console::traces(&WasiHost::default(), tenant.as_deref(), &filter)
+                .map_err(wit_error)?;
+            Ok(found.into_iter().map(summary).collect())
+        }
+
+        fn trace_get(tenant: Option<String>, id: String) -> Result<Option<Trace>, ToolError> {
+            let found =
+                console::trace(&WasiHost::default(), tenant.as_deref(), &id).map_err(wit_error)?;
+            Ok(found.map(|t| Trace {
+                summary: summary(t.summary),
+                arguments: t.arguments,
+                message: t.message,
+                steps: t
+                    .steps
+                    .into_iter()
+                    .map(|s| TraceStep {
+                        kind: s.kind,
+                        label: s.label,
+                        start_us: s.start_us,
+                        duration_us: s.duration_us,
+                        status: s.status,
+                        detail: s.detail.map(|d| d.to_string()),
+                    })
+                    .collect(),
+            }))
+        }
+    }
+}
+
 export!(Component);
 
 /// [`Host`] over WASI. The settings are read once per instance (one `get-all`); buckets
@@ -247,6 +430,10 @@ impl Host for WasiHost {
     fn now_ms(&self) -> u64 {
         let now = wasi::clocks::wall_clock::now();
         now.seconds * 1000 + u64::from(now.nanoseconds) / 1_000_000
+    }
+
+    fn monotonic_us(&self) -> u64 {
+        wasi::clocks::monotonic_clock::now() / 1_000
     }
 
     fn sleep_ms(&self, ms: u64) {

@@ -13,6 +13,7 @@ pub use crate::host::Family;
 
 use crate::config::Ttls;
 use crate::host::{Bucket, Host, Level};
+use crate::trace;
 
 /// Whether a result came from the cache; tools report it as `cache: "hit" | "miss"`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -48,6 +49,12 @@ fn generation_key(tenant: &str, store: &str, family: Family) -> String {
 
 /// Invalidate every cached read of `family` for `tenant` and `store`, in O(1).
 pub fn invalidate(host: &dyn Host, tenant: &str, store: &str, family: Family) {
+    trace::instant(
+        host,
+        trace::kind::INVALIDATE,
+        || family.as_str().to_string(),
+        || None,
+    );
     if let Err(e) = host.kv_increment(Bucket::State, &generation_key(tenant, store, family), 1) {
         host.log(Level::Error, "cache", &format!("invalidation failed: {e}"));
     }
@@ -107,6 +114,7 @@ impl<'a> Cache<'a> {
         query: &[(String, String)],
         fetch: impl FnOnce() -> Result<Value, E>,
     ) -> Result<(Value, CacheStatus), E> {
+        let span = trace::start(self.host);
         let (key, ttl_ms, now) = self.entry_key(family, query);
         let bucket = Bucket::Cache(family);
         if ttl_ms > 0
@@ -114,7 +122,11 @@ impl<'a> Cache<'a> {
                 self.lookup(bucket, &key, now, |v| serde_json::from_str(v.get()).ok())
         {
             self.counted(family, CacheStatus::Hit);
+            self.traced(span, family, CacheStatus::Hit);
             return Ok((value, CacheStatus::Hit));
+        }
+        if ttl_ms > 0 {
+            self.traced(span, family, CacheStatus::Miss);
         }
         let value = fetch()?;
         if ttl_ms > 0 {
@@ -133,13 +145,18 @@ impl<'a> Cache<'a> {
         query: &[(String, String)],
         fetch: impl FnOnce() -> Result<Value, E>,
     ) -> Result<(Box<RawValue>, CacheStatus), E> {
+        let span = trace::start(self.host);
         let (key, ttl_ms, now) = self.entry_key(family, query);
         let bucket = Bucket::Cache(family);
         if ttl_ms > 0
             && let Some(raw) = self.lookup(bucket, &key, now, |v| Some(v.to_owned()))
         {
             self.counted(family, CacheStatus::Hit);
+            self.traced(span, family, CacheStatus::Hit);
             return Ok((raw, CacheStatus::Hit));
+        }
+        if ttl_ms > 0 {
+            self.traced(span, family, CacheStatus::Miss);
         }
         let value = fetch()?;
         let text = serde_json::to_string(&value).expect("a JSON value always serializes");
@@ -161,6 +178,21 @@ impl<'a> Cache<'a> {
         ));
         let key = key(self.tenant, self.store, family.as_str(), &versioned);
         (key, ttl_ms, self.host.now_ms())
+    }
+
+    /// The lookup as a trace step: `hit orders`, `miss inventory-items`.
+    fn traced(&self, span: trace::Span, family: Family, status: CacheStatus) {
+        let result = match status {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+        };
+        span.end(
+            self.host,
+            trace::kind::CACHE,
+            || format!("{result} {}", family.as_str()),
+            None,
+            || None,
+        );
     }
 
     fn counted(&self, family: Family, status: CacheStatus) {

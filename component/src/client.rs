@@ -10,6 +10,7 @@ use crate::error::{ErrorCode, ToolError};
 use crate::host::{Host, HttpRequest, HttpResponse, Level, Method, NetError};
 use crate::ratelimit::{Account, Upstream};
 use crate::retry::{Attempt, Decision, RetryPolicy, parse_retry_after};
+use crate::trace;
 
 /// One OrderDesk store's credentials.
 #[derive(Debug, Clone)]
@@ -203,6 +204,11 @@ impl<'a> Client<'a> {
         &self.creds.store_id
     }
 
+    /// The host this client sends through (for callers that record trace steps).
+    pub fn host(&self) -> &'a dyn Host {
+        self.host
+    }
+
     pub fn retry_policy(&self) -> RetryPolicy {
         self.retry
     }
@@ -237,7 +243,15 @@ impl<'a> Client<'a> {
                         Attempt::Network => "network",
                     };
                     self.host.metric("upstream_retry", &[("reason", reason)]);
-                    self.host.sleep_ms(ms)
+                    let span = trace::start(self.host);
+                    self.host.sleep_ms(ms);
+                    span.end(
+                        self.host,
+                        trace::kind::WAIT,
+                        || format!("retry after {reason}"),
+                        None,
+                        || Some(json!({ "wait_ms": ms, "try": tries })),
+                    );
                 }
                 Decision::GiveUp => return Err(give_up(attempt, tries, last_status)),
             }
@@ -247,12 +261,21 @@ impl<'a> Client<'a> {
     /// Take `n` upstream tokens now, waiting if the bucket needs it, for requests that
     /// must then go out with no wait between them.
     pub fn reserve(&self, n: u64) -> Reservation {
-        if let Err(e) = self.limiter.acquire(n) {
-            self.host.log(
+        let span = trace::start(self.host);
+        match self.limiter.acquire(n) {
+            Ok(0) => {}
+            Ok(waited_ms) => span.end(
+                self.host,
+                trace::kind::WAIT,
+                || "upstream bucket".into(),
+                None,
+                || Some(json!({ "wait_ms": waited_ms, "tokens": n })),
+            ),
+            Err(e) => self.host.log(
                 Level::Warn,
                 "ratelimit",
                 &format!("limiter unavailable: {e}"),
-            );
+            ),
         }
         Reservation { left: n }
     }
@@ -298,9 +321,17 @@ impl<'a> Client<'a> {
 
     fn exchange(&self, request: &HttpRequest, tries: u32) -> Result<HttpResponse, NetError> {
         self.sent.set(self.sent.get() + 1);
+        let span = trace::start(self.host);
         let result = self.host.http(request);
         let path = self.path_of(request);
         let method = request.method.as_str();
+        span.end(
+            self.host,
+            trace::kind::UPSTREAM,
+            || format!("{method} {}", trace::route_template(path)),
+            result.as_ref().ok().map(|r| r.status),
+            || Some(upstream_detail(&result, tries)),
+        );
         match &result {
             Ok(response) => {
                 self.limiter.observe(response);
@@ -368,6 +399,27 @@ impl<'a> Client<'a> {
             .unwrap_or(&request.url);
         path.split('?').next().unwrap_or(path)
     }
+}
+
+/// What a trace keeps of one exchange: the try, the tokens OrderDesk says are left, a
+/// 429's advised wait, or why no answer came.
+fn upstream_detail(result: &Result<HttpResponse, NetError>, tries: u32) -> Value {
+    let mut detail = json!({ "try": tries });
+    match result {
+        Ok(response) => {
+            if let Some(left) = response.header("X-Tokens-Remaining") {
+                detail["tokens_left"] = json!(left.trim());
+            }
+            if let Some(wait) = response
+                .header("X-Retry-After")
+                .or_else(|| response.header("Retry-After"))
+            {
+                detail["retry_after"] = json!(wait.trim());
+            }
+        }
+        Err(e) => detail["error"] = json!(e.to_string()),
+    }
+    detail
 }
 
 /// Refuse, before it takes a token or goes out, a request no server should see: a header

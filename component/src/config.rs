@@ -52,7 +52,18 @@ pub struct Settings {
     pub sync_reserve_tokens: u64,
     /// The host's wall-clock limit for one call, in milliseconds (long tools budget by it).
     pub call_timeout_ms: u64,
+    /// How long a one-time link stays valid, in milliseconds.
+    pub link_ttl_ms: u64,
+    /// Links one address may ask for per [`crate::config::LINK_WINDOW_MS`].
+    pub link_requests_per_address: u64,
+    /// Traces kept per tenant (0: tracing off).
+    pub trace_keep: u64,
+    /// How old a trace may get before it is no longer shown, in milliseconds.
+    pub trace_max_age_ms: u64,
 }
+
+/// The window the per-address link limit counts in.
+pub const LINK_WINDOW_MS: u64 = 15 * 60_000;
 
 /// A string that never appears in Debug output.
 #[derive(Clone, PartialEq, Eq)]
@@ -96,6 +107,10 @@ impl Settings {
             unattended_secret_previous: text(host, &keys::UNATTENDED_SECRET_PREVIOUS).map(Secret),
             sync_reserve_tokens: number(host, &keys::SYNC_RESERVE_TOKENS)?,
             call_timeout_ms: number(host, &keys::CALL_TIMEOUT_SECS)?.saturating_mul(1000),
+            link_ttl_ms: number(host, &keys::LINK_TTL_MINUTES)?.saturating_mul(60_000),
+            link_requests_per_address: number(host, &keys::LINK_REQUESTS_PER_ADDRESS)?,
+            trace_keep: number(host, &keys::TRACE_KEEP)?,
+            trace_max_age_ms: number(host, &keys::TRACE_MAX_AGE_MINUTES)?.saturating_mul(60_000),
         })
     }
 }
@@ -173,6 +188,10 @@ mod tests {
         assert_eq!(s.retry.max_retry_after_ms, 10_000);
         assert_eq!(s.tool_call_burst, 240);
         assert!(s.store_id.is_none());
+        assert_eq!(s.link_ttl_ms, 15 * 60_000);
+        assert_eq!(s.link_requests_per_address, 3);
+        assert_eq!(s.trace_keep, 200);
+        assert_eq!(s.trace_max_age_ms, 1440 * 60_000);
     }
 
     #[test]

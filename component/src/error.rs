@@ -50,6 +50,17 @@ pub enum ErrorCode {
     /// The state store (SQLite, Redis) did not answer or refused a write (down, disk
     /// full). Retryable unless the call had begun a write to OrderDesk.
     StateUnavailable,
+    /// The tenant was disabled by the operator: its key and sessions are refused (an
+    /// authentication failure, like `AUTH_REQUIRED`).
+    TenantDisabled,
+    /// The sign-up policy refuses new tenants of this kind.
+    SignupClosed,
+    /// A one-time link that is unknown or was already used.
+    LinkInvalid,
+    /// A one-time link past its lifetime.
+    LinkExpired,
+    /// Another tenant already has this e-mail address.
+    EmailTaken,
     /// A bug or a host failure; the message says which.
     Internal,
 }
@@ -80,6 +91,11 @@ impl ErrorCode {
             ErrorCode::Cancelled => "CANCELLED",
             ErrorCode::SyncNotConfigured => "SYNC_NOT_CONFIGURED",
             ErrorCode::StateUnavailable => "STATE_UNAVAILABLE",
+            ErrorCode::TenantDisabled => "TENANT_DISABLED",
+            ErrorCode::SignupClosed => "SIGNUP_CLOSED",
+            ErrorCode::LinkInvalid => "LINK_INVALID",
+            ErrorCode::LinkExpired => "LINK_EXPIRED",
+            ErrorCode::EmailTaken => "EMAIL_TAKEN",
             ErrorCode::Internal => "INTERNAL",
         }
     }

@@ -185,6 +185,9 @@ pub trait Host {
     fn config_all(&self) -> Vec<(String, String)>;
     /// Wall-clock time in milliseconds since the Unix epoch.
     fn now_ms(&self) -> u64;
+    /// A monotonic clock in microseconds from an arbitrary start (`wasi:clocks/monotonic-
+    /// clock`): durations of a call's steps, never wall time.
+    fn monotonic_us(&self) -> u64;
     /// Block for `ms` milliseconds (retry back-off).
     fn sleep_ms(&self, ms: u64);
     fn random_u64(&self) -> u64;

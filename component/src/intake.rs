@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use crate::error::{ErrorCode, ToolError};
 use crate::host::{Host, Level};
 use crate::services::sync::{self, RunOptions, SyncConfig, SyncState};
+use crate::services::traces::{self, CallKind};
 use crate::services::webhooks::{self, Outcome};
 use crate::services::{Journal, background, load_settings, mirror};
 
@@ -46,6 +47,33 @@ fn unauthorized(store_id: &str) -> ToolError {
 /// Verify, store, dedupe and apply one delivery.
 pub fn webhook_deliver(host: &dyn Host, delivery: Delivery) -> Result<Receipt, ToolError> {
     let settings = load_settings(host)?;
+    traces::begin(host, CallKind::Webhook, "webhook", &delivery.request_id);
+    traces::note_store(delivery.store_id.trim());
+    let mut tenants = Vec::new();
+    let result = deliver(host, &settings, &delivery, &mut tenants);
+    let arguments = serde_json::json!({
+        "store_id": delivery.store_id.trim(),
+        "order_id": result.as_ref().map(|r| r.order_id.as_str()).ok(),
+    });
+    let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
+    traces::finish(
+        host,
+        &settings,
+        &tenants,
+        Some(&arguments),
+        result.as_ref().map(drop),
+    );
+    result
+}
+
+/// [`webhook_deliver`] once the settings are read; `tenants` learns each registration the
+/// signature verified against (the delivery is traced under each).
+fn deliver(
+    host: &dyn Host,
+    settings: &crate::services::Settings,
+    delivery: &Delivery,
+    tenants: &mut Vec<String>,
+) -> Result<Receipt, ToolError> {
     let store_id = delivery.store_id.trim();
     crate::tools::check_id("X-ORDER-DESK-STORE-ID", store_id)?;
     let order: Map<String, Value> = match serde_json::from_str::<Value>(&delivery.order) {
@@ -79,7 +107,7 @@ pub fn webhook_deliver(host: &dyn Host, delivery: Delivery) -> Result<Receipt, T
     // Check every registration, then act on those that matched.
     let matched = background::signed_registrations(
         host,
-        &settings,
+        settings,
         store_id,
         delivery.order.as_bytes(),
         signature,
@@ -87,6 +115,7 @@ pub fn webhook_deliver(host: &dyn Host, delivery: Delivery) -> Result<Receipt, T
     if matched.is_empty() {
         return Err(unauthorized(store_id));
     }
+    tenants.extend(matched.iter().map(|s| s.tenant.clone()));
     let mut accepted = false;
     for signed in &matched {
         let (outcome, change) = webhooks::deliver(
@@ -148,12 +177,26 @@ pub fn sync_run(
     request_id: &str,
 ) -> Result<String, ToolError> {
     let settings = load_settings(host)?;
-    let raw = crate::tools::raw_json(options_json)?;
-    let options: RunOptions = crate::tools::parse(raw)?;
-    let journal = Journal::new(host, "sync", request_id);
-    let ctx = background::run_ctx(host, &settings, &target.tenant, &target.store_id, &journal)?;
-    let report = sync::run(&ctx, &options, None)?;
-    Ok(serde_json::to_string(&report).expect("reports always serialize"))
+    traces::begin(host, CallKind::Sync, "sync_run", request_id);
+    traces::note_store(&target.store_id);
+    let raw = crate::tools::raw_json(options_json);
+    let result = raw.clone().and_then(|raw| {
+        let options: RunOptions = crate::tools::parse(raw)?;
+        let journal = Journal::new(host, "sync", request_id);
+        let ctx = background::run_ctx(host, &settings, &target.tenant, &target.store_id, &journal)?;
+        let report = sync::run(&ctx, &options, None)?;
+        serde_json::to_string(&report).map_err(|e| {
+            ToolError::new(ErrorCode::Internal, format!("report not serializable: {e}"))
+        })
+    });
+    traces::finish(
+        host,
+        &settings,
+        &[target.tenant.as_str()],
+        raw.as_ref().ok(),
+        result.as_ref().map(drop),
+    );
+    result
 }
 
 #[cfg(test)]

@@ -12,13 +12,14 @@
 //! Data flows one way, floor by floor; nothing below `tools` knows MCP:
 //!
 //! - front doors: [`tools`] (MCP tool catalog and dispatch), [`admin`] (the operator CLI),
-//!   [`intake`] (webhook deliveries, sync runs); they import only [`services`] (and the
-//!   shared [`error`] and [`host`]);
+//!   [`intake`] (webhook deliveries, sync runs), [`console`] (links, tenant profiles, store
+//!   health, traces); they import only [`services`] (and the shared [`error`] and [`host`]);
 //! - [`services`]: who a call acts for, tenants and their stores, orders, products, the
 //!   store, the update cycle, the write policy, the journal and the audit trail, each over
 //!   an explicit tenant + store context;
 //! - infrastructure: [`client`] (OrderDesk HTTP), [`retry`], [`ratelimit`], [`cache`],
-//!   [`lock`], [`kv`], [`crypto`], [`tenancy`], [`audit`], [`merge`], [`resource`];
+//!   [`lock`], [`kv`], [`crypto`], [`tenancy`], [`audit`], [`merge`], [`resource`], and
+//!   [`trace`], the one hook through which they record a call's steps;
 //! - [`host`]: the one trait the runtime implements.
 
 pub mod admin;
@@ -26,6 +27,7 @@ pub mod audit;
 pub mod cache;
 pub mod client;
 pub mod config;
+pub mod console;
 pub mod crypto;
 pub mod envelope;
 pub mod error;
@@ -40,8 +42,11 @@ pub mod retry;
 pub mod services;
 pub mod tenancy;
 pub mod tools;
+pub mod trace;
 pub mod unattended;
 
+#[cfg(test)]
+mod console_tests;
 #[cfg(test)]
 mod floors;
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use crate::error::{ErrorCode, ToolError};
 use crate::host::{Host, KvError};
+use crate::trace;
 
 /// How long a lease lasts without renewal. Longer than any single step of an update
 /// (one upstream request, or one rate-limit wait), so a live holder renews it in time.
@@ -23,6 +24,8 @@ pub struct Lease<'a> {
     owner: String,
     ttl_ms: u64,
     renewed_at_ms: u64,
+    /// Opened when the lock was taken, for the trace's `held` step.
+    held: trace::Span,
 }
 
 impl std::fmt::Debug for Lease<'_> {
@@ -40,6 +43,7 @@ impl<'a> Lease<'a> {
         wait_ms: u64,
     ) -> Result<Option<Self>, ToolError> {
         let owner = hex::encode(host.random_bytes(16));
+        let span = trace::start(host);
         let deadline = host.now_ms().saturating_add(wait_ms);
         let mut pause = 5;
         let mut waited = false;
@@ -49,16 +53,31 @@ impl<'a> Lease<'a> {
                 if waited {
                     host.metric("lock", &[("result", "waited")]);
                 }
+                span.end(
+                    host,
+                    trace::kind::LOCK,
+                    || format!("{name} acquired"),
+                    None,
+                    || Some(serde_json::json!({ "waited": waited })),
+                );
                 return Ok(Some(Self {
                     host,
                     name: name.to_string(),
                     owner,
                     ttl_ms,
                     renewed_at_ms: now,
+                    held: trace::start(host),
                 }));
             }
             if now >= deadline {
                 host.metric("lock", &[("result", "timed_out")]);
+                span.end(
+                    host,
+                    trace::kind::LOCK,
+                    || format!("{name} timed out"),
+                    None,
+                    || Some(serde_json::json!({ "wait_ms": wait_ms })),
+                );
                 return Ok(None);
             }
             waited = true;
@@ -94,6 +113,14 @@ impl Drop for Lease<'_> {
     fn drop(&mut self) {
         // Release-if-owner: a lease that expired and was taken by someone else stays theirs.
         let _ = self.host.lock_release(&self.name, &self.owner);
+        let name = &self.name;
+        self.held.end(
+            self.host,
+            trace::kind::LOCK,
+            || format!("{name} held"),
+            None,
+            || None,
+        );
     }
 }
 

@@ -226,6 +226,20 @@ impl<'a> Upstream<'a> {
     }
 }
 
+/// Tokens a store's upstream bucket holds now, as this server counts them (`capacity`
+/// less what was admitted and has not leaked yet); read only, nothing is charged or
+/// rebased. `None` when the store has never been called.
+pub fn upstream_tokens(host: &dyn Host, store_id: &str, shape: Shape) -> Option<f64> {
+    let prefix = format!("rl/upstream/{store_id}");
+    let position = host
+        .kv_increment(Bucket::State, &format!("{prefix}/n"), 0)
+        .ok()?;
+    let base: Base = get_json(host, Bucket::State, &format!("{prefix}/base")).ok()??;
+    let admitted = position as f64 - base.admitted as f64;
+    let leaked = host.now_ms().saturating_sub(base.at_ms) as f64 * shape.per_ms;
+    Some((shape.capacity - (admitted - leaked).max(0.0)).max(0.0))
+}
+
 /// The tool-call bucket of one tenant: `per_minute` refill, `burst` capacity.
 pub fn admit_tool_call(
     host: &dyn Host,

@@ -29,6 +29,7 @@ pub struct ScriptedHost {
     /// The answer to requests nobody scripted; `None`: such a request fails the test.
     pub fallback: Option<HttpResponse>,
     random: Cell<u64>,
+    ticks: Cell<u64>,
 }
 
 impl ScriptedHost {
@@ -201,6 +202,13 @@ impl Host for ScriptedHost {
 
     fn now_ms(&self) -> u64 {
         self.now.get()
+    }
+
+    /// The scripted clock in microseconds, plus one per reading so durations are never 0.
+    fn monotonic_us(&self) -> u64 {
+        let tick = self.ticks.get() + 1;
+        self.ticks.set(tick);
+        self.now.get() * 1000 + tick
     }
 
     fn sleep_ms(&self, ms: u64) {

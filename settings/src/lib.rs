@@ -586,6 +586,42 @@ pub const WEBHOOK_MAX_BODY_BYTES: Setting = setting(
     "Largest webhook delivery accepted on /webhooks/orderdesk; larger ones get 413.",
 );
 
+// --- Console: one-time links and traces ----------------------------------------------------
+
+pub const LINK_TTL_MINUTES: Setting = setting(
+    "link_ttl_minutes",
+    "ORDERDESK_MCP_LINK_TTL_MINUTES",
+    Some("15"),
+    count(1, 10_080),
+    Reader::Component,
+    "How long a one-time sign-up, sign-in or invitation link stays valid, in minutes.",
+);
+pub const LINK_REQUESTS_PER_ADDRESS: Setting = setting(
+    "link_requests_per_address",
+    "ORDERDESK_MCP_LINK_REQUESTS_PER_ADDRESS",
+    Some("3"),
+    count(1, 1000),
+    Reader::Component,
+    "One-time links one e-mail address may ask for per 15 minutes; more are refused \
+     (nothing is sent).",
+);
+pub const TRACE_KEEP: Setting = setting(
+    "trace_keep",
+    "ORDERDESK_MCP_TRACE_KEEP",
+    Some("200"),
+    count(0, 100_000),
+    Reader::Component,
+    "Traced calls kept per tenant (the newest; 0 turns tracing off).",
+);
+pub const TRACE_MAX_AGE_MINUTES: Setting = setting(
+    "trace_max_age_minutes",
+    "ORDERDESK_MCP_TRACE_MAX_AGE_MINUTES",
+    Some("1440"),
+    count(1, 525_600),
+    Reader::Component,
+    "Traces older than this many minutes are no longer shown and are deleted as they are met.",
+);
+
 // --- Logs ---------------------------------------------------------------------------------
 
 pub const LOG: Setting = setting(
@@ -660,6 +696,10 @@ pub const ALL: &[Setting] = &[
     SYNC_TIMEOUT_SECS,
     SYNC_RESERVE_TOKENS,
     WEBHOOK_MAX_BODY_BYTES,
+    LINK_TTL_MINUTES,
+    LINK_REQUESTS_PER_ADDRESS,
+    TRACE_KEEP,
+    TRACE_MAX_AGE_MINUTES,
     LOG,
     LOG_FORMAT,
 ];

@@ -104,6 +104,7 @@ pub fn store<'a>(
         }
     };
     journal.note(Some(&creds.store_id), &creds.store_id);
+    super::traces::note_store(&creds.store_id);
     Ok(StoreCtx {
         host,
         settings,

@@ -289,6 +289,8 @@ impl<'a> Mirror<'a> {
         cancelled_folders: &[u64],
         via: Via,
     ) -> Result<Vec<(String, Change)>, ToolError> {
+        let span = crate::trace::start(self.host);
+        let given = orders.len();
         let _lock = Lease::acquire(
             self.host,
             &self.prefix,
@@ -333,9 +335,18 @@ impl<'a> Mirror<'a> {
             }
             out.push((id, change));
         }
+        let shards_written = dirty.len();
         for k in dirty {
             set_json(self.host, Bucket::State, &self.shard_key(k), &shards[&k])?;
         }
+        let written = out.iter().filter(|(_, c)| c.writes()).count();
+        span.end(
+            self.host,
+            crate::trace::kind::MIRROR,
+            || format!("{given} orders applied"),
+            None,
+            || Some(serde_json::json!({ "written": written, "shards": shards_written })),
+        );
         Ok(out)
     }
 

@@ -78,3 +78,89 @@ pub fn delete(host: &dyn Host, tenant: &Tenant, store_id: &str) -> Result<(), To
     tenant.delete_store(host, store_id)?;
     forget_local(host, &tenant.id, store_id)
 }
+
+/// One registered store as the console's stores page shows it; no key material.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Overview {
+    pub store_id: String,
+    pub name: String,
+    pub label: Option<String>,
+    pub is_default: bool,
+    pub sync_enabled: bool,
+    pub sync_interval_minutes: Option<u32>,
+    /// The last run's report, as `sync_status` shows it (a JSON object, as text).
+    pub last_sync: Option<String>,
+    pub webhooks_enabled: bool,
+    /// When the latest accepted webhook delivery first arrived.
+    pub last_webhook_ms: Option<u64>,
+    pub mirror_orders: u64,
+    /// Cached reads held for the store: the cache buckets cannot count theirs, so none.
+    pub cache_entries: Option<u64>,
+    /// The store's upstream bucket as this server counts it, and when that was read.
+    pub bucket_tokens: Option<f64>,
+    pub bucket_seen_ms: Option<u64>,
+}
+
+/// A tenant's stores, in registration order, with their health (`TENANT_NOT_FOUND`).
+pub fn overview(
+    host: &dyn Host,
+    settings: &Settings,
+    tenant: &str,
+) -> Result<Vec<Overview>, ToolError> {
+    crate::tenancy::get_tenant(host, tenant)?;
+    let default = crate::tenancy::default_store_of(host, tenant)?;
+    let mut out = Vec::new();
+    for record in crate::tenancy::store_records(host, tenant)? {
+        let id = record.store_id;
+        let sync = super::sync::SyncState::new(host, tenant, &id);
+        let config = sync.config()?;
+        let last_sync = sync
+            .last_run()?
+            .map(|r| serde_json::to_string(&r))
+            .transpose()
+            .map_err(|e| ToolError::new(ErrorCode::Internal, format!("sync report: {e}")))?;
+        let tokens = crate::ratelimit::upstream_tokens(host, &id, settings.upstream);
+        out.push(Overview {
+            is_default: default.as_deref() == Some(id.as_str()),
+            sync_enabled: config.as_ref().is_some_and(|c| c.enabled),
+            sync_interval_minutes: config.as_ref().map(|c| c.interval_minutes),
+            last_sync,
+            webhooks_enabled: config.as_ref().is_some_and(|c| c.webhooks),
+            last_webhook_ms: super::webhooks::last_accepted_at(host, tenant, &id)?,
+            mirror_orders: super::mirror::Mirror::new(host, tenant, &id).count()?,
+            cache_entries: None,
+            bucket_seen_ms: tokens.map(|_| host.now_ms()),
+            bucket_tokens: tokens,
+            name: record.name,
+            label: record.label,
+            store_id: id,
+        });
+    }
+    Ok(out)
+}
+
+/// Make a registered store the tenant's default; `STORE_NOT_FOUND` otherwise.
+pub fn set_default(host: &dyn Host, tenant: &str, store_id: &str) -> Result<(), ToolError> {
+    crate::tenancy::get_tenant(host, tenant)?;
+    crate::tenancy::set_default_store(host, tenant, store_id)
+}
+
+/// Set or clear (`None` or blank) a store's label, at most 100 characters.
+pub fn set_label(
+    host: &dyn Host,
+    tenant: &str,
+    store_id: &str,
+    label: Option<&str>,
+) -> Result<(), ToolError> {
+    let label = label.map(str::trim).filter(|l| !l.is_empty());
+    if label.is_some_and(|l| l.chars().count() > 100) {
+        return Err(ToolError::invalid_argument(
+            "label",
+            "must be at most 100 characters",
+        ));
+    }
+    crate::tenancy::get_tenant(host, tenant)?;
+    crate::tenancy::update_store(host, tenant, store_id, |r| {
+        r.label = label.map(str::to_string)
+    })
+}

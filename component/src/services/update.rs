@@ -24,6 +24,7 @@ use crate::host::{Level, Method};
 use crate::lock::{LEASE_MS, Lease};
 use crate::resource::Resource;
 use crate::retry::RetryPolicy;
+use crate::trace;
 
 /// Cycles before giving up.
 pub const MAX_CYCLES: u32 = 5;
@@ -120,7 +121,14 @@ pub fn update(
             Cycle::Conflict => {
                 conflicts += 1;
                 host.metric("update_conflict", &[]);
-                backoff.backoff(cycle, host.random_u64())
+                let wait_ms = backoff.backoff(cycle, host.random_u64());
+                trace::instant(
+                    host,
+                    trace::kind::CONFLICT,
+                    || format!("{} changed underneath (cycle {cycle})", res.noun),
+                    || Some(json!({ "cycle": cycle, "backoff_ms": wait_ms })),
+                );
+                wait_ms
             }
             Cycle::Retry { wait_ms } if wait_ms > backoff.max_retry_after_ms => {
                 // OrderDesk asks for a longer wait than a call may sit out; nothing was
@@ -141,7 +149,15 @@ pub fn update(
             &format!("{path}: cycle {cycle} redone ({conflicts} conflicts, {retries} retries)"),
         );
         if cycle < MAX_CYCLES {
+            let span = trace::start(host);
             host.sleep_ms(wait_ms);
+            span.end(
+                host,
+                trace::kind::WAIT,
+                || format!("cycle {cycle} redone"),
+                None,
+                || Some(json!({ "wait_ms": wait_ms, "conflicts": conflicts, "retries": retries })),
+            );
         }
     }
     Err(ToolError::new(
@@ -206,7 +222,16 @@ fn attempt(
     }
     // A read slower than a quarter of the lease renews it here (the only case that asks
     // the state store anything between the read and the PUT); a lost lease writes nothing.
-    if !lease.keep()? {
+    let span = trace::start(client.host());
+    let held = lease.keep()?;
+    span.end(
+        client.host(),
+        trace::kind::RECHECK,
+        || format!("{} lease before PUT", lease.name()),
+        None,
+        || Some(json!({ "held": held })),
+    );
+    if !held {
         return Ok(Cycle::Retry { wait_ms: 0 });
     }
     let body = Value::Object(wanted);
@@ -252,7 +277,16 @@ fn landed(
             json!({ res.id_argument: path.rsplit('/').next() }),
         ))
     };
-    let after = match client.read(path, &[]) {
+    let span = trace::start(client.host());
+    let read_back = client.read(path, &[]);
+    span.end(
+        client.host(),
+        trace::kind::RECHECK,
+        || format!("read back {} after a lost PUT answer", res.noun),
+        None,
+        || Some(json!({ "cause": format!("{cause:?}"), "read": read_back.is_ok() })),
+    );
+    let after = match read_back {
         Ok(body) => envelope::object(&body, res.envelope)?,
         Err(_) => return Err(unknown("reading it back failed too")),
     };

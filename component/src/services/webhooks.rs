@@ -196,6 +196,18 @@ pub fn list(
     Ok((out, next))
 }
 
+/// When the store's latest accepted delivery (its newest event) first arrived.
+pub fn last_accepted_at(
+    host: &dyn Host,
+    tenant: &str,
+    store_id: &str,
+) -> Result<Option<u64>, ToolError> {
+    Ok(list(host, tenant, store_id, 1, None)?
+        .0
+        .first()
+        .map(|e| e.received_at))
+}
+
 /// How many events are kept for the store.
 pub fn count(host: &dyn Host, tenant: &str, store_id: &str) -> Result<u64, ToolError> {
     let newest = host

@@ -10,7 +10,7 @@
 use super::{Tenant, TenantRecord, auth_required, get_tenant, tenant_key, try_tenant_lock};
 use crate::config::Secret;
 use crate::crypto::{self, KeyHashKind};
-use crate::error::ToolError;
+use crate::error::{ErrorCode, ToolError};
 use crate::host::{Bucket, Host, Level};
 use crate::kv::{get_json, set_json};
 use crate::ratelimit::{Failures, LEGACY_AUTH_FAILURES};
@@ -62,6 +62,12 @@ fn authenticate_with(
             record = upgrade(host, master_key, record);
         }
         KeyHashKind::Unknown => return Err(invalid()),
+    }
+    if record.disabled {
+        return Err(ToolError::new(
+            ErrorCode::TenantDisabled,
+            "this tenant is disabled; ask the operator to enable it",
+        ));
     }
     Ok(Tenant {
         id: record.id.clone(),

@@ -29,7 +29,9 @@ mod stores;
 
 pub use master_key::{authenticate, tenant_id_of};
 use master_key::{key_hash, new_master_key};
-pub use stores::{StoreRecord, store_ids};
+pub use stores::{
+    StoreRecord, default_store_of, set_default_store, store_ids, store_records, update_store,
+};
 
 /// How long registration or rotation waits for the other to finish.
 const TENANT_LOCK_WAIT_MS: u64 = 10_000;
@@ -47,6 +49,13 @@ pub struct TenantRecord {
     pub hkdf_salt: String,
     /// Bumped by every rotation; names the master key that sealed each store's API key.
     pub key_version: u32,
+    /// The address its sign-in links go to (normalised: trimmed, lower-case); none for
+    /// tenants made by the CLI. Indexed by `email/{sha256(address)}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    /// A disabled tenant's key is refused (`TENANT_DISABLED`) until it is enabled again.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 /// A caller whose master key checked out.
@@ -110,6 +119,8 @@ pub fn create_tenant(host: &dyn Host, name: &str) -> Result<(TenantRecord, Strin
         key_hash: key_hash(host, &master_key),
         hkdf_salt: hex::encode(host.random_bytes(32)),
         key_version: 1,
+        email: None,
+        disabled: false,
     };
     set_json(host, Bucket::State, &tenant_key(&id), &record)?;
     AppendList::new(host, "tenants").push(&id)?;
@@ -129,6 +140,20 @@ pub fn list_tenants(host: &dyn Host) -> Result<Vec<TenantRecord>, ToolError> {
 pub fn get_tenant(host: &dyn Host, id: &str) -> Result<TenantRecord, ToolError> {
     get_json(host, Bucket::State, &tenant_key(id))?
         .ok_or_else(|| ToolError::new(ErrorCode::TenantNotFound, format!("no tenant with id {id}")))
+}
+
+/// Change a tenant's record under the tenant lock (so a rotation's record write and this
+/// one never lose each other); returns the record as saved.
+pub fn update_tenant(
+    host: &dyn Host,
+    id: &str,
+    change: impl FnOnce(&mut TenantRecord) -> Result<(), ToolError>,
+) -> Result<TenantRecord, ToolError> {
+    let _lock = tenant_lock(host, id)?;
+    let mut record = get_tenant(host, id)?;
+    change(&mut record)?;
+    set_json(host, Bucket::State, &tenant_key(id), &record)?;
+    Ok(record)
 }
 
 /// Delete a tenant and everything it owns in the state bucket.

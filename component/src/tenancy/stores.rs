@@ -46,6 +46,61 @@ pub fn store_ids(host: &dyn Host, tenant_id: &str) -> Result<Vec<String>, ToolEr
     stores_list(host, tenant_id).items()
 }
 
+/// A tenant's store records, in registration order (no key is opened).
+pub fn store_records(host: &dyn Host, tenant_id: &str) -> Result<Vec<StoreRecord>, ToolError> {
+    let mut out = Vec::new();
+    for id in stores_list(host, tenant_id).items()? {
+        if let Some(r) = get_json::<StoreRecord>(host, Bucket::State, &store_key(tenant_id, &id))? {
+            out.push(r);
+        }
+    }
+    Ok(out)
+}
+
+/// Change one store record of a tenant; `STORE_NOT_FOUND` when it has no such store.
+pub fn update_store(
+    host: &dyn Host,
+    tenant_id: &str,
+    store_id: &str,
+    change: impl FnOnce(&mut StoreRecord),
+) -> Result<(), ToolError> {
+    let _lock = tenant_lock(host, tenant_id)?;
+    let key = store_key(tenant_id, store_id);
+    let mut record = get_json::<StoreRecord>(host, Bucket::State, &key)?
+        .ok_or_else(|| no_such_store(store_id))?;
+    change(&mut record);
+    set_json(host, Bucket::State, &key, &record)
+}
+
+/// Make a registered store the tenant's default; `STORE_NOT_FOUND` otherwise.
+pub fn set_default_store(
+    host: &dyn Host,
+    tenant_id: &str,
+    store_id: &str,
+) -> Result<(), ToolError> {
+    if get_json::<StoreRecord>(host, Bucket::State, &store_key(tenant_id, store_id))?.is_none() {
+        return Err(no_such_store(store_id));
+    }
+    host.kv_set(Bucket::State, &default_key(tenant_id), store_id.as_bytes())
+        .map_err(kv_err)
+}
+
+/// The tenant's default store id, if it has one.
+pub fn default_store_of(host: &dyn Host, tenant_id: &str) -> Result<Option<String>, ToolError> {
+    Ok(host
+        .kv_get(Bucket::State, &default_key(tenant_id))
+        .map_err(kv_err)?
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+}
+
+fn no_such_store(store_id: &str) -> ToolError {
+    ToolError::new(
+        ErrorCode::StoreNotFound,
+        format!("no store {store_id:?} is registered for this tenant"),
+    )
+    .with_details(serde_json::json!({ "store": store_id }))
+}
+
 /// Forget every store of a tenant that is being deleted: records, list and default.
 pub(super) fn forget_all(host: &dyn Host, tenant_id: &str) -> Result<(), ToolError> {
     let stores = stores_list(host, tenant_id);
@@ -143,15 +198,7 @@ impl Tenant {
     }
 
     pub fn stores(&self, host: &dyn Host) -> Result<Vec<StoreRecord>, ToolError> {
-        let mut out = Vec::new();
-        for id in stores_list(host, &self.id).items()? {
-            if let Some(r) =
-                get_json::<StoreRecord>(host, Bucket::State, &store_key(&self.id, &id))?
-            {
-                out.push(r);
-            }
-        }
-        Ok(out)
+        store_records(host, &self.id)
     }
 
     /// A store by exact id, else by case-insensitive name (or label).
@@ -233,10 +280,7 @@ impl Tenant {
 
     /// The tenant's default store, if it has one.
     pub fn default_store(&self, host: &dyn Host) -> Result<Option<String>, ToolError> {
-        Ok(host
-            .kv_get(Bucket::State, &default_key(&self.id))
-            .map_err(kv_err)?
-            .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+        default_store_of(host, &self.id)
     }
 }
 

@@ -53,6 +53,7 @@ use serde_json::Value;
 use crate::error::{ErrorCode, ToolError};
 use crate::host::Host;
 use crate::services::access::{self, Admitted};
+use crate::services::traces::{self, CallKind};
 use crate::services::{Journal, journal};
 
 pub use args::{Validate, check_id, parse, raw_json};
@@ -276,7 +277,11 @@ pub fn call(
     name: &str,
     arguments_json: &str,
 ) -> Result<Output, CallError> {
-    let tool = find(&canonical_name(name));
+    let canonical = canonical_name(name);
+    let tool = find(&canonical);
+    if let Some(tool) = tool {
+        traces::begin(host, CallKind::Tool, tool.name, &caller.request_id);
+    }
     let raw = args::raw_json(arguments_json);
     let cost = match (tool, &raw) {
         (Some(tool), Ok(_)) if !tool.annotations.read_only => 2,
@@ -287,19 +292,37 @@ pub fn call(
         .credential
         .as_deref()
         .filter(|_| tool.is_none_or(|t| t.name != "tenant_use_master_key"));
+    // A call whose credential fails is not traced: it names no tenant.
     let Admitted {
         settings,
         principal,
-    } = access::admit(host, credential, cost).map_err(CallError::Failed)?;
+    } = access::admit(host, credential, cost).map_err(|e| {
+        traces::discard();
+        CallError::Failed(e)
+    })?;
     let tool =
         tool.ok_or_else(|| CallError::UnknownTool(name.chars().take(ECHOED_NAME_CHARS).collect()))?;
-    let raw = raw.map_err(CallError::Failed)?;
+    let raw = match raw {
+        Ok(raw) => raw,
+        Err(e) => {
+            traces::finish(host, &settings, &[principal.tenant_id()], None, Err(&e));
+            return Err(CallError::Failed(e));
+        }
+    };
+    let arguments = (settings.trace_keep > 0).then(|| raw.clone());
     let journal = Journal::new(host, tool.name, &caller.request_id);
     let ctx = Ctx::new(host, caller, &settings, principal, &journal);
     let result = (tool.run)(&ctx, raw).map_err(|e| outage_during_write(e, journal.writing()));
     if !tool.annotations.read_only {
         journal.finish(ctx.tenant(), &result.as_ref().map(drop));
     }
+    traces::finish(
+        host,
+        &settings,
+        &[ctx.tenant()],
+        arguments.as_ref(),
+        result.as_ref().map(drop),
+    );
     let text = result.map_err(CallError::Failed)?;
     Ok(Output {
         text,
