@@ -251,6 +251,13 @@ impl Authenticator {
         );
     }
 
+    /// Forget every remembered check naming `tenant` (it was disabled, deleted or its key
+    /// rotated): its next request is checked again.
+    pub fn forget_tenant(&self, tenant: &str) {
+        let mut map = self.remembered.lock().unwrap_or_else(|p| p.into_inner());
+        map.retain(|_, r| r.tenant.as_deref() != Some(tenant));
+    }
+
     /// Whether requests must carry a bearer (for `WWW-Authenticate` and start-up checks).
     pub fn required(&self) -> bool {
         !matches!(self.mode, Mode::Token(None))

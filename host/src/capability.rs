@@ -16,6 +16,8 @@ pub struct CallInfo {
     pub request_id: String,
     /// What the caller of this call listens for and may do to it.
     pub hooks: CallHooks,
+    /// The tenant the call runs for, when it runs for one (the dashboard's history).
+    pub tenant: Option<std::sync::Arc<str>>,
 }
 
 /// A running call's ties to whoever asked for it: the MCP request (cancellation, progress

@@ -9,6 +9,10 @@ use wasmtime::Store;
 
 use crate::admission::{Lane, Ticket};
 use crate::bindings::PluginCore;
+use crate::bindings::exports::orderdesk::mcp::console::{
+    LinkDecision, LinkOutcome, LinkPurpose, SignupPolicy, StoreOverview, TenantProfile, Trace,
+    TraceFilter, TraceSummary,
+};
 use crate::bindings::exports::orderdesk::mcp::intake::{
     SyncTarget, WebhookDelivery, WebhookReceipt,
 };
@@ -196,6 +200,193 @@ impl Runtime {
                 })
             },
         )
+        .await
+    }
+}
+
+/// Whom a console export runs for; admission shares instances by it, so one tenant's (or
+/// one stranger's) console use never takes what another needs.
+#[derive(Debug, Clone, Copy)]
+pub enum ConsoleFor<'a> {
+    /// A signed-in tenant: the calls lane, under the tenant (with its tool calls).
+    Tenant(&'a str),
+    /// The operator: the background lane.
+    Operator,
+    /// Nobody signed in yet (sign-up, links): the auth lane, under the client's address.
+    Anonymous(&'a str),
+}
+
+type Answer<T> = Result<Result<T, ToolError>, SandboxError>;
+
+impl Runtime {
+    /// One `orderdesk:mcp/console` export for `who`, under the call deadline.
+    async fn console<T>(
+        &self,
+        who: ConsoleFor<'_>,
+        f: impl for<'a> FnOnce(&'a PluginCore, &'a mut Store<CallState>) -> Export<'a, T>,
+    ) -> Result<T, SandboxError> {
+        let ticket = match who {
+            ConsoleFor::Tenant(tenant) => Ticket::new(Lane::Calls, tenant, "console"),
+            ConsoleFor::Operator => self.background("console"),
+            ConsoleFor::Anonymous(address) => Ticket::new(Lane::Auth, address, "console"),
+        };
+        let timeout = match who {
+            ConsoleFor::Anonymous(_) => self.call_timeout.min(AUTH_TIMEOUT),
+            _ => self.call_timeout,
+        };
+        self.run(self.plain("console"), ticket, self.deadline(timeout), f)
+            .await
+    }
+
+    pub async fn link_request(
+        &self,
+        who: ConsoleFor<'_>,
+        purpose: LinkPurpose,
+        email: &str,
+        name: &str,
+    ) -> Answer<LinkDecision> {
+        let (email, name) = (email.to_string(), name.to_string());
+        self.console(who, move |i, s| {
+            Box::pin(async move {
+                i.orderdesk_mcp_console()
+                    .call_link_request(s, purpose, &email, &name)
+                    .await
+            })
+        })
+        .await
+    }
+
+    pub async fn link_redeem(&self, who: ConsoleFor<'_>, token: &str) -> Answer<LinkOutcome> {
+        let token = token.to_string();
+        self.console(who, move |i, s| {
+            Box::pin(async move { i.orderdesk_mcp_console().call_link_redeem(s, &token).await })
+        })
+        .await
+    }
+
+    pub async fn signup_policy_get(&self, who: ConsoleFor<'_>) -> Answer<SignupPolicy> {
+        self.console(who, |i, s| {
+            Box::pin(async move { i.orderdesk_mcp_console().call_signup_policy_get(s).await })
+        })
+        .await
+    }
+
+    pub async fn signup_policy_set(&self, policy: SignupPolicy) -> Answer<()> {
+        self.console(ConsoleFor::Operator, move |i, s| {
+            Box::pin(async move {
+                i.orderdesk_mcp_console()
+                    .call_signup_policy_set(s, &policy)
+                    .await
+            })
+        })
+        .await
+    }
+
+    pub async fn tenant_profiles(&self) -> Answer<Vec<TenantProfile>> {
+        self.console(ConsoleFor::Operator, |i, s| {
+            Box::pin(async move { i.orderdesk_mcp_console().call_tenant_profiles(s).await })
+        })
+        .await
+    }
+
+    pub async fn tenant_profile(&self, who: ConsoleFor<'_>, id: &str) -> Answer<TenantProfile> {
+        let id = id.to_string();
+        self.console(who, move |i, s| {
+            Box::pin(async move { i.orderdesk_mcp_console().call_tenant_profile_get(s, &id).await })
+        })
+        .await
+    }
+
+    pub async fn tenant_set_disabled(&self, id: &str, disabled: bool) -> Answer<()> {
+        let id = id.to_string();
+        self.console(ConsoleFor::Operator, move |i, s| {
+            Box::pin(async move {
+                i.orderdesk_mcp_console()
+                    .call_tenant_set_disabled(s, &id, disabled)
+                    .await
+            })
+        })
+        .await
+    }
+
+    pub async fn tenant_set_email(&self, who: ConsoleFor<'_>, id: &str, email: &str) -> Answer<()> {
+        let (id, email) = (id.to_string(), email.to_string());
+        self.console(who, move |i, s| {
+            Box::pin(async move {
+                i.orderdesk_mcp_console()
+                    .call_tenant_set_email(s, &id, &email)
+                    .await
+            })
+        })
+        .await
+    }
+
+    pub async fn stores_overview(&self, tenant: &str) -> Answer<Vec<StoreOverview>> {
+        let id = tenant.to_string();
+        self.console(ConsoleFor::Tenant(tenant), move |i, s| {
+            Box::pin(async move { i.orderdesk_mcp_console().call_stores_overview(s, &id).await })
+        })
+        .await
+    }
+
+    pub async fn store_set_default(&self, tenant: &str, store: &str) -> Answer<()> {
+        let (id, store) = (tenant.to_string(), store.to_string());
+        self.console(ConsoleFor::Tenant(tenant), move |i, s| {
+            Box::pin(async move {
+                i.orderdesk_mcp_console()
+                    .call_store_set_default(s, &id, &store)
+                    .await
+            })
+        })
+        .await
+    }
+
+    pub async fn store_set_label(
+        &self,
+        tenant: &str,
+        store: &str,
+        label: Option<&str>,
+    ) -> Answer<()> {
+        let (id, store) = (tenant.to_string(), store.to_string());
+        let label = label.map(str::to_string);
+        self.console(ConsoleFor::Tenant(tenant), move |i, s| {
+            Box::pin(async move {
+                i.orderdesk_mcp_console()
+                    .call_store_set_label(s, &id, &store, label.as_deref())
+                    .await
+            })
+        })
+        .await
+    }
+
+    /// Traces of `tenant` (`None`: every tenant's, for the operator).
+    pub async fn traces(
+        &self,
+        tenant: Option<&str>,
+        filter: TraceFilter,
+    ) -> Answer<Vec<TraceSummary>> {
+        let id = tenant.map(str::to_string);
+        let who = tenant.map_or(ConsoleFor::Operator, ConsoleFor::Tenant);
+        self.console(who, move |i, s| {
+            Box::pin(async move {
+                i.orderdesk_mcp_console()
+                    .call_traces(s, id.as_deref(), &filter)
+                    .await
+            })
+        })
+        .await
+    }
+
+    pub async fn trace(&self, tenant: Option<&str>, trace_id: &str) -> Answer<Option<Trace>> {
+        let (id, trace_id) = (tenant.map(str::to_string), trace_id.to_string());
+        let who = tenant.map_or(ConsoleFor::Operator, ConsoleFor::Tenant);
+        self.console(who, move |i, s| {
+            Box::pin(async move {
+                i.orderdesk_mcp_console()
+                    .call_trace_get(s, id.as_deref(), &trace_id)
+                    .await
+            })
+        })
         .await
     }
 }

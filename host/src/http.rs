@@ -67,11 +67,25 @@ pub struct ServeOptions {
     pub metrics_token: Option<String>,
     /// Serve `/metrics` here instead of on `listen`.
     pub metrics_listen: Option<SocketAddr>,
+    /// The web console at `/console` (tenant mode only).
+    pub console: Option<ConsoleOptions>,
+}
+
+/// What the console needs beyond the server's own parts.
+pub struct ConsoleOptions {
+    /// `None`: `http://<listen>`.
+    pub public_url: Option<String>,
+    pub admin_token: Option<String>,
+    pub mailer: crate::console::mail::Mailer,
+    pub session_lifetime: Duration,
+    /// The state backend as the status page names it (no password).
+    pub state: String,
+    pub scheduler: bool,
 }
 
 /// What the routes share.
 struct App {
-    auth: Authenticator,
+    auth: Arc<Authenticator>,
     runtime: Arc<Runtime>,
     backend: Arc<dyn Backend>,
     sessions: Sessions,
@@ -109,7 +123,7 @@ pub async fn serve(
     let manager = Arc::new(manager);
     let connections = Connections::new(options.connections);
     let app = Arc::new(App {
-        auth,
+        auth: Arc::new(auth),
         runtime: runtime.clone(),
         backend,
         sessions: Sessions::new(
@@ -144,6 +158,7 @@ pub async fn serve(
         Some(hosts) => config.with_allowed_hosts(hosts.clone()),
         None => config.disable_allowed_hosts(),
     };
+    let console_mcp = handler.new_session();
     let handler = Arc::new(handler);
     let rmcp = {
         let handler = handler.clone();
@@ -161,6 +176,45 @@ pub async fn serve(
         .route("/ready", get(ready));
     if metrics_listener.is_none() {
         router = router.route("/metrics", get(metrics));
+    }
+    if let Some(options) = options.console {
+        let public_url = options
+            .public_url
+            .map(|u| u.trim_end_matches('/').to_string())
+            .unwrap_or_else(|| format!("http://{local}"));
+        tracing::info!(
+            public_url,
+            mail = options.mailer.describe(),
+            operator_pages = options.admin_token.is_some(),
+            "console at {public_url}/console"
+        );
+        if !options.mailer.is_on() {
+            tracing::info!(
+                "sign-up and sign-in links are off: no mail server (--smtp-url, or --mail-log \
+                 for development)"
+            );
+        }
+        let console = crate::console::Console {
+            runtime: runtime.clone(),
+            mcp: console_mcp,
+            sessions: crate::console::session::Sessions::new(
+                app.backend.clone(),
+                options.session_lifetime,
+            ),
+            mailer: options.mailer,
+            public_url,
+            admin_token: options.admin_token,
+            auth: app.auth.clone(),
+            attempts: crate::console::Attempts::default(),
+            status: crate::console::ServerStatus {
+                version: env!("CARGO_PKG_VERSION"),
+                state: options.state,
+                scheduler: options.scheduler,
+                started: Instant::now(),
+            },
+            local,
+        };
+        router = router.merge(crate::console::router(Arc::new(console)));
     }
     let router = router
         .layer(middleware::from_fn_with_state(app.clone(), check_host))

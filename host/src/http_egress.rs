@@ -71,6 +71,7 @@ pub struct EgressPolicy {
     allowed: Arc<Vec<Origin>>,
     request_id: Arc<str>,
     cancel: Option<CancellationToken>,
+    tenant: Option<Arc<str>>,
 }
 
 /// What the component sees when it sends a request after its call was cancelled.
@@ -94,6 +95,7 @@ impl EgressPolicy {
             allowed: Arc::new(origins),
             request_id: Arc::from(""),
             cancel: None,
+            tenant: None,
         }
     }
 
@@ -149,6 +151,7 @@ impl Capability for Egress {
                 allowed: self.policy.allowed.clone(),
                 request_id: Arc::from(info.request_id.as_str()),
                 cancel: info.hooks.cancel.clone(),
+                tenant: info.tenant.clone(),
             },
         }
     }
@@ -193,6 +196,7 @@ impl WasiHttpHooks for EgressPolicy {
         let method = request.method().to_string();
         let route = crate::metrics::route_of(request.uri().path());
         let request_id = self.request_id.clone();
+        let tenant = self.tenant.clone();
         Box::new(async move {
             use http_body_util::BodyExt;
             let started = std::time::Instant::now();
@@ -200,6 +204,12 @@ impl WasiHttpHooks for EgressPolicy {
             let status = sent.as_ref().ok().map(|(r, _)| r.status().as_u16());
             let elapsed = started.elapsed();
             crate::metrics::get().upstream(&method, &route, status, elapsed);
+            if let Some(tenant) = &tenant {
+                crate::history::get().record(tenant, |c| {
+                    c.upstream += 1;
+                    c.upstream_429 += u64::from(status == Some(429));
+                });
+            }
             // The route only: paths carry order ids and queries carry searches (emails).
             tracing::info!(
                 target: "egress",

@@ -62,6 +62,8 @@ pub struct LogCall {
 struct LineSink {
     request_id: String,
     progress: Option<tokio::sync::mpsc::Sender<Progress>>,
+    /// The call's tenant, for the dashboard's history.
+    tenant: Option<Arc<str>>,
     partial: Vec<u8>,
     /// Log bytes this call wrote so far, and the events dropped past the budget.
     logged: usize,
@@ -81,6 +83,7 @@ impl Capability for Logging {
             sink: Arc::new(Mutex::new(LineSink {
                 request_id: info.request_id.clone(),
                 progress: info.hooks.progress.clone(),
+                tenant: info.tenant.clone(),
                 partial: Vec::new(),
                 logged: 0,
                 dropped: 0,
@@ -142,7 +145,14 @@ impl LineSink {
         let parsed = serde_json::from_str::<Event>(line);
         if let Ok(event) = &parsed {
             if event.context == METRIC_CONTEXT {
-                crate::metrics::get().component_event(&event.message);
+                let counted = crate::metrics::get().component_event(&event.message);
+                if let (Some(counted), Some(tenant)) = (counted, &self.tenant) {
+                    crate::history::get().record(tenant, |c| match counted {
+                        crate::metrics::Counted::CacheHit => c.cache_hits += 1,
+                        crate::metrics::Counted::CacheMiss => c.cache_misses += 1,
+                        crate::metrics::Counted::Throttled => c.throttled += 1,
+                    });
+                }
                 return;
             }
             if event.context == PROGRESS_CONTEXT {
@@ -300,6 +310,7 @@ mod tests {
                     cancel: None,
                     progress,
                 },
+                tenant: None,
             })
             .stderr()
     }

@@ -20,6 +20,8 @@ mod config;
 mod connections;
 mod exports;
 mod http;
+mod console;
+mod history;
 mod http_egress;
 mod kv;
 mod lock;
@@ -340,6 +342,11 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
     }
     .within_fd_limit(nofile);
     let max_sessions = settings.count(&table::MAX_SESSIONS) as usize;
+    let console = if settings.single_store() {
+        None
+    } else {
+        Some(console_options(settings, !sync_tick(settings).is_zero())?)
+    };
     let (handler, runtime, backend) = build(settings).await?;
     let authenticator = auth::Authenticator::new(mode, runtime.clone())?;
     let scheduler = scheduler::Scheduler::start(runtime.clone(), sync_tick(settings));
@@ -368,9 +375,53 @@ async fn serve(settings: &Settings) -> anyhow::Result<()> {
             session_idle: settings.secs(&table::SESSION_IDLE_SECS),
             metrics_token: settings.text(&table::METRICS_TOKEN).map(str::to_string),
             metrics_listen,
+            console,
         },
     )
     .await
+}
+
+/// The console's settings: public URL, operator token (flag, env or file), mail.
+fn console_options(settings: &Settings, scheduler: bool) -> anyhow::Result<http::ConsoleOptions> {
+    let public_url = settings.text(&table::PUBLIC_URL).map(str::to_string);
+    if let Some(url) = &public_url {
+        let parsed = url::Url::parse(url).context("--public-url must be a URL")?;
+        anyhow::ensure!(
+            matches!(parsed.scheme(), "http" | "https") && parsed.host_str().is_some(),
+            "--public-url must be an http:// or https:// URL with a host"
+        );
+    }
+    let admin_token = match (
+        settings.text(&table::ADMIN_TOKEN),
+        settings.path(&table::ADMIN_TOKEN_FILE),
+    ) {
+        (Some(token), _) => Some(token.to_string()),
+        (None, Some(path)) => Some(unattended::read_private_line(&path)?),
+        (None, None) => None,
+    };
+    if let Some(token) = &admin_token {
+        anyhow::ensure!(
+            token.len() >= 16,
+            "the operator token must be at least 16 characters"
+        );
+    }
+    let mailer = console::mail::Mailer::from_settings(
+        settings.text(&table::SMTP_URL),
+        settings.text(&table::SMTP_USER),
+        settings.text(&table::SMTP_PASSWORD),
+        settings.text(&table::MAIL_FROM),
+        settings.flag(&table::MAIL_LOG),
+    )?;
+    Ok(http::ConsoleOptions {
+        public_url,
+        admin_token,
+        mailer,
+        session_lifetime: std::time::Duration::from_secs(
+            settings.count(&table::CONSOLE_SESSION_HOURS) * 3600,
+        ),
+        state: settings.state()?.to_string(),
+        scheduler,
+    })
 }
 
 /// Open state, start the sandbox, read the tool catalog.

@@ -148,6 +148,11 @@ impl OrderDeskMcp {
         }
     }
 
+    /// The tool catalog as `tools/list` publishes it.
+    pub fn tools(&self) -> &[Tool] {
+        &self.catalog.tools
+    }
+
     fn session(&self) -> std::sync::MutexGuard<'_, Session> {
         self.session.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -182,8 +187,22 @@ impl OrderDeskMcp {
         principal: Option<&Principal>,
         hooks: CallHooks,
     ) -> Result<(ToolAnswer, String), McpError> {
-        self.admit(principal)?;
         let request_id = uuid::Uuid::new_v4().to_string();
+        self.call_as(request_id, name, arguments, principal, hooks)
+            .await
+    }
+
+    /// [`Self::call`] under a request id the caller chose (the console links the answer to
+    /// its trace by it).
+    pub(crate) async fn call_as(
+        &self,
+        request_id: String,
+        name: &str,
+        arguments: Arguments,
+        principal: Option<&Principal>,
+        hooks: CallHooks,
+    ) -> Result<(ToolAnswer, String), McpError> {
+        self.admit(principal)?;
         let args = CallArguments::from(arguments);
         let Who {
             caller,
@@ -236,6 +255,14 @@ impl OrderDeskMcp {
         let elapsed = started.elapsed();
         let label = outcome_label(&outcome, args.refused.is_some());
         crate::metrics::get().tool_call(&log.tool, &label, elapsed);
+        crate::history::get().record(&throttle_key, |c| {
+            if label == "ok" {
+                c.calls_ok += 1;
+            } else {
+                c.calls_failed += 1;
+            }
+            crate::history::latency(c, elapsed);
+        });
         if let Some(ms) = advised_wait(&outcome) {
             self.throttle.told(&throttle_key, Duration::from_millis(ms));
         }

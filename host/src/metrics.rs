@@ -317,37 +317,55 @@ impl Metrics {
 
     /// A component `metric` event (see the component's `Host::metric`); unknown names and
     /// malformed events are ignored, so a newer component never breaks an older host.
-    pub fn component_event(&self, message: &str) {
+    pub fn component_event(&self, message: &str) -> Option<Counted> {
         let Ok(serde_json::Value::Object(event)) = serde_json::from_str(message) else {
-            return;
+            return None;
         };
         let label = |k: &str, allowed: &[&'static str]| {
             closed(event.get(k).and_then(|v| v.as_str()).unwrap_or(""), allowed)
         };
         match event.get("name").and_then(|v| v.as_str()) {
-            Some("cache") => self
-                .cache
-                .get_or_create(&CacheLabels {
-                    family: label("family", &["orders", "inventory-items", "store"]),
-                    result: label("result", &["hit", "miss"]),
-                })
-                .inc(),
-            Some("upstream_retry") => self
-                .retries
-                .get_or_create(&ReasonLabels {
-                    reason: label("reason", &["429", "5xx", "network"]),
-                })
-                .inc(),
-            Some("upstream_throttled") => self.throttled.inc(),
-            Some("lock") => self
-                .lock_waits
-                .get_or_create(&ResultLabels {
-                    result: label("result", &["waited", "timed_out"]),
-                })
-                .inc(),
-            Some("update_conflict") => self.update_conflicts.inc(),
-            _ => return,
-        };
+            Some("cache") => {
+                let result = label("result", &["hit", "miss"]);
+                let counted = match result.as_str() {
+                    "hit" => Some(Counted::CacheHit),
+                    "miss" => Some(Counted::CacheMiss),
+                    _ => None,
+                };
+                self.cache
+                    .get_or_create(&CacheLabels {
+                        family: label("family", &["orders", "inventory-items", "store"]),
+                        result,
+                    })
+                    .inc();
+                counted
+            }
+            Some("upstream_retry") => {
+                self.retries
+                    .get_or_create(&ReasonLabels {
+                        reason: label("reason", &["429", "5xx", "network"]),
+                    })
+                    .inc();
+                None
+            }
+            Some("upstream_throttled") => {
+                self.throttled.inc();
+                Some(Counted::Throttled)
+            }
+            Some("lock") => {
+                self.lock_waits
+                    .get_or_create(&ResultLabels {
+                        result: label("result", &["waited", "timed_out"]),
+                    })
+                    .inc();
+                None
+            }
+            Some("update_conflict") => {
+                self.update_conflicts.inc();
+                None
+            }
+            _ => None,
+        }
     }
 
     pub fn webhook(&self, outcome: &str) {
@@ -398,6 +416,14 @@ impl Metrics {
             })
             .inc();
     }
+}
+
+/// What a component event counted that the dashboard's history counts too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    CacheHit,
+    CacheMiss,
+    Throttled,
 }
 
 /// The process's metrics.

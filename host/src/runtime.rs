@@ -311,6 +311,7 @@ impl Runtime {
         CallInfo {
             request_id: request_id.to_string(),
             hooks,
+            tenant: None,
         }
     }
 
@@ -356,6 +357,10 @@ impl Runtime {
     ) -> Result<T, SandboxError> {
         let _counted = InFlight::enter(&self.in_flight);
         let lane = ticket.lane;
+        let mut info = info;
+        if matches!(lane, Lane::Calls | Lane::Background) && !ticket.tenant.is_empty() {
+            info.tenant = Some(std::sync::Arc::from(ticket.tenant.as_str()));
+        }
         let left = deadline.saturating_duration_since(Instant::now());
         let admit_by = deadline - left / 4;
         let _permit = self

@@ -168,6 +168,7 @@ async fn poll(runtime: &Runtime, target: &SyncTarget, hooks: CallHooks) {
     let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
     let run = Run::of(result);
     crate::metrics::get().sync_run(run.outcome());
+    crate::history::get().record(&target.tenant, |c| c.sync_runs += 1);
     let (tenant, store) = (target.tenant.as_str(), target.store_id.as_str());
     match &run {
         Run::Reported(report) => {

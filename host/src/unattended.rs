@@ -154,13 +154,25 @@ fn read(path: &Path) -> anyhow::Result<Option<String>> {
     )
 }
 
+/// The first line of a file only its owner may read (the operator token file).
+pub fn read_private_line(path: &Path) -> anyhow::Result<String> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    check_mode(path, &meta)?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let line = text.lines().next().unwrap_or_default().trim().to_string();
+    anyhow::ensure!(!line.is_empty(), "{} is empty", path.display());
+    Ok(line)
+}
+
 #[cfg(unix)]
 fn check_mode(path: &Path, meta: &std::fs::Metadata) -> anyhow::Result<()> {
     use std::os::unix::fs::PermissionsExt as _;
     let mode = meta.permissions().mode() & 0o777;
     anyhow::ensure!(
         mode & 0o077 == 0,
-        "the unattended secret file {} can be read by group or others (mode {mode:o}); \
+        "the secret file {} can be read by group or others (mode {mode:o}); \
          run `chmod 600 {}`",
         path.display(),
         path.display()

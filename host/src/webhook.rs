@@ -72,6 +72,7 @@ pub async fn deliver(
     };
     let elapsed = started.elapsed();
     crate::metrics::get().webhook(outcome);
+    crate::history::get().record(crate::history::SERVER, |c| c.webhooks += 1);
     let status_code = status.as_u16();
     let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
     if status.is_server_error() {

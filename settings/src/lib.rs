@@ -520,6 +520,90 @@ pub const SHUTDOWN_GRACE_SECS: Setting = setting(
     "On SIGTERM or Ctrl-C, how long in-flight tool calls may run before `serve` exits.",
 );
 
+// --- Console and sign-up (`serve`) --------------------------------------------------------
+
+pub const PUBLIC_URL: Setting = setting(
+    "public_url",
+    "ORDERDESK_MCP_PUBLIC_URL",
+    None,
+    Kind::Text,
+    Reader::Host,
+    "`serve`: the address people and agents reach this server at (e.g. \
+     https://mcp.example.com), used in e-mailed links and the console's connection \
+     snippets; session cookies are `Secure` when it is https. [default: http://<listen>]",
+);
+pub const ADMIN_TOKEN: Setting = setting(
+    "admin_token",
+    "ORDERDESK_MCP_ADMIN_TOKEN",
+    None,
+    Kind::Secret,
+    Reader::Host,
+    "`serve`: the operator token that signs in to the console's operator pages (tenants, \
+     sign-up policy, server status). Never logged. [default: read from admin_token_file; \
+     without either, there are no operator pages]",
+);
+pub const ADMIN_TOKEN_FILE: Setting = setting(
+    "admin_token_file",
+    "ORDERDESK_MCP_ADMIN_TOKEN_FILE",
+    None,
+    Kind::Path,
+    Reader::Host,
+    "File holding the operator token (first line); refused when group or others can read it.",
+);
+pub const CONSOLE_SESSION_HOURS: Setting = setting(
+    "console_session_hours",
+    "ORDERDESK_MCP_CONSOLE_SESSION_HOURS",
+    Some("12"),
+    count(1, 720),
+    Reader::Host,
+    "`serve`: a console sign-in lasts this many hours (sessions live in the state store, \
+     so they survive a restart and work on every instance).",
+);
+pub const SMTP_URL: Setting = setting(
+    "smtp_url",
+    "ORDERDESK_MCP_SMTP_URL",
+    None,
+    Kind::Text,
+    Reader::Host,
+    "`serve`: the mail server for sign-up and sign-in links: `smtps://host[:port]` (TLS, \
+     default port 465), `smtp://host[:port]` (STARTTLS required, default 587), or \
+     `smtp+plain://host:port` (no encryption; loopback only). [default: none, sign-up off]",
+);
+pub const SMTP_USER: Setting = setting(
+    "smtp_user",
+    "ORDERDESK_MCP_SMTP_USER",
+    None,
+    Kind::Text,
+    Reader::Host,
+    "`serve`: the SMTP login, if the mail server wants one.",
+);
+pub const SMTP_PASSWORD: Setting = setting(
+    "smtp_password",
+    "ORDERDESK_MCP_SMTP_PASSWORD",
+    None,
+    Kind::Secret,
+    Reader::Host,
+    "`serve`: the SMTP password. Never logged.",
+);
+pub const MAIL_FROM: Setting = setting(
+    "mail_from",
+    "ORDERDESK_MCP_MAIL_FROM",
+    None,
+    Kind::Text,
+    Reader::Host,
+    "`serve`: the From address of the mail it sends, e.g. `OrderDesk MCP <mcp@example.com>`. \
+     Required with `smtp_url`.",
+);
+pub const MAIL_LOG: Setting = setting(
+    "mail_log",
+    "ORDERDESK_MCP_MAIL_LOG",
+    None,
+    Kind::Flag,
+    Reader::Host,
+    "`serve`, development only: write each mail (links included) to the log instead of \
+     sending it, so sign-up works with no mail server.",
+);
+
 // --- Polling sync and webhooks -------------------------------------------------------------
 
 pub const UNATTENDED_SECRET: Setting = setting(
@@ -689,6 +773,15 @@ pub const ALL: &[Setting] = &[
     METRICS_TOKEN,
     METRICS_LISTEN,
     SHUTDOWN_GRACE_SECS,
+    PUBLIC_URL,
+    ADMIN_TOKEN,
+    ADMIN_TOKEN_FILE,
+    CONSOLE_SESSION_HOURS,
+    SMTP_URL,
+    SMTP_USER,
+    SMTP_PASSWORD,
+    MAIL_FROM,
+    MAIL_LOG,
     UNATTENDED_SECRET,
     UNATTENDED_SECRET_FILE,
     UNATTENDED_SECRET_PREVIOUS,

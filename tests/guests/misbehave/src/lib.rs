@@ -11,7 +11,7 @@ wit_bindgen::generate!({
 use exports::orderdesk::mcp::tools::{
     CallError, Caller, Guest, TenantInfo, ToolAnnotations, ToolDescriptor, ToolError, ToolOutput,
 };
-use exports::orderdesk::mcp::{admin, intake};
+use exports::orderdesk::mcp::{admin, console, intake};
 use wasi::http::types as http;
 
 struct Misbehave;
@@ -86,6 +86,63 @@ impl admin::Guest for Misbehave {
     }
     fn tenant_of_key(_key: String) -> Option<String> {
         None
+    }
+}
+
+/// No tenants, links or traces here: the console interface refuses everything.
+impl console::Guest for Misbehave {
+    fn link_request(
+        _purpose: console::LinkPurpose,
+        _email: String,
+        _name: String,
+    ) -> Result<console::LinkDecision, ToolError> {
+        Err(unsupported())
+    }
+    fn link_redeem(_token: String) -> Result<console::LinkOutcome, ToolError> {
+        Err(unsupported())
+    }
+    fn signup_policy_get() -> Result<console::SignupPolicy, ToolError> {
+        Err(unsupported())
+    }
+    fn signup_policy_set(_policy: console::SignupPolicy) -> Result<(), ToolError> {
+        Err(unsupported())
+    }
+    fn tenant_profiles() -> Result<Vec<console::TenantProfile>, ToolError> {
+        Err(unsupported())
+    }
+    fn tenant_profile_get(_id: String) -> Result<console::TenantProfile, ToolError> {
+        Err(unsupported())
+    }
+    fn tenant_set_disabled(_id: String, _disabled: bool) -> Result<(), ToolError> {
+        Err(unsupported())
+    }
+    fn tenant_set_email(_id: String, _email: String) -> Result<(), ToolError> {
+        Err(unsupported())
+    }
+    fn stores_overview(_tenant: String) -> Result<Vec<console::StoreOverview>, ToolError> {
+        Err(unsupported())
+    }
+    fn store_set_default(_tenant: String, _store: String) -> Result<(), ToolError> {
+        Err(unsupported())
+    }
+    fn store_set_label(
+        _tenant: String,
+        _store: String,
+        _label: Option<String>,
+    ) -> Result<(), ToolError> {
+        Err(unsupported())
+    }
+    fn traces(
+        _tenant: Option<String>,
+        _filter: console::TraceFilter,
+    ) -> Result<Vec<console::TraceSummary>, ToolError> {
+        Ok(Vec::new())
+    }
+    fn trace_get(
+        _tenant: Option<String>,
+        _id: String,
+    ) -> Result<Option<console::Trace>, ToolError> {
+        Ok(None)
     }
 }
 
