@@ -93,7 +93,8 @@
 //! over WebDriver (installing Debian's `chromium` and `chromium-driver` once when missing),
 //! with helpers that act as a person would (fill a field by its label, click a button by its
 //! text, wait for text, screenshots at desktop or phone size, an axe-core accessibility
-//! check).
+//! check). [`smtp_sink::SmtpSink`] is an SMTP server on a free loopback port that keeps what
+//! it receives, MIME-decoded, for a test to read (the magic link in a sign-up mail).
 
 pub mod browser;
 pub mod clock;
@@ -108,6 +109,7 @@ mod routes;
 mod schedule;
 mod server;
 mod shipments;
+pub mod smtp_sink;
 mod tenant;
 pub mod webhook;
 
