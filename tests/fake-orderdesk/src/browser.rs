@@ -662,3 +662,55 @@ axe.run(document, { resultTypes: ['violations'] })
   }))))
   .catch((e) => done({ error: String(e) }));
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The processes whose command line mentions `needle`.
+    fn processes_mentioning(needle: &str) -> Vec<u32> {
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(needle))
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn browsers_run_side_by_side_and_take_everything_with_them_when_dropped() {
+        let (a, b) = tokio::join!(Browser::start(), Browser::start());
+        assert_ne!(a.driver.port, b.driver.port, "each has its own driver");
+        assert_ne!(a.session, b.session);
+        let a_profile = a.driver.profile.display().to_string();
+        assert!(
+            !processes_mentioning(&a_profile).is_empty(),
+            "Chromium runs with a's profile"
+        );
+        let a_port = a.driver.port;
+        drop(a);
+        assert!(
+            http(a_port, "GET /status", Duration::from_millis(500)).is_none(),
+            "a's driver is gone"
+        );
+        // Killed processes linger as zombies until their parent reaps them; only the
+        // driver is ours to reap, its Chromium is reaped by init. Poll, bounded.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while processes_mentioning(&a_profile).iter().any(|pid| {
+            !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
+        }) {
+            assert!(Instant::now() < deadline, "a's Chromium outlived it");
+            std::thread::sleep(POLL);
+        }
+        assert!(!Path::new(&a_profile).exists(), "a's profile is removed");
+        assert!(
+            http(b.driver.port, "GET /status", Duration::from_secs(2)).is_some(),
+            "b is untouched"
+        );
+        assert_eq!(b.execute("return 1 + 1;", vec![]).await.unwrap(), json!(2));
+    }
+}

@@ -423,4 +423,18 @@ mod tests {
         );
         assert!(links_in("no links here").is_empty());
     }
+
+    #[test]
+    fn sinks_are_separate_and_stop_when_dropped() {
+        let a = SmtpSink::start();
+        let b = SmtpSink::start_with_auth();
+        assert_ne!(a.port(), b.port());
+        let port = a.port();
+        drop(a);
+        assert!(
+            TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err(),
+            "a stopped sink refuses connections"
+        );
+        assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, b.port())).is_ok());
+    }
 }
