@@ -86,7 +86,17 @@
 //! [`redis_server::RedisServer`] is not a fake: it starts a throwaway `redis-server` on a
 //! free loopback port (installing Debian's package once when it is missing), for tests of
 //! the host's Redis state backend.
+//!
+//! # A real browser and a real mail server
+//!
+//! For end-to-end tests of the web console: [`browser::Browser`] drives a headless Chromium
+//! over WebDriver (installing Debian's `chromium` and `chromium-driver` once when missing),
+//! with helpers that act as a person would (fill a field by its label, click a button by its
+//! text, wait for text, screenshots at desktop or phone size, an axe-core accessibility
+//! check). [`smtp_sink::SmtpSink`] is an SMTP server on a free loopback port that keeps what
+//! it receives, MIME-decoded, for a test to read (the magic link in a sign-up mail).
 
+pub mod browser;
 pub mod clock;
 mod data;
 mod edits;
@@ -99,6 +109,7 @@ mod routes;
 mod schedule;
 mod server;
 mod shipments;
+pub mod smtp_sink;
 mod tenant;
 pub mod webhook;
 
