@@ -208,6 +208,12 @@ impl Authenticator {
                 self.remember(fingerprint, None, REFUSE_FOR);
                 Err(Refusal::Invalid)
             }
+            // A real key of a disabled tenant: refused, and not remembered, so that
+            // enabling the tenant again takes effect at once.
+            Ok(Err(e)) if e.code == "TENANT_DISABLED" => {
+                crate::metrics::get().auth("disabled");
+                Err(Refusal::Invalid)
+            }
             Ok(Err(e)) => {
                 tracing::warn!(code = e.code, "checking a bearer key failed: {}", e.message);
                 Err(Refusal::Unavailable)

@@ -8,6 +8,7 @@ mod support;
 
 mod adapters;
 mod attack;
+mod console;
 mod faults;
 mod front_door;
 mod http;

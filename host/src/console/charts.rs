@@ -64,9 +64,13 @@ pub fn chart(title: &str, unit: &str, first: &str, last: &str, kind: Kind, serie
     let plot_h = H - PAD_B;
     let slot_w = plot_w / slots as f64;
     let y = |v: f64| plot_h - (v / top) * plot_h;
+    // Bars add up (calls in the window); lines do not (a latency), so they show their peak.
     let totals: Vec<String> = series
         .iter()
-        .map(|s| format!("{} {}", s.name, fmt(s.values.iter().sum::<f64>())))
+        .map(|s| match kind {
+            Kind::Bars => format!("{} {}", s.name, fmt(s.values.iter().sum::<f64>())),
+            Kind::Lines => format!("{} peak {}", s.name, fmt(s.values.iter().copied().fold(0.0, f64::max))),
+        })
         .collect();
     let mut bars = Vec::new();
     if matches!(kind, Kind::Bars) {

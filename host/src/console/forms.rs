@@ -99,6 +99,16 @@ fn input_of(root: &Map<String, Value>, prop: &Value) -> Input {
             if let [one] = real.as_slice() {
                 return input_of(root, resolve(root, one));
             }
+            // An id taken as a string or a number (`anyOf: [string, integer]`): typed as
+            // text, sent as a string (the tools take both).
+            let kinds: Vec<Input> = real.iter().map(|o| input_of(root, resolve(root, o))).collect();
+            if kinds.contains(&Input::Text)
+                && kinds
+                    .iter()
+                    .all(|k| matches!(k, Input::Text | Input::Integer | Input::Number))
+            {
+                return Input::Text;
+            }
             return Input::Json;
         }
     }
@@ -187,7 +197,9 @@ mod tests {
                 "patch": {"type": "array"},
                 "address": {"$ref": "#/$defs/Address"},
                 "note": {"anyOf": [{"type": "string"}, {"type": "null"}]},
-                "store": {"type": ["string", "integer"]}
+                "store": {"type": ["string", "integer"]},
+                "item_id": {"anyOf": [{"type": "string", "pattern": "^[0-9]+$"}, {"type": "integer"}]},
+                "either": {"anyOf": [{"type": "object"}, {"type": "string"}]}
             },
             "required": ["order_id", "patch"],
             "$defs": {"Address": {"type": "object"}}
@@ -212,6 +224,8 @@ mod tests {
         assert_eq!(kind("address"), Input::Json);
         assert_eq!(kind("note"), Input::Text);
         assert_eq!(kind("store"), Input::Store);
+        assert_eq!(kind("item_id"), Input::Text);
+        assert_eq!(kind("either"), Input::Json);
     }
 
     #[test]

@@ -180,7 +180,7 @@ impl Console {
     /// Whether a posted pre-sign-in form carries the cookie's token.
     fn anonymous_csrf_ok(&self, headers: &HeaderMap, form: &FormData) -> bool {
         match (self.read_cookie(headers, CSRF_COOKIE), form.get("csrf")) {
-            (Some(cookie), Some(sent)) => {
+            (Some(cookie), Some(sent)) if cookie.len() == 64 => {
                 orderdesk_mcp_shapes::constant_time_eq(cookie.as_bytes(), sent.as_bytes())
             }
             _ => false,
@@ -347,7 +347,7 @@ fn signin_body(c: &Console, token: &str, message: Option<Markup>) -> Markup {
                 p.hint #master_key_hint { "The key you were shown when your account was made (odmk_…)." }
                 input #master_key type="password" name="master_key" autocomplete="current-password"
                     aria-describedby="master_key_hint" required;
-                button type="submit" { "Sign in" }
+                button type="submit" { "Sign in with this key" }
             }
         }
         @if c.mailer.is_on() {

@@ -51,7 +51,7 @@ fn signin_body(token: &str, message: Option<Markup>) -> Markup {
             (csrf(token))
             label for="admin_token" { "Operator token" }
             input #admin_token type="password" name="admin_token" autocomplete="current-password" required;
-            button type="submit" { "Sign in" }
+            button type="submit" { "Sign in as operator" }
         }
     }
 }
