@@ -292,7 +292,11 @@ impl Runtime {
     pub async fn tenant_profile(&self, who: ConsoleFor<'_>, id: &str) -> Answer<TenantProfile> {
         let id = id.to_string();
         self.console(who, move |i, s| {
-            Box::pin(async move { i.orderdesk_mcp_console().call_tenant_profile_get(s, &id).await })
+            Box::pin(async move {
+                i.orderdesk_mcp_console()
+                    .call_tenant_profile_get(s, &id)
+                    .await
+            })
         })
         .await
     }

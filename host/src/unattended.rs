@@ -156,11 +156,10 @@ fn read(path: &Path) -> anyhow::Result<Option<String>> {
 
 /// The first line of a file only its owner may read (the operator token file).
 pub fn read_private_line(path: &Path) -> anyhow::Result<String> {
-    let meta = std::fs::metadata(path)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     check_mode(path, &meta)?;
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let line = text.lines().next().unwrap_or_default().trim().to_string();
     anyhow::ensure!(!line.is_empty(), "{} is empty", path.display());
     Ok(line)

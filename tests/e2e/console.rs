@@ -122,7 +122,11 @@ async fn inspect(b: &Browser, name: &str) {
         )
         .await
         .unwrap();
-    assert_eq!(overflow, json!(false), "{name}: the page scrolls sideways on a phone");
+    assert_eq!(
+        overflow,
+        json!(false),
+        "{name}: the page scrolls sideways on a phone"
+    );
     b.set_size(DESKTOP).await.unwrap();
 }
 
@@ -177,7 +181,10 @@ async fn a_stranger_signs_up_and_runs_a_tool_then_sees_its_trace_and_the_dashboa
     let key = sign_up(&site, &b, "Acme Shop", "owner@acme.test").await;
     inspect(&b, "welcome").await;
     assert!(text(&b).await.contains("claude mcp add --transport http"));
-    assert!(site.bearer_works(&key).await, "the shown key is a working bearer");
+    assert!(
+        site.bearer_works(&key).await,
+        "the shown key is a working bearer"
+    );
 
     register_store(&site, &b, "EU warehouse").await;
     assert!(text(&b).await.contains("EU warehouse"));
@@ -187,7 +194,9 @@ async fn a_stranger_signs_up_and_runs_a_tool_then_sees_its_trace_and_the_dashboa
     let order_id = site.fake.order_ids()[0];
     b.goto(&site.url("/console/tools")).await.unwrap();
     inspect(&b, "tools").await;
-    b.goto(&site.url("/console/tools/orders_get")).await.unwrap();
+    b.goto(&site.url("/console/tools/orders_get"))
+        .await
+        .unwrap();
     b.fill("order_id (required)", &order_id.to_string())
         .await
         .unwrap();
@@ -205,10 +214,16 @@ async fn a_stranger_signs_up_and_runs_a_tool_then_sees_its_trace_and_the_dashboa
     assert!(page.contains("miss orders"), "{page}");
     assert!(page.contains("200"), "{page}");
     let bars = b
-        .execute("return document.querySelectorAll('svg rect.bar').length", vec![])
+        .execute(
+            "return document.querySelectorAll('svg rect.bar').length",
+            vec![],
+        )
         .await
         .unwrap();
-    assert!(bars.as_u64().unwrap() >= 2, "the waterfall draws each step: {bars}");
+    assert!(
+        bars.as_u64().unwrap() >= 2,
+        "the waterfall draws each step: {bars}"
+    );
     inspect(&b, "trace").await;
     b.goto(&site.url("/console/traces")).await.unwrap();
     assert!(text(&b).await.contains("tool: orders_get"));
@@ -293,7 +308,9 @@ async fn signing_in_by_link_then_unlocking_and_rotating_the_key() {
     assert!(!site.bearer_works(&old_key).await, "the old key is refused");
     assert!(site.bearer_works(&new_key).await);
     let order_id = site.fake.order_ids()[1];
-    b.goto(&site.url("/console/tools/orders_get")).await.unwrap();
+    b.goto(&site.url("/console/tools/orders_get"))
+        .await
+        .unwrap();
     b.fill("order_id (required)", &order_id.to_string())
         .await
         .unwrap();
@@ -310,7 +327,9 @@ async fn the_operator_disables_a_tenant_and_its_sessions_and_bearer_stop() {
     tenant.goto(&site.url("/console/stores")).await.unwrap();
 
     let op = Browser::start().await;
-    op.goto(&site.url("/console/operator/signin")).await.unwrap();
+    op.goto(&site.url("/console/operator/signin"))
+        .await
+        .unwrap();
     op.fill("Operator token", OPERATOR_TOKEN).await.unwrap();
     op.click("Sign in as operator").await.unwrap();
     op.wait_for_text("Carol Crafts", WAIT).await.unwrap();
@@ -319,19 +338,38 @@ async fn the_operator_disables_a_tenant_and_its_sessions_and_bearer_stop() {
     op.wait_for_text("Tenant disabled", WAIT).await.unwrap();
     assert!(text(&op).await.contains("disabled"));
 
-    assert!(!site.bearer_works(&key).await, "a disabled tenant's key is refused");
+    assert!(
+        !site.bearer_works(&key).await,
+        "a disabled tenant's key is refused"
+    );
     tenant.goto(&site.url("/console/stores")).await.unwrap();
-    tenant.wait_for_text("With your master key", WAIT).await.unwrap();
-    assert!(tenant.current_url().await.unwrap().ends_with("/console/signin"));
+    tenant
+        .wait_for_text("With your master key", WAIT)
+        .await
+        .unwrap();
+    assert!(
+        tenant
+            .current_url()
+            .await
+            .unwrap()
+            .ends_with("/console/signin")
+    );
     // Nor can it sign in again, by key or by link.
     tenant.fill("Master key", &key).await.unwrap();
     tenant.click("Sign in with this key").await.unwrap();
-    tenant.wait_for_text("That key was not accepted.", WAIT).await.unwrap();
+    tenant
+        .wait_for_text("That key was not accepted.", WAIT)
+        .await
+        .unwrap();
 
-    op.goto(&site.url("/console/operator/status")).await.unwrap();
+    op.goto(&site.url("/console/operator/status"))
+        .await
+        .unwrap();
     assert!(text(&op).await.contains("sqlite:"));
     inspect(&op, "operator-status").await;
-    op.goto(&site.url("/console/operator/tenants")).await.unwrap();
+    op.goto(&site.url("/console/operator/tenants"))
+        .await
+        .unwrap();
     op.click("Enable").await.unwrap();
     op.wait_for_text("Tenant enabled.", WAIT).await.unwrap();
     assert!(site.bearer_works(&key).await, "enabled again");
@@ -341,14 +379,20 @@ async fn the_operator_disables_a_tenant_and_its_sessions_and_bearer_stop() {
 async fn invite_only_sign_up_and_an_expired_link() {
     let site = Site::start(&["--link-ttl-minutes", "1"]).await;
     let op = Browser::start().await;
-    op.goto(&site.url("/console/operator/signin")).await.unwrap();
+    op.goto(&site.url("/console/operator/signin"))
+        .await
+        .unwrap();
     op.fill("Operator token", OPERATOR_TOKEN).await.unwrap();
     op.click("Sign in as operator").await.unwrap();
     op.wait_for_text("Tenants", WAIT).await.unwrap();
-    op.goto(&site.url("/console/operator/signup")).await.unwrap();
+    op.goto(&site.url("/console/operator/signup"))
+        .await
+        .unwrap();
     op.fill("Invitation only", "true").await.unwrap();
     op.click("Save").await.unwrap();
-    op.wait_for_text("Sign-up policy saved.", WAIT).await.unwrap();
+    op.wait_for_text("Sign-up policy saved.", WAIT)
+        .await
+        .unwrap();
     inspect(&op, "operator-signup").await;
 
     // A stranger is told; nothing is sent.
@@ -359,12 +403,26 @@ async fn invite_only_sign_up_and_an_expired_link() {
     let refused = reqwest::Client::new()
         .post(site.url("/console/signup"))
         .header("cookie", format!("od_csrf={token}"))
-        .form(&[("csrf", token.as_str()), ("name", "X"), ("email", "x@x.test")])
+        .form(&[
+            ("csrf", token.as_str()),
+            ("name", "X"),
+            ("email", "x@x.test"),
+        ])
         .send()
         .await
         .unwrap();
-    assert_eq!(refused.status().as_u16(), 403, "sign-up by a stranger is refused");
-    assert!(refused.text().await.unwrap().contains("Sign-up is not open"));
+    assert_eq!(
+        refused.status().as_u16(),
+        403,
+        "sign-up by a stranger is refused"
+    );
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("Sign-up is not open")
+    );
 
     // The invitee gets a link and an account.
     op.fill("Name", "Dana Deli").await.unwrap();
@@ -389,7 +447,9 @@ async fn invite_only_sign_up_and_an_expired_link() {
     let eve = Browser::start().await;
     eve.goto(&late).await.unwrap();
     eve.click("Continue").await.unwrap();
-    eve.wait_for_text("This link has expired", WAIT).await.unwrap();
+    eve.wait_for_text("This link has expired", WAIT)
+        .await
+        .unwrap();
     inspect(&eve, "link-expired").await;
 }
 
@@ -398,23 +458,46 @@ async fn one_tenant_cannot_reach_another_by_url_nor_forge_forms_nor_inject_scrip
     let site = Site::start(&[]).await;
     let a = Browser::start().await;
     sign_up(&site, &a, "Alpha", "alpha@a.test").await;
-    register_store(&site, &a, "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">").await;
+    register_store(
+        &site,
+        &a,
+        "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=2\">",
+    )
+    .await;
     // The label is shown as text, and no script of it ran.
     assert!(text(&a).await.contains("<script>window.__pwned=1</script>"));
-    let pwned = a.execute("return window.__pwned === undefined", vec![]).await.unwrap();
+    let pwned = a
+        .execute("return window.__pwned === undefined", vec![])
+        .await
+        .unwrap();
     assert_eq!(pwned, json!(true), "a script in a label ran");
-    let scripts = a.execute("return document.scripts.length", vec![]).await.unwrap();
+    let scripts = a
+        .execute("return document.scripts.length", vec![])
+        .await
+        .unwrap();
     assert_eq!(scripts, json!(1), "only the console's own script");
 
     // A script sent as a tool argument: shown escaped in the error, the trace and its args.
-    a.goto(&site.url("/console/tools/orders_get")).await.unwrap();
-    a.fill("order_id (required)", "<img src=x onerror=\"window.__pwned=3\">").await.unwrap();
+    a.goto(&site.url("/console/tools/orders_get"))
+        .await
+        .unwrap();
+    a.fill(
+        "order_id (required)",
+        "<img src=x onerror=\"window.__pwned=3\">",
+    )
+    .await
+    .unwrap();
     a.click("Run orders_get").await.unwrap();
-    a.wait_for_text("Failed: INVALID_ARGUMENT", WAIT).await.unwrap();
+    a.wait_for_text("Failed: INVALID_ARGUMENT", WAIT)
+        .await
+        .unwrap();
     a.click("See its trace").await.unwrap();
     a.wait_for_text("Arguments", WAIT).await.unwrap();
     assert!(text(&a).await.contains("<img src=x"));
-    let pwned = a.execute("return window.__pwned === undefined", vec![]).await.unwrap();
+    let pwned = a
+        .execute("return window.__pwned === undefined", vec![])
+        .await
+        .unwrap();
     assert_eq!(pwned, json!(true));
     let a_trace = a.current_url().await.unwrap();
 
@@ -425,21 +508,41 @@ async fn one_tenant_cannot_reach_another_by_url_nor_forge_forms_nor_inject_scrip
     // B opens A's trace by URL: not found. A's store id is B's own store here, so B sees
     // only its own store (its label), never A's.
     b.goto(&a_trace).await.unwrap();
-    b.wait_for_text("No trace of yours has this id", WAIT).await.unwrap();
-    b.goto(&site.url(&format!("/console/stores/{}/delete", "99999"))).await.unwrap();
-    b.wait_for_text("You have no store with this id", WAIT).await.unwrap();
+    b.wait_for_text("No trace of yours has this id", WAIT)
+        .await
+        .unwrap();
+    b.goto(&site.url(&format!("/console/stores/{}/delete", "99999")))
+        .await
+        .unwrap();
+    b.wait_for_text("You have no store with this id", WAIT)
+        .await
+        .unwrap();
     b.goto(&site.url("/console/stores")).await.unwrap();
     let page = text(&b).await;
-    assert!(page.contains("beta's") && !page.contains("__pwned"), "{page}");
+    assert!(
+        page.contains("beta's") && !page.contains("__pwned"),
+        "{page}"
+    );
     b.goto(&site.url("/console/traces")).await.unwrap();
-    assert!(!text(&b).await.contains("orders_get"), "A's traces are not B's");
+    assert!(
+        !text(&b).await.contains("orders_get"),
+        "A's traces are not B's"
+    );
     // A tenant is no operator.
-    b.goto(&site.url("/console/operator/tenants")).await.unwrap();
-    b.wait_for_text("This page is for the server's operator.", WAIT).await.unwrap();
+    b.goto(&site.url("/console/operator/tenants"))
+        .await
+        .unwrap();
+    b.wait_for_text("This page is for the server's operator.", WAIT)
+        .await
+        .unwrap();
 
     // Forms posted without, or with another session's, CSRF token are refused.
     let cookie_of = |cookies: Vec<fake_orderdesk::browser::Cookie<'static>>| {
-        cookies.into_iter().find(|c| c.name() == "od_session").map(|c| c.value().to_string()).unwrap()
+        cookies
+            .into_iter()
+            .find(|c| c.name() == "od_session")
+            .map(|c| c.value().to_string())
+            .unwrap()
     };
     let a_cookie = cookie_of(a.cookies().await.unwrap());
     let b_csrf = {
@@ -449,7 +552,10 @@ async fn one_tenant_cannot_reach_another_by_url_nor_forge_forms_nor_inject_scrip
     let client = reqwest::Client::new();
     for (what, form) in [
         ("no token", vec![("label", "hacked")]),
-        ("B's token", vec![("label", "hacked"), ("csrf", b_csrf.as_str())]),
+        (
+            "B's token",
+            vec![("label", "hacked"), ("csrf", b_csrf.as_str())],
+        ),
     ] {
         let r = client
             .post(site.url(&format!("/console/stores/{}/label", site.fake.store_id())))
@@ -469,13 +575,21 @@ async fn one_tenant_cannot_reach_another_by_url_nor_forge_forms_nor_inject_scrip
     tokio::time::sleep(Duration::from_millis(500)).await;
     a.client().enter_frame(0).await.unwrap();
     let inside = a.page_text().await.unwrap_or_default();
-    assert!(!inside.contains("Stores") && !inside.contains("Sign in"), "framed: {inside}");
+    assert!(
+        !inside.contains("Stores") && !inside.contains("Sign in"),
+        "framed: {inside}"
+    );
 }
 
 /// A page on another origin that frames `url`.
 async fn framing_page(url: &str) -> String {
-    let html = format!("<!doctype html><title>frame</title><iframe src=\"{url}\" title=\"console\"></iframe>");
-    let app = axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(html) }));
+    let html = format!(
+        "<!doctype html><title>frame</title><iframe src=\"{url}\" title=\"console\"></iframe>"
+    );
+    let app = axum::Router::new().route(
+        "/",
+        axum::routing::get(move || async move { axum::response::Html(html) }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -492,13 +606,20 @@ async fn sign_up_floods_and_guessed_links_are_refused_without_a_mail_storm() {
         let r = client
             .post(site.url("/console/signup"))
             .header("cookie", format!("od_csrf={token}"))
-            .form(&[("csrf", token.as_str()), ("name", "Flood"), ("email", &format!("victim{}@flood.test", i % 2))])
+            .form(&[
+                ("csrf", token.as_str()),
+                ("name", "Flood"),
+                ("email", &format!("victim{}@flood.test", i % 2)),
+            ])
             .send()
             .await
             .unwrap();
         statuses.push(r.status().as_u16());
     }
-    assert!(statuses.iter().filter(|s| **s == 429).count() >= 6, "{statuses:?}");
+    assert!(
+        statuses.iter().filter(|s| **s == 429).count() >= 6,
+        "{statuses:?}"
+    );
     tokio::time::sleep(Duration::from_millis(500)).await;
     let sent = site.sink.messages().len();
     assert!(sent <= 5, "{sent} mails for one address's flood");
@@ -515,11 +636,23 @@ async fn sign_up_floods_and_guessed_links_are_refused_without_a_mail_storm() {
     assert!(r.text().await.unwrap().contains("not valid"));
 
     // Pages that show keys are never cached; every page carries the guards.
-    let r = client.get(site.url("/console/signin")).send().await.unwrap();
+    let r = client
+        .get(site.url("/console/signin"))
+        .send()
+        .await
+        .unwrap();
     let h = r.headers();
     assert_eq!(h["x-frame-options"], "DENY");
     assert_eq!(h["cache-control"], "no-store");
-    assert!(h["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
+    assert!(
+        h["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'none'")
+    );
     let cookie = h["set-cookie"].to_str().unwrap();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+        "{cookie}"
+    );
 }

@@ -7,8 +7,8 @@ use maud::{Markup, html};
 
 use crate::bindings::exports::orderdesk::mcp::console::Trace;
 
-const W: f64 = 640.0;
-const H: f64 = 160.0;
+const W: f64 = 420.0;
+const H: f64 = 150.0;
 const PAD_L: f64 = 44.0;
 const PAD_B: f64 = 20.0;
 
@@ -48,11 +48,28 @@ fn fmt(v: f64) -> String {
 }
 
 /// A chart of `series` over slots labelled `first` … `last` (e.g. "60 min ago", "now").
-pub fn chart(title: &str, unit: &str, first: &str, last: &str, kind: Kind, series: &[Series]) -> Markup {
-    let slots = series.iter().map(|s| s.values.len()).max().unwrap_or(0).max(1);
+pub fn chart(
+    title: &str,
+    unit: &str,
+    first: &str,
+    last: &str,
+    kind: Kind,
+    series: &[Series],
+) -> Markup {
+    let slots = series
+        .iter()
+        .map(|s| s.values.len())
+        .max()
+        .unwrap_or(0)
+        .max(1);
     let top = match kind {
         Kind::Bars => (0..slots)
-            .map(|i| series.iter().map(|s| s.values.get(i).copied().unwrap_or(0.0)).sum::<f64>())
+            .map(|i| {
+                series
+                    .iter()
+                    .map(|s| s.values.get(i).copied().unwrap_or(0.0))
+                    .sum::<f64>()
+            })
             .fold(0.0, f64::max),
         Kind::Lines => series
             .iter()
@@ -69,7 +86,11 @@ pub fn chart(title: &str, unit: &str, first: &str, last: &str, kind: Kind, serie
         .iter()
         .map(|s| match kind {
             Kind::Bars => format!("{} {}", s.name, fmt(s.values.iter().sum::<f64>())),
-            Kind::Lines => format!("{} peak {}", s.name, fmt(s.values.iter().copied().fold(0.0, f64::max))),
+            Kind::Lines => format!(
+                "{} peak {}",
+                s.name,
+                fmt(s.values.iter().copied().fold(0.0, f64::max))
+            ),
         })
         .collect();
     let mut bars = Vec::new();
@@ -172,7 +193,10 @@ pub fn waterfall(trace: &Trace) -> Markup {
 
 /// A step kind as a CSS class word (kinds are the component's; anything odd becomes `other`).
 fn css_word(kind: &str) -> &str {
-    if !kind.is_empty() && kind.len() <= 20 && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'-') {
+    if !kind.is_empty()
+        && kind.len() <= 20
+        && kind.bytes().all(|b| b.is_ascii_lowercase() || b == b'-')
+    {
         kind
     } else {
         "other"
@@ -192,8 +216,16 @@ mod tests {
             "now",
             Kind::Bars,
             &[
-                Series { name: "ok", class: "ok", values: vec![1.0, 3.0] },
-                Series { name: "failed", class: "failed", values: vec![0.0, 4.0] },
+                Series {
+                    name: "ok",
+                    class: "ok",
+                    values: vec![1.0, 3.0],
+                },
+                Series {
+                    name: "failed",
+                    class: "failed",
+                    values: vec![0.0, 4.0],
+                },
             ],
         )
         .into_string();

@@ -25,8 +25,10 @@ async fn round_trip(c: &Console, key: &str) -> Result<usize, String> {
     let host = url::Url::parse(&c.public_url)
         .ok()
         .and_then(|u| {
-            u.host_str()
-                .map(|h| u.port().map_or_else(|| h.to_string(), |p| format!("{h}:{p}")))
+            u.host_str().map(|h| {
+                u.port()
+                    .map_or_else(|| h.to_string(), |p| format!("{h}:{p}"))
+            })
         })
         .unwrap_or_else(|| c.local.to_string());
     let init = json!({
@@ -53,7 +55,11 @@ async fn round_trip(c: &Console, key: &str) -> Result<usize, String> {
     let tools = (status == 200)
         .then(|| rpc_answer(&body).ok())
         .flatten()
-        .and_then(|a| a.pointer("/result/tools").and_then(Value::as_array).map(Vec::len))
+        .and_then(|a| {
+            a.pointer("/result/tools")
+                .and_then(Value::as_array)
+                .map(Vec::len)
+        })
         .ok_or_else(|| format!("tools/list answered HTTP {status}"))?;
     let _ = send(c, &host, key, Some(&session), "DELETE", None).await;
     Ok(tools)
@@ -98,7 +104,10 @@ async fn send(
     let request = request
         .body(Full::new(bytes::Bytes::from(body.unwrap_or_default())))
         .map_err(|e| e.to_string())?;
-    let response = sender.send_request(request).await.map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
     let session = response
         .headers()

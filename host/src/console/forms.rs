@@ -101,7 +101,10 @@ fn input_of(root: &Map<String, Value>, prop: &Value) -> Input {
             }
             // An id taken as a string or a number (`anyOf: [string, integer]`): typed as
             // text, sent as a string (the tools take both).
-            let kinds: Vec<Input> = real.iter().map(|o| input_of(root, resolve(root, o))).collect();
+            let kinds: Vec<Input> = real
+                .iter()
+                .map(|o| input_of(root, resolve(root, o)))
+                .collect();
             if kinds.contains(&Input::Text)
                 && kinds
                     .iter()
@@ -127,7 +130,12 @@ fn input_of(root: &Map<String, Value>, prop: &Value) -> Input {
         ["number"] => Input::Number,
         ["boolean"] => Input::Bool,
         // An id taken as a string or a number: typed as text, sent as a string.
-        [a, b] if [*a, *b].contains(&"string") && [*a, *b].iter().all(|t| matches!(*t, "string" | "integer" | "number")) => {
+        [a, b]
+            if [*a, *b].contains(&"string")
+                && [*a, *b]
+                    .iter()
+                    .all(|t| matches!(*t, "string" | "integer" | "number")) =>
+        {
             Input::Text
         }
         _ => Input::Json,
@@ -136,13 +144,13 @@ fn input_of(root: &Map<String, Value>, prop: &Value) -> Input {
 
 /// The arguments a posted form stands for: empty fields are left out; a field that does
 /// not parse as its kind is an error naming it.
-pub fn arguments(fields: &[Field], posted: &[(String, String)]) -> Result<Map<String, Value>, String> {
+pub fn arguments(
+    fields: &[Field],
+    posted: &[(String, String)],
+) -> Result<Map<String, Value>, String> {
     let mut args = Map::new();
     for field in fields {
-        let Some((_, raw)) = posted
-            .iter()
-            .find(|(k, _)| *k == field_name(&field.name))
-        else {
+        let Some((_, raw)) = posted.iter().find(|(k, _)| *k == field_name(&field.name)) else {
             continue;
         };
         let raw = raw.trim();
@@ -217,7 +225,10 @@ mod tests {
         let kind = |n: &str| f.iter().find(|f| f.name == n).unwrap().input.clone();
         assert_eq!(kind("limit"), Input::Integer);
         assert_eq!(kind("order_id"), Input::Text);
-        assert_eq!(kind("folder"), Input::Choice(vec!["open".into(), "closed".into()]));
+        assert_eq!(
+            kind("folder"),
+            Input::Choice(vec!["open".into(), "closed".into()])
+        );
         assert_eq!(kind("dry_run"), Input::Bool);
         assert_eq!(kind("price"), Input::Number);
         assert_eq!(kind("patch"), Input::Json);
@@ -254,10 +265,22 @@ mod tests {
                    "patch": [{"op":"add","path":"/a","value":1}], "folder": "open"})
         );
         assert!(post(&[("limit", "five")]).unwrap_err().starts_with("limit"));
-        assert!(post(&[("patch", "[oops")]).unwrap_err().starts_with("patch"));
-        assert!(post(&[("folder", "<script>")]).unwrap_err().starts_with("folder"));
+        assert!(
+            post(&[("patch", "[oops")])
+                .unwrap_err()
+                .starts_with("patch")
+        );
+        assert!(
+            post(&[("folder", "<script>")])
+                .unwrap_err()
+                .starts_with("folder")
+        );
         // Fields the schema does not name are ignored.
-        let args = arguments(&f, &[("arg.evil".into(), "1".into()), ("csrf".into(), "x".into())]).unwrap();
+        let args = arguments(
+            &f,
+            &[("arg.evil".into(), "1".into()), ("csrf".into(), "x".into())],
+        )
+        .unwrap();
         assert!(args.is_empty());
     }
 }

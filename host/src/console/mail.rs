@@ -177,8 +177,9 @@ impl Mailer {
 mod tests {
     use super::*;
 
-    #[test]
-    fn settings_pick_the_mailer_and_refuse_clear_text_off_loopback() {
+    // The pooled transport starts its pool task on the runtime it is built in.
+    #[tokio::test]
+    async fn settings_pick_the_mailer_and_refuse_clear_text_off_loopback() {
         assert!(matches!(
             Mailer::from_settings(None, None, None, None, false).unwrap(),
             Mailer::Off
@@ -192,11 +193,19 @@ mod tests {
             .unwrap();
         assert!(e.to_string().contains("--mail-from"), "{e}");
         let from = Some("MCP <mcp@example.com>");
-        for ok in ["smtps://mail.example.com", "smtp://mail.example.com:2525", "smtp+plain://127.0.0.1:2525"] {
+        for ok in [
+            "smtps://mail.example.com",
+            "smtp://mail.example.com:2525",
+            "smtp+plain://127.0.0.1:2525",
+        ] {
             Mailer::from_settings(Some(ok), Some("u"), Some("p"), from, false)
                 .unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
-        for bad in ["smtp+plain://mail.example.com:25", "http://mail.example.com", "nonsense"] {
+        for bad in [
+            "smtp+plain://mail.example.com:25",
+            "http://mail.example.com",
+            "nonsense",
+        ] {
             assert!(
                 Mailer::from_settings(Some(bad), None, None, from, false).is_err(),
                 "{bad}"

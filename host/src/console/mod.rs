@@ -133,7 +133,11 @@ impl Console {
     /// A `Set-Cookie` value: `HttpOnly`, `SameSite=Strict`, path `/` (required by
     /// `__Host-`), `Secure` over https; `max_age` 0 deletes it.
     fn cookie(&self, base: &str, value: &str, max_age: u64) -> HeaderValue {
-        let secure = if self.secure_cookies() { "; Secure" } else { "" };
+        let secure = if self.secure_cookies() {
+            "; Secure"
+        } else {
+            ""
+        };
         HeaderValue::from_str(&format!(
             "{}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}",
             self.cookie_name(base)
@@ -289,8 +293,14 @@ fn peer(request_peer: Option<&Peer>) -> IpAddr {
 /// The console's routes, all under `/console`.
 pub fn router<S: Clone + Send + Sync + 'static>(console: Arc<Console>) -> Router<S> {
     Router::new()
-        .route("/console", get(|| async { Redirect::to("/console/stores") }))
-        .route("/console/", get(|| async { Redirect::to("/console/stores") }))
+        .route(
+            "/console",
+            get(|| async { Redirect::to("/console/stores") }),
+        )
+        .route(
+            "/console/",
+            get(|| async { Redirect::to("/console/stores") }),
+        )
         .route("/console/static/{name}", get(asset))
         .route("/console/signin", get(signin_page))
         .route("/console/signin/key", post(signin_key))
@@ -321,7 +331,10 @@ async fn not_found(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respons
 
 /// A component answer that could not be had: a page saying so (codes, never secrets).
 fn failure_text(e: &SandboxError) -> String {
-    format!("The server could not do this right now ({}); try again.", e.code())
+    format!(
+        "The server could not do this right now ({}); try again.",
+        e.code()
+    )
 }
 
 async fn signin_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
@@ -333,7 +346,13 @@ async fn signin_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respo
         return Redirect::to(to).into_response();
     }
     let (token, set) = c.anonymous_csrf(&headers);
-    c.public_page(StatusCode::OK, "Sign in", "/console/signin", set, signin_body(&c, &token, None))
+    c.public_page(
+        StatusCode::OK,
+        "Sign in",
+        "/console/signin",
+        set,
+        signin_body(&c, &token, None),
+    )
 }
 
 fn signin_body(c: &Console, token: &str, message: Option<Markup>) -> Markup {
@@ -382,14 +401,29 @@ async fn signin_key(
     }
     let (token, set) = c.anonymous_csrf(&headers);
     if !Attempts::allow(&c.attempts.sign_in, ip) {
-        let m = notice("error", "Too many sign-in attempts from your address; wait a minute.");
-        return c.public_page(StatusCode::TOO_MANY_REQUESTS, "Sign in", "/console/signin", set, signin_body(&c, &token, Some(m)));
+        let m = notice(
+            "error",
+            "Too many sign-in attempts from your address; wait a minute.",
+        );
+        return c.public_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Sign in",
+            "/console/signin",
+            set,
+            signin_body(&c, &token, Some(m)),
+        );
     }
     let key = form.text("master_key");
     let claimed = c.runtime.tenant_of_key(&key).await;
     let refused = || {
         let m = notice("error", "That key was not accepted.");
-        c.public_page(StatusCode::UNAUTHORIZED, "Sign in", "/console/signin", set.clone(), signin_body(&c, &token, Some(m)))
+        c.public_page(
+            StatusCode::UNAUTHORIZED,
+            "Sign in",
+            "/console/signin",
+            set.clone(),
+            signin_body(&c, &token, Some(m)),
+        )
     };
     let Some(claimed) = claimed else {
         return refused();
@@ -426,7 +460,10 @@ async fn signup_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respo
 
 async fn signup_body(c: &Console, token: &str, message: Option<Markup>) -> Markup {
     if !c.mailer.is_on() {
-        return notice("info", "Sign-up is off on this server: it has no mail set up. Ask its operator for an account.");
+        return notice(
+            "info",
+            "Sign-up is off on this server: it has no mail set up. Ask its operator for an account.",
+        );
     }
     let mode = c
         .runtime
@@ -438,7 +475,10 @@ async fn signup_body(c: &Console, token: &str, message: Option<Markup>) -> Marku
     match mode {
         Some(SignupMode::Closed) => return notice("info", "Sign-up is closed on this server."),
         Some(SignupMode::InviteOnly) => {
-            return notice("info", "This server takes new accounts by invitation only. Ask its operator for one.");
+            return notice(
+                "info",
+                "This server takes new accounts by invitation only. Ask its operator for one.",
+            );
         }
         _ => {}
     }
@@ -481,10 +521,22 @@ async fn request_link(
     };
     let (token, set) = c.anonymous_csrf(&headers);
     if !c.mailer.is_on() {
-        return c.public_page(StatusCode::NOT_FOUND, title, current, set, notice("info", "This server sends no mail, so it has no sign-up or sign-in links."));
+        return c.public_page(
+            StatusCode::NOT_FOUND,
+            title,
+            current,
+            set,
+            notice(
+                "info",
+                "This server sends no mail, so it has no sign-up or sign-in links.",
+            ),
+        );
     }
     if !Attempts::allow(&c.attempts.mail, ip) {
-        let m = notice("error", "Too many requests from your address; try again in a few minutes.");
+        let m = notice(
+            "error",
+            "Too many requests from your address; try again in a few minutes.",
+        );
         return c.public_page(StatusCode::TOO_MANY_REQUESTS, title, current, set, m);
     }
     let email = form.text("email");
@@ -500,13 +552,20 @@ async fn request_link(
     };
     match decided {
         Ok(Ok(LinkDecision::Send(grant))) => {
-            let minutes = grant.expires_at_ms.saturating_sub(session::now_ms()).div_ceil(60_000);
-            c.mail_link(&email.to_lowercase(), purpose, &grant.token, minutes).await;
+            let minutes = grant
+                .expires_at_ms
+                .saturating_sub(session::now_ms())
+                .div_ceil(60_000);
+            c.mail_link(&email.to_lowercase(), purpose, &grant.token, minutes)
+                .await;
             c.public_page(StatusCode::OK, title, current, set, sent)
         }
         Ok(Ok(LinkDecision::Quiet)) => c.public_page(StatusCode::OK, title, current, set, sent),
         Ok(Ok(LinkDecision::TooMany)) => {
-            let m = notice("error", "Too many links were asked for this address lately; try again later.");
+            let m = notice(
+                "error",
+                "Too many links were asked for this address lately; try again later.",
+            );
             c.public_page(StatusCode::TOO_MANY_REQUESTS, title, current, set, m)
         }
         Ok(Err(e)) if e.code == "INVALID_ARGUMENT" => {
@@ -517,9 +576,13 @@ async fn request_link(
             };
             c.public_page(StatusCode::BAD_REQUEST, title, current, set, body)
         }
-        Ok(Err(e)) if e.code == "SIGNUP_CLOSED" => {
-            c.public_page(StatusCode::FORBIDDEN, title, current, set, notice("info", "Sign-up is not open on this server."))
-        }
+        Ok(Err(e)) if e.code == "SIGNUP_CLOSED" => c.public_page(
+            StatusCode::FORBIDDEN,
+            title,
+            current,
+            set,
+            notice("info", "Sign-up is not open on this server."),
+        ),
         Ok(Err(e)) => unavailable(&c, &tool_error_text(&e)),
         Err(e) => unavailable(&c, &failure_text(&e)),
     }
@@ -564,7 +627,16 @@ async fn link_redeem(
     }
     let (_, set) = c.anonymous_csrf(&headers);
     if !Attempts::allow(&c.attempts.sign_in, ip) {
-        return c.public_page(StatusCode::TOO_MANY_REQUESTS, "Your link", "", set, notice("error", "Too many attempts from your address; wait a minute."));
+        return c.public_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Your link",
+            "",
+            set,
+            notice(
+                "error",
+                "Too many attempts from your address; wait a minute.",
+            ),
+        );
     }
     let ip_text = ip.to_string();
     let refused = |status: StatusCode, text: &str| {
@@ -582,7 +654,13 @@ async fn link_redeem(
         Ok(Ok(LinkOutcome::Created((info, key)))) => {
             let session = match c
                 .sessions
-                .start(Principal::Tenant { id: info.id.clone() }, Some(&key), None)
+                .start(
+                    Principal::Tenant {
+                        id: info.id.clone(),
+                    },
+                    Some(&key),
+                    None,
+                )
                 .await
             {
                 Ok(s) => s,
@@ -596,21 +674,44 @@ async fn link_redeem(
                 (tenant::connect_snippets(&c, "master-key-snippet"))
                 p { a href="/console/stores" { "Next: connect your OrderDesk store" } }
             };
-            let mut response = page::page(StatusCode::OK, "Welcome", &c.viewer(Some(&session), Some(&info.name)), "", body);
-            let cookie = c.cookie(SESSION_COOKIE, session.token(), c.sessions.lifetime().as_secs());
+            let mut response = page::page(
+                StatusCode::OK,
+                "Welcome",
+                &c.viewer(Some(&session), Some(&info.name)),
+                "",
+                body,
+            );
+            let cookie = c.cookie(
+                SESSION_COOKIE,
+                session.token(),
+                c.sessions.lifetime().as_secs(),
+            );
             response.headers_mut().append(header::SET_COOKIE, cookie);
             response
         }
         Ok(Ok(LinkOutcome::SignedIn(info))) => {
-            match c.sessions.start(Principal::Tenant { id: info.id }, None, None).await {
+            match c
+                .sessions
+                .start(Principal::Tenant { id: info.id }, None, None)
+                .await
+            {
                 Ok(session) => c.signed_in(&session, "/console/stores"),
                 Err(e) => unavailable(&c, &e.to_string()),
             }
         }
         Ok(Err(e)) => match e.code.as_str() {
-            "LINK_EXPIRED" => refused(StatusCode::GONE, "This link has expired: links work for a short while only."),
-            "TENANT_DISABLED" => refused(StatusCode::FORBIDDEN, "This account is disabled. Ask the server's operator."),
-            "LINK_INVALID" => refused(StatusCode::BAD_REQUEST, "This link is not valid, or it was already used: each link works once."),
+            "LINK_EXPIRED" => refused(
+                StatusCode::GONE,
+                "This link has expired: links work for a short while only.",
+            ),
+            "TENANT_DISABLED" => refused(
+                StatusCode::FORBIDDEN,
+                "This account is disabled. Ask the server's operator.",
+            ),
+            "LINK_INVALID" => refused(
+                StatusCode::BAD_REQUEST,
+                "This link is not valid, or it was already used: each link works once.",
+            ),
             _ => unavailable(&c, &tool_error_text(&e)),
         },
         Err(e) => unavailable(&c, &failure_text(&e)),
@@ -660,7 +761,10 @@ fn csrf_refused(c: &Console, session: Option<&Session>) -> Response {
         "Form expired",
         &c.viewer(session, None),
         "",
-        notice("error", "This form was not sent from this session's own page (or it is too old). Reload the page and try again."),
+        notice(
+            "error",
+            "This form was not sent from this session's own page (or it is too old). Reload the page and try again.",
+        ),
     )
 }
 
@@ -670,7 +774,10 @@ fn bad_form(c: &Console, _headers: &HeaderMap) -> Response {
         "Form not read",
         &c.viewer(None, None),
         "",
-        notice("error", "The form could not be read (too large or cut short)."),
+        notice(
+            "error",
+            "The form could not be read (too large or cut short).",
+        ),
     )
 }
 
@@ -709,7 +816,9 @@ async fn tenant_view(c: &Console, headers: &HeaderMap) -> Result<TenantView, Res
         return Err(to_signin());
     };
     let Some(id) = session.tenant().map(str::to_string) else {
-        return Err(page::secure(Redirect::to("/console/operator/tenants").into_response()));
+        return Err(page::secure(
+            Redirect::to("/console/operator/tenants").into_response(),
+        ));
     };
     match c.runtime.tenant_profile(ConsoleFor::Tenant(&id), &id).await {
         Ok(Ok(profile)) if !profile.disabled => Ok(TenantView { session, profile }),
@@ -745,7 +854,9 @@ async fn operator_view(c: &Console, headers: &HeaderMap) -> Result<Session, Resp
             "",
             notice("error", "This page is for the server's operator."),
         )),
-        _ => Err(page::secure(Redirect::to("/console/operator/signin").into_response())),
+        _ => Err(page::secure(
+            Redirect::to("/console/operator/signin").into_response(),
+        )),
     }
 }
 

@@ -18,7 +18,9 @@ use super::{
     Attempts, Console, csrf_ok, csrf_refused, failure_text, not_found_page, operator_view, peer,
     read_form, tool_error_text, unavailable,
 };
-use crate::bindings::exports::orderdesk::mcp::console::{LinkDecision, LinkPurpose, SignupMode, SignupPolicy};
+use crate::bindings::exports::orderdesk::mcp::console::{
+    LinkDecision, LinkPurpose, SignupMode, SignupPolicy,
+};
 use crate::connections::Peer;
 use crate::exports::ConsoleFor;
 
@@ -26,13 +28,29 @@ pub fn routes() -> Router<Arc<Console>> {
     Router::new()
         .route("/console/operator/signin", get(signin_page).post(signin))
         .route("/console/operator/tenants", get(tenants_page))
-        .route("/console/operator/tenants/{id}/{action}", post(tenant_action))
-        .route("/console/operator/tenants/{id}/delete", get(tenant_delete_page))
-        .route("/console/operator/signup", get(signup_page).post(signup_action))
+        .route(
+            "/console/operator/tenants/{id}/{action}",
+            post(tenant_action),
+        )
+        .route(
+            "/console/operator/tenants/{id}/delete",
+            get(tenant_delete_page),
+        )
+        .route(
+            "/console/operator/signup",
+            get(signup_page).post(signup_action),
+        )
         .route("/console/operator/status", get(status_page))
 }
 
-fn operator_page(c: &Console, s: &Session, status: StatusCode, title: &str, current: &str, body: Markup) -> Response {
+fn operator_page(
+    c: &Console,
+    s: &Session,
+    status: StatusCode,
+    title: &str,
+    current: &str,
+    body: Markup,
+) -> Response {
     page::page(status, title, &c.viewer(Some(s), None), current, body)
 }
 
@@ -41,7 +59,13 @@ async fn signin_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respo
         return not_found_page(&c);
     }
     let (token, set) = c.anonymous_csrf(&headers);
-    c.public_page(StatusCode::OK, "Operator sign-in", "", set, signin_body(&token, None))
+    c.public_page(
+        StatusCode::OK,
+        "Operator sign-in",
+        "",
+        set,
+        signin_body(&token, None),
+    )
 }
 
 fn signin_body(token: &str, message: Option<Markup>) -> Markup {
@@ -69,15 +93,34 @@ async fn signin(State(c): State<Arc<Console>>, headers: HeaderMap, request: Requ
     }
     let (token, set) = c.anonymous_csrf(&headers);
     if !Attempts::allow(&c.attempts.sign_in, ip) {
-        let m = notice("error", "Too many sign-in attempts from your address; wait a minute.");
-        return c.public_page(StatusCode::TOO_MANY_REQUESTS, "Operator sign-in", "", set, signin_body(&token, Some(m)));
+        let m = notice(
+            "error",
+            "Too many sign-in attempts from your address; wait a minute.",
+        );
+        return c.public_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Operator sign-in",
+            "",
+            set,
+            signin_body(&token, Some(m)),
+        );
     }
     let sent = form.text("admin_token");
     if !orderdesk_mcp_shapes::constant_time_eq(sent.as_bytes(), configured.as_bytes()) {
         let m = notice("error", "That token was not accepted.");
-        return c.public_page(StatusCode::UNAUTHORIZED, "Operator sign-in", "", set, signin_body(&token, Some(m)));
+        return c.public_page(
+            StatusCode::UNAUTHORIZED,
+            "Operator sign-in",
+            "",
+            set,
+            signin_body(&token, Some(m)),
+        );
     }
-    match c.sessions.start(Principal::Operator, None, Some(&configured)).await {
+    match c
+        .sessions
+        .start(Principal::Operator, None, Some(&configured))
+        .await
+    {
         Ok(session) => c.signed_in(&session, "/console/operator/tenants"),
         Err(e) => unavailable(&c, &e.to_string()),
     }
@@ -91,7 +134,12 @@ async fn tenants_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Resp
     tenants_with(&c, &s, StatusCode::OK, None).await
 }
 
-async fn tenants_with(c: &Console, s: &Session, status: StatusCode, message: Option<Markup>) -> Response {
+async fn tenants_with(
+    c: &Console,
+    s: &Session,
+    status: StatusCode,
+    message: Option<Markup>,
+) -> Response {
     let tenants = match c.runtime.tenant_profiles().await {
         Ok(Ok(t)) => t,
         Ok(Err(e)) => return unavailable(c, &tool_error_text(&e)),
@@ -137,14 +185,27 @@ async fn tenants_with(c: &Console, s: &Session, status: StatusCode, message: Opt
     operator_page(c, s, status, "Tenants", "/console/operator/tenants", body)
 }
 
-async fn tenant_delete_page(State(c): State<Arc<Console>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn tenant_delete_page(
+    State(c): State<Arc<Console>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let s = match operator_view(&c, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
     };
     let profile = match c.runtime.tenant_profile(ConsoleFor::Operator, &id).await {
         Ok(Ok(p)) => p,
-        Ok(Err(e)) => return operator_page(&c, &s, StatusCode::NOT_FOUND, "Not found", "", notice("error", &tool_error_text(&e))),
+        Ok(Err(e)) => {
+            return operator_page(
+                &c,
+                &s,
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "",
+                notice("error", &tool_error_text(&e)),
+            );
+        }
         Err(e) => return unavailable(&c, &failure_text(&e)),
     };
     let body = html! {
@@ -158,7 +219,14 @@ async fn tenant_delete_page(State(c): State<Arc<Console>>, Path(id): Path<String
         }
         p { a href="/console/operator/tenants" { "Cancel" } }
     };
-    operator_page(&c, &s, StatusCode::OK, "Delete a tenant", "/console/operator/tenants", body)
+    operator_page(
+        &c,
+        &s,
+        StatusCode::OK,
+        "Delete a tenant",
+        "/console/operator/tenants",
+        body,
+    )
 }
 
 async fn tenant_action(
@@ -186,11 +254,27 @@ async fn tenant_action(
                 c.auth.forget_tenant(&id);
                 let _ = c.sessions.end_all(&principal, None).await;
             }
-            (r, if disabled { "Tenant disabled: its key and sessions no longer work." } else { "Tenant enabled." })
+            (
+                r,
+                if disabled {
+                    "Tenant disabled: its key and sessions no longer work."
+                } else {
+                    "Tenant enabled."
+                },
+            )
         }
         "delete" => {
             if form.text("confirm") != id {
-                return tenants_with(&c, &s, StatusCode::BAD_REQUEST, Some(notice("error", "Type the tenant id to confirm; nothing was deleted."))).await;
+                return tenants_with(
+                    &c,
+                    &s,
+                    StatusCode::BAD_REQUEST,
+                    Some(notice(
+                        "error",
+                        "Type the tenant id to confirm; nothing was deleted.",
+                    )),
+                )
+                .await;
             }
             let r = c.runtime.tenant_delete(&id).await;
             if matches!(r, Ok(Ok(()))) {
@@ -199,7 +283,16 @@ async fn tenant_action(
             }
             (r, "Tenant deleted.")
         }
-        _ => return operator_page(&c, &s, StatusCode::NOT_FOUND, "Not found", "", notice("error", "There is no such action.")),
+        _ => {
+            return operator_page(
+                &c,
+                &s,
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "",
+                notice("error", "There is no such action."),
+            );
+        }
     };
     let m = match result {
         Ok(Ok(())) => notice("ok", done),
@@ -217,7 +310,12 @@ async fn signup_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respo
     signup_with(&c, &s, StatusCode::OK, None).await
 }
 
-async fn signup_with(c: &Console, s: &Session, status: StatusCode, message: Option<Markup>) -> Response {
+async fn signup_with(
+    c: &Console,
+    s: &Session,
+    status: StatusCode,
+    message: Option<Markup>,
+) -> Response {
     let policy = match c.runtime.signup_policy_get(ConsoleFor::Operator).await {
         Ok(Ok(p)) => p,
         Ok(Err(e)) => return unavailable(c, &tool_error_text(&e)),
@@ -261,7 +359,11 @@ async fn signup_with(c: &Console, s: &Session, status: StatusCode, message: Opti
     operator_page(c, s, status, "Sign-up", "/console/operator/signup", body)
 }
 
-async fn signup_action(State(c): State<Arc<Console>>, headers: HeaderMap, request: Request) -> Response {
+async fn signup_action(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    request: Request,
+) -> Response {
     let s = match operator_view(&c, &headers).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -285,7 +387,14 @@ async fn signup_action(State(c): State<Arc<Console>>, headers: HeaderMap, reques
                 .map(|d| d.trim().to_lowercase())
                 .filter(|d| !d.is_empty())
                 .collect();
-            match c.runtime.signup_policy_set(SignupPolicy { mode, allowed_domains }).await {
+            match c
+                .runtime
+                .signup_policy_set(SignupPolicy {
+                    mode,
+                    allowed_domains,
+                })
+                .await
+            {
                 Ok(Ok(())) => notice("ok", "Sign-up policy saved."),
                 Ok(Err(e)) => notice("error", &tool_error_text(&e)),
                 Err(e) => notice("error", &failure_text(&e)),
@@ -293,14 +402,38 @@ async fn signup_action(State(c): State<Arc<Console>>, headers: HeaderMap, reques
         }
         "invite" => {
             let email = form.text("email");
-            match c.runtime.link_request(ConsoleFor::Operator, LinkPurpose::Invite, &email, &form.text("name")).await {
+            match c
+                .runtime
+                .link_request(
+                    ConsoleFor::Operator,
+                    LinkPurpose::Invite,
+                    &email,
+                    &form.text("name"),
+                )
+                .await
+            {
                 Ok(Ok(LinkDecision::Send(grant))) => {
-                    let minutes = grant.expires_at_ms.saturating_sub(super::session::now_ms()).div_ceil(60_000);
-                    c.mail_link(&email.to_lowercase(), LinkPurpose::Invite, &grant.token, minutes).await;
+                    let minutes = grant
+                        .expires_at_ms
+                        .saturating_sub(super::session::now_ms())
+                        .div_ceil(60_000);
+                    c.mail_link(
+                        &email.to_lowercase(),
+                        LinkPurpose::Invite,
+                        &grant.token,
+                        minutes,
+                    )
+                    .await;
                     notice("ok", "Invitation sent.")
                 }
-                Ok(Ok(LinkDecision::Quiet)) => notice("info", "No invitation sent: this address already has an account."),
-                Ok(Ok(LinkDecision::TooMany)) => notice("error", "Too many links for this address lately; try later."),
+                Ok(Ok(LinkDecision::Quiet)) => notice(
+                    "info",
+                    "No invitation sent: this address already has an account.",
+                ),
+                Ok(Ok(LinkDecision::TooMany)) => notice(
+                    "error",
+                    "Too many links for this address lately; try later.",
+                ),
                 Ok(Err(e)) => notice("error", &tool_error_text(&e)),
                 Err(e) => notice("error", &failure_text(&e)),
             }
@@ -332,5 +465,12 @@ async fn status_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respo
             dt { "Instances seen" } dd { "this one (each instance serves its own status; they share tenants, sessions and traces through the state backend)" }
         }
     };
-    operator_page(&c, &s, StatusCode::OK, "Server status", "/console/operator/status", body)
+    operator_page(
+        &c,
+        &s,
+        StatusCode::OK,
+        "Server status",
+        "/console/operator/status",
+        body,
+    )
 }

@@ -33,7 +33,13 @@ pub struct Viewer<'a> {
 }
 
 /// A whole page: `title`, the navigation for whoever is signed in, and `body`.
-pub fn page(status: StatusCode, title: &str, viewer: &Viewer, current: &str, body: Markup) -> Response {
+pub fn page(
+    status: StatusCode,
+    title: &str,
+    viewer: &Viewer,
+    current: &str,
+    body: Markup,
+) -> Response {
     let nav: Vec<(&str, &str)> = match viewer.session.map(|s| &s.principal) {
         Some(Principal::Tenant { .. }) => vec![
             ("/console/stores", "Stores"),
@@ -50,7 +56,10 @@ pub fn page(status: StatusCode, title: &str, viewer: &Viewer, current: &str, bod
             ("/console/dashboard", "Dashboard"),
             ("/console/operator/status", "Status"),
         ],
-        None => vec![("/console/signin", "Sign in"), ("/console/signup", "Sign up")],
+        None => vec![
+            ("/console/signin", "Sign in"),
+            ("/console/signup", "Sign up"),
+        ],
     };
     let markup = html! {
         (DOCTYPE)
@@ -141,8 +150,9 @@ pub fn asset(name: &str) -> Response {
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
     let mut response = secure(response);
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
     response
 }

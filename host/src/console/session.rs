@@ -139,9 +139,7 @@ impl Sessions {
             csrf: random_hex(32),
             created_ms: now,
             expires_ms: now + self.lifetime.as_millis() as u64,
-            sealed_key: master_key
-                .map(|k| seal(&token, &id, k))
-                .transpose()?,
+            sealed_key: master_key.map(|k| seal(&token, &id, k)).transpose()?,
             operator_token: operator_token.map(sha256_hex),
         };
         self.write(&id, &record).await?;
@@ -186,10 +184,9 @@ impl Sessions {
 
     /// Whether an operator session was started with `token` (the one configured now).
     pub fn operator_token_matches(session: &Session, token: &str) -> bool {
-        session
-            .operator_token
-            .as_deref()
-            .is_some_and(|h| orderdesk_mcp_shapes::constant_time_eq(h.as_bytes(), sha256_hex(token).as_bytes()))
+        session.operator_token.as_deref().is_some_and(|h| {
+            orderdesk_mcp_shapes::constant_time_eq(h.as_bytes(), sha256_hex(token).as_bytes())
+        })
     }
 
     /// Seal `master_key` into the session (unlock), or remove it (`None`).
@@ -245,10 +242,12 @@ impl Sessions {
     }
 
     async fn index(&self, principal: &Principal) -> Result<Vec<(String, u64)>, SessionError> {
-        Ok(match self.backend.get(STATE, &principal.index_key()).await? {
-            Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-            None => Vec::new(),
-        })
+        Ok(
+            match self.backend.get(STATE, &principal.index_key()).await? {
+                Some(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+                None => Vec::new(),
+            },
+        )
     }
 
     async fn write_index(
@@ -389,7 +388,10 @@ mod tests {
         for k in keys {
             let v = backend.get(STATE, &k).await.unwrap().unwrap();
             let v = String::from_utf8_lossy(&v);
-            assert!(!v.contains("secretsecret") && !k.contains(started.token()), "{k}: {v}");
+            assert!(
+                !v.contains("secretsecret") && !k.contains(started.token()),
+                "{k}: {v}"
+            );
             assert!(!v.contains(started.token()), "{k}");
         }
     }
@@ -400,9 +402,16 @@ mod tests {
         let a = s.start(tenant("t1"), Some("key-a"), None).await.unwrap();
         let b = s.start(tenant("t1"), None, None).await.unwrap();
         // Copy A's record over B's: B's cookie cannot open A's sealed key.
-        let ra = backend.get(STATE, &record_id(a.token())).await.unwrap().unwrap();
+        let ra = backend
+            .get(STATE, &record_id(a.token()))
+            .await
+            .unwrap()
+            .unwrap();
         backend.set(STATE, &record_id(b.token()), ra).await.unwrap();
-        assert!(matches!(s.open(b.token()).await, Err(SessionError::Corrupt)));
+        assert!(matches!(
+            s.open(b.token()).await,
+            Err(SessionError::Corrupt)
+        ));
     }
 
     #[tokio::test]
@@ -413,12 +422,18 @@ mod tests {
         for _ in 0..MAX_PER_TENANT {
             later.push(s.start(tenant("t1"), None, None).await.unwrap());
         }
-        assert!(s.open(first.token()).await.unwrap().is_none(), "the oldest went");
+        assert!(
+            s.open(first.token()).await.unwrap().is_none(),
+            "the oldest went"
+        );
         let other = s.start(tenant("t2"), None, None).await.unwrap();
         s.end_all(&tenant("t1"), Some(&later[0])).await.unwrap();
         assert!(s.open(later[0].token()).await.unwrap().is_some(), "kept");
         assert!(s.open(later[1].token()).await.unwrap().is_none());
-        assert!(s.open(other.token()).await.unwrap().is_some(), "another tenant's");
+        assert!(
+            s.open(other.token()).await.unwrap().is_some(),
+            "another tenant's"
+        );
         s.end(&later[0]).await.unwrap();
         assert!(s.open(later[0].token()).await.unwrap().is_none());
     }

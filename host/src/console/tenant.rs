@@ -21,9 +21,9 @@ use super::{
 };
 use crate::auth::Principal as Caller;
 use crate::bindings::exports::orderdesk::mcp::console::{StoreOverview, TraceFilter};
+use crate::bindings::exports::orderdesk::mcp::tools::ToolError;
 use crate::capability::CallHooks;
 use crate::exports::ConsoleFor;
-use crate::bindings::exports::orderdesk::mcp::tools::ToolError;
 use crate::mcp::{Arguments, ToolAnswer};
 use crate::runtime::SandboxError;
 
@@ -47,7 +47,14 @@ pub fn routes() -> Router<Arc<Console>> {
 }
 
 /// A tenant page in the frame.
-fn tenant_page(c: &Console, view: &TenantView, status: StatusCode, title: &str, current: &str, body: Markup) -> Response {
+fn tenant_page(
+    c: &Console,
+    view: &TenantView,
+    status: StatusCode,
+    title: &str,
+    current: &str,
+    body: Markup,
+) -> Response {
     page::page(
         status,
         title,
@@ -119,7 +126,10 @@ async fn run_tool(
     args: Map<String, Value>,
 ) -> Result<(ToolAnswer, String), Markup> {
     let Some(key) = view.session.master_key.clone() else {
-        return Err(notice("warn", "This session is not unlocked: give your master key first."));
+        return Err(notice(
+            "warn",
+            "This session is not unlocked: give your master key first.",
+        ));
     };
     let caller = Caller {
         credential: Some(key),
@@ -129,7 +139,13 @@ async fn run_tool(
     match c
         .mcp
         .new_session()
-        .call_as(request_id.clone(), name, Arguments::Object(args), Some(&caller), CallHooks::default())
+        .call_as(
+            request_id.clone(),
+            name,
+            Arguments::Object(args),
+            Some(&caller),
+            CallHooks::default(),
+        )
         .await
     {
         Ok((answer, _)) => Ok((answer, request_id)),
@@ -175,7 +191,12 @@ async fn stores_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respo
     stores_with(&c, &view, StatusCode::OK, None).await
 }
 
-async fn stores_with(c: &Console, view: &TenantView, status: StatusCode, message: Option<Markup>) -> Response {
+async fn stores_with(
+    c: &Console,
+    view: &TenantView,
+    status: StatusCode,
+    message: Option<Markup>,
+) -> Response {
     let stores = match c.runtime.stores_overview(view.id()).await {
         Ok(Ok(s)) => s,
         Ok(Err(e)) => return unavailable(c, &tool_error_text(&e)),
@@ -287,7 +308,10 @@ fn last_sync_text(report: &str) -> String {
     let Ok(v) = serde_json::from_str::<Value>(report) else {
         return "recorded".to_string();
     };
-    let get = |k: &str| v.get(k).map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string));
+    let get = |k: &str| {
+        v.get(k)
+            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+    };
     let mut parts = Vec::new();
     if let Some(o) = get("outcome").or_else(|| get("status")) {
         parts.push(o);
@@ -300,10 +324,18 @@ fn last_sync_text(report: &str) -> String {
     if let Some(ms) = v.get("duration_ms").and_then(Value::as_u64) {
         parts.push(format!("{ms} ms"));
     }
-    if let Some(at) = v.get("finished_at_ms").or_else(|| v.get("started_at_ms")).and_then(Value::as_u64) {
+    if let Some(at) = v
+        .get("finished_at_ms")
+        .or_else(|| v.get("started_at_ms"))
+        .and_then(Value::as_u64)
+    {
         parts.push(fmt_time(at));
     }
-    if parts.is_empty() { "recorded".to_string() } else { parts.join(", ") }
+    if parts.is_empty() {
+        "recorded".to_string()
+    } else {
+        parts.join(", ")
+    }
 }
 
 /// Milliseconds since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
@@ -324,7 +356,11 @@ pub fn fmt_time(ms: u64) -> String {
     format!("{y:04}-{mo:02}-{d:02} {h:02}:{m:02}:{s:02} UTC")
 }
 
-async fn store_register(State(c): State<Arc<Console>>, headers: HeaderMap, request: Request) -> Response {
+async fn store_register(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    request: Request,
+) -> Response {
     let view = match tenant_view(&c, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -347,9 +383,17 @@ async fn store_register(State(c): State<Arc<Console>>, headers: HeaderMap, reque
 }
 
 /// Run a store tool and show the stores page with its outcome.
-async fn tool_then_stores(c: &Console, view: &TenantView, tool: &str, args: Map<String, Value>, ok: &str) -> Response {
+async fn tool_then_stores(
+    c: &Console,
+    view: &TenantView,
+    tool: &str,
+    args: Map<String, Value>,
+    ok: &str,
+) -> Response {
     match run_tool(c, view, tool, args).await {
-        Ok((answer, _)) if !answer.is_error => stores_with(c, view, StatusCode::OK, Some(notice("ok", ok))).await,
+        Ok((answer, _)) if !answer.is_error => {
+            stores_with(c, view, StatusCode::OK, Some(notice("ok", ok))).await
+        }
         Ok((answer, request_id)) => {
             let m = html! { (notice("error", "That did not work:")) (answer_section(&answer, &request_id)) };
             stores_with(c, view, StatusCode::UNPROCESSABLE_ENTITY, Some(m)).await
@@ -362,9 +406,19 @@ async fn tool_then_stores(c: &Console, view: &TenantView, tool: &str, args: Map<
 /// checked against the session's tenant, never trusted).
 async fn own_store(c: &Console, view: &TenantView, id: &str) -> Result<StoreOverview, Response> {
     match c.runtime.stores_overview(view.id()).await {
-        Ok(Ok(stores)) => stores.into_iter().find(|s| s.store_id == id).ok_or_else(|| {
-            tenant_page(c, view, StatusCode::NOT_FOUND, "Not found", "", notice("error", "You have no store with this id."))
-        }),
+        Ok(Ok(stores)) => stores
+            .into_iter()
+            .find(|s| s.store_id == id)
+            .ok_or_else(|| {
+                tenant_page(
+                    c,
+                    view,
+                    StatusCode::NOT_FOUND,
+                    "Not found",
+                    "",
+                    notice("error", "You have no store with this id."),
+                )
+            }),
         Ok(Err(e)) => Err(unavailable(c, &tool_error_text(&e))),
         Err(e) => Err(unavailable(c, &failure_text(&e))),
     }
@@ -404,12 +458,24 @@ async fn store_action(
         "label" => {
             let label = form.text("label");
             let label = (!label.is_empty()).then_some(label);
-            let r = c.runtime.store_set_label(view.id(), &store.store_id, label.as_deref()).await;
+            let r = c
+                .runtime
+                .store_set_label(view.id(), &store.store_id, label.as_deref())
+                .await;
             stores_with(&c, &view, StatusCode::OK, Some(done(r, "Label saved."))).await
         }
         "default" => {
-            let r = c.runtime.store_set_default(view.id(), &store.store_id).await;
-            stores_with(&c, &view, StatusCode::OK, Some(done(r, "Default store changed."))).await
+            let r = c
+                .runtime
+                .store_set_default(view.id(), &store.store_id)
+                .await;
+            stores_with(
+                &c,
+                &view,
+                StatusCode::OK,
+                Some(done(r, "Default store changed.")),
+            )
+            .await
         }
         "key" => {
             let mut args = Map::new();
@@ -419,21 +485,51 @@ async fn store_action(
             if let Some(l) = &store.label {
                 args.insert("label".into(), Value::String(l.clone()));
             }
-            tool_then_stores(&c, &view, "stores_register", args, "New API key checked and saved.").await
+            tool_then_stores(
+                &c,
+                &view,
+                "stores_register",
+                args,
+                "New API key checked and saved.",
+            )
+            .await
         }
-        "test" => tool_then_stores(&c, &view, "store_test", store_arg(), "The connection to OrderDesk works.").await,
+        "test" => {
+            tool_then_stores(
+                &c,
+                &view,
+                "store_test",
+                store_arg(),
+                "The connection to OrderDesk works.",
+            )
+            .await
+        }
         "delete" => {
             if form.text("confirm") != store.store_id {
-                let m = notice("error", "Type the store id to confirm; nothing was deleted.");
+                let m = notice(
+                    "error",
+                    "Type the store id to confirm; nothing was deleted.",
+                );
                 return stores_with(&c, &view, StatusCode::BAD_REQUEST, Some(m)).await;
             }
             tool_then_stores(&c, &view, "stores_delete", store_arg(), "Store deleted.").await
         }
-        _ => tenant_page(&c, &view, StatusCode::NOT_FOUND, "Not found", "", notice("error", "There is no such action.")),
+        _ => tenant_page(
+            &c,
+            &view,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "",
+            notice("error", "There is no such action."),
+        ),
     }
 }
 
-async fn store_delete_page(State(c): State<Arc<Console>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn store_delete_page(
+    State(c): State<Arc<Console>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let view = match tenant_view(&c, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -453,7 +549,14 @@ async fn store_delete_page(State(c): State<Arc<Console>>, Path(id): Path<String>
         }
         p { a href="/console/stores" { "Cancel" } }
     };
-    tenant_page(&c, &view, StatusCode::OK, "Delete a store", "/console/stores", body)
+    tenant_page(
+        &c,
+        &view,
+        StatusCode::OK,
+        "Delete a store",
+        "/console/stores",
+        body,
+    )
 }
 
 // --- Try a tool ---------------------------------------------------------------------------
@@ -479,27 +582,64 @@ async fn tools_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Respon
             }
         } }
     };
-    tenant_page(&c, &view, StatusCode::OK, "Try a tool", "/console/tools", body)
+    tenant_page(
+        &c,
+        &view,
+        StatusCode::OK,
+        "Try a tool",
+        "/console/tools",
+        body,
+    )
 }
 
 fn find_tool<'a>(c: &'a Console, name: &str) -> Option<&'a rmcp::model::Tool> {
     c.mcp.tools().iter().find(|t| t.name == name)
 }
 
-async fn tool_page(State(c): State<Arc<Console>>, Path(name): Path<String>, headers: HeaderMap) -> Response {
+async fn tool_page(
+    State(c): State<Arc<Console>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let view = match tenant_view(&c, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
     };
     let Some(tool) = find_tool(&c, &name) else {
-        return tenant_page(&c, &view, StatusCode::NOT_FOUND, "Not found", "/console/tools", notice("error", "There is no tool with this name."));
+        return tenant_page(
+            &c,
+            &view,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "/console/tools",
+            notice("error", "There is no tool with this name."),
+        );
     };
-    let stores = c.runtime.stores_overview(view.id()).await.ok().and_then(Result::ok).unwrap_or_default();
+    let stores = c
+        .runtime
+        .stores_overview(view.id())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     let body = tool_form(&view, tool, &stores, &[], None);
-    tenant_page(&c, &view, StatusCode::OK, &format!("Try {}", tool.name), "/console/tools", body)
+    tenant_page(
+        &c,
+        &view,
+        StatusCode::OK,
+        &format!("Try {}", tool.name),
+        "/console/tools",
+        body,
+    )
 }
 
-fn tool_form(view: &TenantView, tool: &rmcp::model::Tool, stores: &[StoreOverview], posted: &[(String, String)], extra: Option<Markup>) -> Markup {
+fn tool_form(
+    view: &TenantView,
+    tool: &rmcp::model::Tool,
+    stores: &[StoreOverview],
+    posted: &[(String, String)],
+    extra: Option<Markup>,
+) -> Markup {
     let fields = forms::fields(&tool.input_schema);
     let value = |name: &str| {
         posted
@@ -508,7 +648,11 @@ fn tool_form(view: &TenantView, tool: &rmcp::model::Tool, stores: &[StoreOvervie
             .map(|(_, v)| v.clone())
             .unwrap_or_default()
     };
-    let read_only = tool.annotations.as_ref().and_then(|a| a.read_only_hint).unwrap_or(false);
+    let read_only = tool
+        .annotations
+        .as_ref()
+        .and_then(|a| a.read_only_hint)
+        .unwrap_or(false);
     html! {
         p { (tool.description.clone().unwrap_or_default()) }
         @if view.session.master_key.is_none() { (unlock_form(view, &format!("/console/tools/{}", tool.name))) }
@@ -557,7 +701,12 @@ fn tool_form(view: &TenantView, tool: &rmcp::model::Tool, stores: &[StoreOvervie
     }
 }
 
-async fn tool_run(State(c): State<Arc<Console>>, Path(name): Path<String>, headers: HeaderMap, request: Request) -> Response {
+async fn tool_run(
+    State(c): State<Arc<Console>>,
+    Path(name): Path<String>,
+    headers: HeaderMap,
+    request: Request,
+) -> Response {
     let view = match tenant_view(&c, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -569,23 +718,51 @@ async fn tool_run(State(c): State<Arc<Console>>, Path(name): Path<String>, heade
         return csrf_refused(&c, Some(&view.session));
     }
     let Some(tool) = find_tool(&c, &name) else {
-        return tenant_page(&c, &view, StatusCode::NOT_FOUND, "Not found", "/console/tools", notice("error", "There is no tool with this name."));
+        return tenant_page(
+            &c,
+            &view,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "/console/tools",
+            notice("error", "There is no tool with this name."),
+        );
     };
     let title = format!("Try {}", tool.name);
-    let stores = c.runtime.stores_overview(view.id()).await.ok().and_then(Result::ok).unwrap_or_default();
+    let stores = c
+        .runtime
+        .stores_overview(view.id())
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
     let fields = forms::fields(&tool.input_schema);
     let posted = &form.0;
     let args = match forms::arguments(&fields, posted) {
         Ok(a) => a,
         Err(why) => {
             let body = tool_form(&view, tool, &stores, posted, Some(notice("error", &why)));
-            return tenant_page(&c, &view, StatusCode::BAD_REQUEST, &title, "/console/tools", body);
+            return tenant_page(
+                &c,
+                &view,
+                StatusCode::BAD_REQUEST,
+                &title,
+                "/console/tools",
+                body,
+            );
         }
     };
-    let read_only = tool.annotations.as_ref().and_then(|a| a.read_only_hint).unwrap_or(false);
+    let read_only = tool
+        .annotations
+        .as_ref()
+        .and_then(|a| a.read_only_hint)
+        .unwrap_or(false);
     if !read_only && form.get("confirm") != Some("yes") {
         // Say what it will change, and ask.
-        let destructive = tool.annotations.as_ref().and_then(|a| a.destructive_hint).unwrap_or(false);
+        let destructive = tool
+            .annotations
+            .as_ref()
+            .and_then(|a| a.destructive_hint)
+            .unwrap_or(false);
         let body = html! {
             p.notice.warn role="alert" {
                 "Running " strong { (tool.name) } " will change data"
@@ -603,7 +780,14 @@ async fn tool_run(State(c): State<Arc<Console>>, Path(name): Path<String>, heade
             }
             p { a href=(format!("/console/tools/{}", tool.name)) { "Cancel" } }
         };
-        return tenant_page(&c, &view, StatusCode::OK, &format!("Confirm {}", tool.name), "/console/tools", body);
+        return tenant_page(
+            &c,
+            &view,
+            StatusCode::OK,
+            &format!("Confirm {}", tool.name),
+            "/console/tools",
+            body,
+        );
     }
     let extra = match run_tool(&c, &view, &name, args).await {
         Ok((answer, request_id)) => answer_section(&answer, &request_id),
@@ -629,10 +813,19 @@ impl Reader {
         }
     }
 
-    fn page(&self, c: &Console, status: StatusCode, title: &str, current: &str, body: Markup) -> Response {
+    fn page(
+        &self,
+        c: &Console,
+        status: StatusCode,
+        title: &str,
+        current: &str,
+        body: Markup,
+    ) -> Response {
         match self {
             Reader::Tenant(v) => tenant_page(c, v, status, title, current, body),
-            Reader::Operator(s) => page::page(status, title, &c.viewer(Some(s), None), current, body),
+            Reader::Operator(s) => {
+                page::page(status, title, &c.viewer(Some(s), None), current, body)
+            }
         }
     }
 }
@@ -643,7 +836,9 @@ async fn reader(c: &Console, headers: &HeaderMap) -> Result<Reader, Response> {
     {
         return super::operator_view(c, headers).await.map(Reader::Operator);
     }
-    tenant_view(c, headers).await.map(|v| Reader::Tenant(Box::new(v)))
+    tenant_view(c, headers)
+        .await
+        .map(|v| Reader::Tenant(Box::new(v)))
 }
 
 #[derive(serde::Deserialize, Default)]
@@ -658,12 +853,17 @@ struct TraceQuery {
     since_minutes: String,
 }
 
-async fn traces_page(State(c): State<Arc<Console>>, headers: HeaderMap, Query(q): Query<TraceQuery>) -> Response {
+async fn traces_page(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Query(q): Query<TraceQuery>,
+) -> Response {
     let reader = match reader(&c, &headers).await {
         Ok(r) => r,
         Err(r) => return r,
     };
-    let some = |s: &str| (!s.trim().is_empty()).then(|| s.trim().chars().take(100).collect::<String>());
+    let some =
+        |s: &str| (!s.trim().is_empty()).then(|| s.trim().chars().take(100).collect::<String>());
     let since = q.since_minutes.trim().parse::<u64>().ok();
     let filter = TraceFilter {
         store: some(&q.store),
@@ -721,7 +921,11 @@ async fn traces_page(State(c): State<Arc<Console>>, headers: HeaderMap, Query(q)
     reader.page(&c, StatusCode::OK, "Traces", "/console/traces", body)
 }
 
-async fn trace_page(State(c): State<Arc<Console>>, Path(id): Path<String>, headers: HeaderMap) -> Response {
+async fn trace_page(
+    State(c): State<Arc<Console>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
     let reader = match reader(&c, &headers).await {
         Ok(r) => r,
         Err(r) => return r,
@@ -729,7 +933,16 @@ async fn trace_page(State(c): State<Arc<Console>>, Path(id): Path<String>, heade
     let trace = match c.runtime.trace(reader.tenant(), &id).await {
         Ok(Ok(Some(t))) => t,
         Ok(Ok(None)) => {
-            return reader.page(&c, StatusCode::NOT_FOUND, "Trace not found", "/console/traces", notice("error", "No trace of yours has this id (traces are kept for a limited time)."));
+            return reader.page(
+                &c,
+                StatusCode::NOT_FOUND,
+                "Trace not found",
+                "/console/traces",
+                notice(
+                    "error",
+                    "No trace of yours has this id (traces are kept for a limited time).",
+                ),
+            );
         }
         Ok(Err(e)) => return unavailable(&c, &tool_error_text(&e)),
         Err(e) => return unavailable(&c, &failure_text(&e)),
@@ -767,7 +980,13 @@ async fn trace_page(State(c): State<Arc<Console>>, Path(id): Path<String>, heade
         h2 { "Arguments" }
         (json_block(&trace.arguments))
     };
-    reader.page(&c, StatusCode::OK, &format!("Trace of {}", s.name), "/console/traces", body)
+    reader.page(
+        &c,
+        StatusCode::OK,
+        &format!("Trace of {}", s.name),
+        "/console/traces",
+        body,
+    )
 }
 
 // --- Dashboard ----------------------------------------------------------------------------
@@ -782,19 +1001,34 @@ async fn dashboard_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Re
         None => crate::history::get().window(None),
     };
     let section = |points: &crate::history::Points, per: &str, first: &str| {
-        let col = |f: &dyn Fn(&crate::history::Counts) -> f64| points.iter().map(|(_, c)| f(c)).collect::<Vec<f64>>();
+        let col = |f: &dyn Fn(&crate::history::Counts) -> f64| {
+            points.iter().map(|(_, c)| f(c)).collect::<Vec<f64>>()
+        };
         let ratio = col(&|c| {
             let all = c.cache_hits + c.cache_misses;
-            if all == 0 { 0.0 } else { 100.0 * c.cache_hits as f64 / all as f64 }
+            if all == 0 {
+                0.0
+            } else {
+                100.0 * c.cache_hits as f64 / all as f64
+            }
         });
-        let total = points.iter().fold(crate::history::Counts::default(), |mut acc, (_, c)| {
-            acc.calls_ok += c.calls_ok; acc.calls_failed += c.calls_failed;
-            for (a, b) in acc.latency.iter_mut().zip(c.latency) { *a += b; }
-            acc.cache_hits += c.cache_hits; acc.cache_misses += c.cache_misses;
-            acc.upstream += c.upstream; acc.upstream_429 += c.upstream_429; acc.throttled += c.throttled;
-            acc.webhooks += c.webhooks; acc.sync_runs += c.sync_runs;
-            acc
-        });
+        let total = points
+            .iter()
+            .fold(crate::history::Counts::default(), |mut acc, (_, c)| {
+                acc.calls_ok += c.calls_ok;
+                acc.calls_failed += c.calls_failed;
+                for (a, b) in acc.latency.iter_mut().zip(c.latency) {
+                    *a += b;
+                }
+                acc.cache_hits += c.cache_hits;
+                acc.cache_misses += c.cache_misses;
+                acc.upstream += c.upstream;
+                acc.upstream_429 += c.upstream_429;
+                acc.throttled += c.throttled;
+                acc.webhooks += c.webhooks;
+                acc.sync_runs += c.sync_runs;
+                acc
+            });
         html! {
             div.charts {
                 (charts::chart("Tool calls", per, first, "now", Kind::Bars, &[
@@ -862,7 +1096,9 @@ pub fn connect_snippets(c: &Console, prefix: &str) -> Markup {
         } }
     }))
     .unwrap_or_default();
-    let generic = format!("URL:    {url}\nHeader: Authorization: Bearer {key}\nTransport: streamable HTTP (MCP 2025-06-18 and later)");
+    let generic = format!(
+        "URL:    {url}\nHeader: Authorization: Bearer {key}\nTransport: streamable HTTP (MCP 2025-06-18 and later)"
+    );
     html! {
         h2 { "Connect an agent" }
         p { "Replace " code { (key) } " with your master key." }
@@ -885,7 +1121,12 @@ async fn connect_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Resp
     connect_with(&c, &view, StatusCode::OK, None)
 }
 
-fn connect_with(c: &Console, view: &TenantView, status: StatusCode, message: Option<Markup>) -> Response {
+fn connect_with(
+    c: &Console,
+    view: &TenantView,
+    status: StatusCode,
+    message: Option<Markup>,
+) -> Response {
     let body = html! {
         (connect_snippets(c, "snippet"))
         section.card {
@@ -899,10 +1140,21 @@ fn connect_with(c: &Console, view: &TenantView, status: StatusCode, message: Opt
             @if let Some(m) = message { (m) }
         }
     };
-    tenant_page(c, view, status, "Connect an agent", "/console/connect", body)
+    tenant_page(
+        c,
+        view,
+        status,
+        "Connect an agent",
+        "/console/connect",
+        body,
+    )
 }
 
-async fn connect_check(State(c): State<Arc<Console>>, headers: HeaderMap, request: Request) -> Response {
+async fn connect_check(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    request: Request,
+) -> Response {
     let view = match tenant_view(&c, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -914,10 +1166,23 @@ async fn connect_check(State(c): State<Arc<Console>>, headers: HeaderMap, reques
         return csrf_refused(&c, Some(&view.session));
     }
     let Some(key) = view.session.master_key.clone() else {
-        return connect_with(&c, &view, StatusCode::FORBIDDEN, Some(notice("warn", "Unlock this session with your master key first.")));
+        return connect_with(
+            &c,
+            &view,
+            StatusCode::FORBIDDEN,
+            Some(notice(
+                "warn",
+                "Unlock this session with your master key first.",
+            )),
+        );
     };
     let m = match super::check::mcp_round_trip(&c, &key).await {
-        Ok(tools) => notice("ok", &format!("Connected: the server answered as an MCP server and lists {tools} tools for your key.")),
+        Ok(tools) => notice(
+            "ok",
+            &format!(
+                "Connected: the server answered as an MCP server and lists {tools} tools for your key."
+            ),
+        ),
         Err(why) => notice("error", &format!("The check failed: {why}")),
     };
     connect_with(&c, &view, StatusCode::OK, Some(m))
@@ -933,7 +1198,12 @@ async fn account_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Resp
     account_with(&c, &view, StatusCode::OK, None)
 }
 
-fn account_with(c: &Console, view: &TenantView, status: StatusCode, message: Option<Markup>) -> Response {
+fn account_with(
+    c: &Console,
+    view: &TenantView,
+    status: StatusCode,
+    message: Option<Markup>,
+) -> Response {
     let p = &view.profile;
     let token = &view.session.csrf;
     let body = html! {
@@ -990,10 +1260,22 @@ async fn account_delete_page(State(c): State<Arc<Console>>, headers: HeaderMap) 
         }
         p { a href="/console/account" { "Cancel" } }
     };
-    tenant_page(&c, &view, StatusCode::OK, "Delete the account", "/console/account", body)
+    tenant_page(
+        &c,
+        &view,
+        StatusCode::OK,
+        "Delete the account",
+        "/console/account",
+        body,
+    )
 }
 
-async fn account_action(State(c): State<Arc<Console>>, Path(action): Path<String>, headers: HeaderMap, request: Request) -> Response {
+async fn account_action(
+    State(c): State<Arc<Console>>,
+    Path(action): Path<String>,
+    headers: HeaderMap,
+    request: Request,
+) -> Response {
     let view = match tenant_view(&c, &headers).await {
         Ok(v) => v,
         Err(r) => return r,
@@ -1004,12 +1286,24 @@ async fn account_action(State(c): State<Arc<Console>>, Path(action): Path<String
     if !csrf_ok(&view.session, &form) {
         return csrf_refused(&c, Some(&view.session));
     }
-    let principal = Principal::Tenant { id: view.id().to_string() };
+    let principal = Principal::Tenant {
+        id: view.id().to_string(),
+    };
     match action.as_str() {
         "email" => {
-            let m = match c.runtime.tenant_set_email(ConsoleFor::Tenant(view.id()), view.id(), &form.text("email")).await {
+            let m = match c
+                .runtime
+                .tenant_set_email(
+                    ConsoleFor::Tenant(view.id()),
+                    view.id(),
+                    &form.text("email"),
+                )
+                .await
+            {
                 Ok(Ok(())) => notice("ok", "E-mail saved."),
-                Ok(Err(e)) if e.code == "EMAIL_TAKEN" => notice("error", "Another account uses this address."),
+                Ok(Err(e)) if e.code == "EMAIL_TAKEN" => {
+                    notice("error", "Another account uses this address.")
+                }
                 Ok(Err(e)) => notice("error", &tool_error_text(&e)),
                 Err(e) => notice("error", &failure_text(&e)),
             };
@@ -1021,7 +1315,15 @@ async fn account_action(State(c): State<Arc<Console>>, Path(action): Path<String
         }
         "rotate" => {
             let Some(current) = view.session.master_key.clone() else {
-                return account_with(&c, &view, StatusCode::FORBIDDEN, Some(notice("warn", "Unlock this session with your master key first.")));
+                return account_with(
+                    &c,
+                    &view,
+                    StatusCode::FORBIDDEN,
+                    Some(notice(
+                        "warn",
+                        "Unlock this session with your master key first.",
+                    )),
+                );
             };
             match c.runtime.tenant_rotate_key(view.id(), &current).await {
                 Ok(Ok(new_key)) => {
@@ -1035,15 +1337,40 @@ async fn account_action(State(c): State<Arc<Console>>, Path(action): Path<String
                         p.key #master-key { (new_key) }
                         p { a href="/console/stores" { "Back to your stores" } }
                     };
-                    tenant_page(&c, &view, StatusCode::OK, "New master key", "/console/account", body)
+                    tenant_page(
+                        &c,
+                        &view,
+                        StatusCode::OK,
+                        "New master key",
+                        "/console/account",
+                        body,
+                    )
                 }
-                Ok(Err(e)) => account_with(&c, &view, StatusCode::CONFLICT, Some(notice("error", &tool_error_text(&e)))),
-                Err(e) => account_with(&c, &view, StatusCode::SERVICE_UNAVAILABLE, Some(notice("error", &failure_text(&e)))),
+                Ok(Err(e)) => account_with(
+                    &c,
+                    &view,
+                    StatusCode::CONFLICT,
+                    Some(notice("error", &tool_error_text(&e))),
+                ),
+                Err(e) => account_with(
+                    &c,
+                    &view,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some(notice("error", &failure_text(&e))),
+                ),
             }
         }
         "delete" => {
             if form.text("confirm") != view.id() {
-                return account_with(&c, &view, StatusCode::BAD_REQUEST, Some(notice("error", "Type the account id to confirm; nothing was deleted.")));
+                return account_with(
+                    &c,
+                    &view,
+                    StatusCode::BAD_REQUEST,
+                    Some(notice(
+                        "error",
+                        "Type the account id to confirm; nothing was deleted.",
+                    )),
+                );
             }
             match c.runtime.tenant_delete(view.id()).await {
                 Ok(Ok(())) => {
@@ -1053,13 +1380,36 @@ async fn account_action(State(c): State<Arc<Console>>, Path(action): Path<String
                         (notice("ok", "The account and everything in it were deleted."))
                         p { a href="/console/signup" { "Sign up again" } }
                     };
-                    page::page(StatusCode::OK, "Account deleted", &c.viewer(None, None), "", body)
+                    page::page(
+                        StatusCode::OK,
+                        "Account deleted",
+                        &c.viewer(None, None),
+                        "",
+                        body,
+                    )
                 }
-                Ok(Err(e)) => account_with(&c, &view, StatusCode::CONFLICT, Some(notice("error", &tool_error_text(&e)))),
-                Err(e) => account_with(&c, &view, StatusCode::SERVICE_UNAVAILABLE, Some(notice("error", &failure_text(&e)))),
+                Ok(Err(e)) => account_with(
+                    &c,
+                    &view,
+                    StatusCode::CONFLICT,
+                    Some(notice("error", &tool_error_text(&e))),
+                ),
+                Err(e) => account_with(
+                    &c,
+                    &view,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Some(notice("error", &failure_text(&e))),
+                ),
             }
         }
-        _ => tenant_page(&c, &view, StatusCode::NOT_FOUND, "Not found", "", notice("error", "There is no such action.")),
+        _ => tenant_page(
+            &c,
+            &view,
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "",
+            notice("error", "There is no such action."),
+        ),
     }
 }
 
@@ -1071,13 +1421,25 @@ mod tests {
     fn times_read_as_utc_dates() {
         assert_eq!(fmt_time(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(fmt_time(1_796_601_600_000), "2026-12-07 00:00:00 UTC");
-        assert_eq!(fmt_time(951_782_400_000 + 3_723_000), "2000-02-29 01:02:03 UTC");
+        assert_eq!(
+            fmt_time(951_782_400_000 + 3_723_000),
+            "2000-02-29 01:02:03 UTC"
+        );
     }
 
     #[test]
     fn only_console_pages_are_places_to_go_back_to() {
-        assert_eq!(safe_back("/console/tools/orders_get"), "/console/tools/orders_get");
-        for bad in ["https://evil.example", "//evil.example", "/console//evil", "/other", "/console/\\evil"] {
+        assert_eq!(
+            safe_back("/console/tools/orders_get"),
+            "/console/tools/orders_get"
+        );
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/console//evil",
+            "/other",
+            "/console/\\evil",
+        ] {
             assert_eq!(safe_back(bad), "/console/stores", "{bad}");
         }
     }
