@@ -656,3 +656,53 @@ async fn sign_up_floods_and_guessed_links_are_refused_without_a_mail_storm() {
         "{cookie}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_meets_a_409_shows_the_conflict_and_the_retry_in_its_trace() {
+    use fake_orderdesk::{Edit, Match, Respond, Rule};
+    let site = Site::start(&[]).await;
+    let b = Browser::start().await;
+    sign_up(&site, &b, "Fay Fabrics", "fay@fabrics.test").await;
+    register_store(&site, &b, "").await;
+    // Someone else edits the order just as the PUT arrives: OrderDesk answers 409.
+    site.fake.faults().schedule(
+        Rule::on(
+            Match::Route("PUT /orders/{id}".into()),
+            Respond::Status(409),
+        )
+        .with_edit(Edit::BeforeServing),
+    );
+    let order_id = site.fake.order_ids()[2];
+    b.goto(&site.url("/console/tools/orders_update"))
+        .await
+        .unwrap();
+    b.fill("order_id (required)", &order_id.to_string())
+        .await
+        .unwrap();
+    b.fill("changes (required)", r#"{"email": "new@fabrics.test"}"#)
+        .await
+        .unwrap();
+    b.click("Run orders_update").await.unwrap();
+    // A write asks first, and says what it will change.
+    b.wait_for_text("will change data", WAIT).await.unwrap();
+    assert!(text(&b).await.contains("new@fabrics.test"));
+    b.click("Yes, run it").await.unwrap();
+    b.wait_for_text("Result", WAIT).await.unwrap();
+    b.click("See its trace").await.unwrap();
+    b.wait_for_text("Steps", WAIT).await.unwrap();
+    let page = text(&b).await;
+    assert!(page.contains("conflict"), "{page}");
+    assert_eq!(
+        page.matches("PUT /orders/{id}").count(),
+        2 * 2,
+        "two PUTs, in the chart and the table: {page}"
+    );
+    assert!(page.contains("409"), "{page}");
+    assert_eq!(
+        site.fake.order(order_id).unwrap()["email"],
+        "new@fabrics.test"
+    );
+    inspect(&b, "trace-409").await;
+    // The trace as the viewer shows it, for the record (run with --nocapture).
+    println!("trace of an orders_update that met a 409:\n{page}");
+}
