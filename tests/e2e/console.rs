@@ -21,6 +21,7 @@ const OPERATOR_TOKEN: &str = "operator-token-for-tests-0123456789";
 /// A `serve` with the console, mail through a real SMTP sink (with AUTH), an operator token.
 struct Site {
     http: HttpServer,
+    launch: Launch,
     sink: SmtpSink,
     fake: FakeOrderDesk,
     _dir: tempfile::TempDir,
@@ -54,10 +55,16 @@ impl Site {
         let http = serve(&launch).await;
         Site {
             http,
+            launch,
             sink,
             fake,
             _dir: dir,
         }
+    }
+
+    /// Another `serve` on the same state (a second instance, or the same one restarted).
+    async fn another_instance(&self) -> HttpServer {
+        serve(&self.launch).await
     }
 
     fn url(&self, path: &str) -> String {
@@ -705,4 +712,66 @@ async fn a_write_that_meets_a_409_shows_the_conflict_and_the_retry_in_its_trace(
     inspect(&b, "trace-409").await;
     // The trace as the viewer shows it, for the record (run with --nocapture).
     println!("trace of an orders_update that met a 409:\n{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_holds_on_a_second_instance_and_across_a_restart_until_signed_out() {
+    let mut site = Site::start(&[]).await;
+    let b = Browser::start().await;
+    sign_up(&site, &b, "Gus Goods", "gus@goods.test").await;
+    register_store(&site, &b, "").await;
+    // A second instance on the same state knows the session (cookies are per host, not
+    // per port), and it is still unlocked: the store can be tested there.
+    let second = site.another_instance().await;
+    b.goto(&format!("{}/console/stores", second.base))
+        .await
+        .unwrap();
+    b.wait_for_text("Main shop", WAIT).await.unwrap();
+    b.click("Test connection").await.unwrap();
+    b.wait_for_text("The connection to OrderDesk works.", WAIT)
+        .await
+        .unwrap();
+    // The first instance goes away; a restarted one still knows the session.
+    site.http.kill().await;
+    drop(second);
+    let restarted = site.another_instance().await;
+    b.goto(&format!("{}/console/account", restarted.base))
+        .await
+        .unwrap();
+    b.wait_for_text("Gus Goods", WAIT).await.unwrap();
+    // Signed out is signed out everywhere.
+    b.click("Sign out").await.unwrap();
+    b.wait_for_text("With your master key", WAIT).await.unwrap();
+    b.goto(&format!("{}/console/account", restarted.base))
+        .await
+        .unwrap();
+    b.wait_for_text("With your master key", WAIT).await.unwrap();
+
+    // Sign-in attempts are limited per address: ten wrong keys, then 429.
+    let client = reqwest::Client::new();
+    let token = "ef".repeat(32);
+    let mut statuses = Vec::new();
+    for _ in 0..12 {
+        let r = client
+            .post(format!("{}/console/signin/key", restarted.base))
+            .header("cookie", format!("od_csrf={token}"))
+            .form(&[
+                ("csrf", token.as_str()),
+                ("master_key", "odmk_0000000000000000_guess"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        statuses.push(r.status().as_u16());
+    }
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 401).count(),
+        10,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 429).count(),
+        2,
+        "{statuses:?}"
+    );
 }
