@@ -156,7 +156,14 @@ impl History {
         let mut one = Counts::default();
         event(&mut one);
         let mut series = self.series.lock().unwrap_or_else(|p| p.into_inner());
-        if !series.contains_key(tenant) && series.len() >= MAX_TENANTS {
+        // The common case, a known series, allocates nothing.
+        if let Some(s) = series.get_mut(tenant) {
+            s.last_seen = at_ms;
+            s.minutes.slot(at_ms / 60_000).add(&one);
+            s.hours.slot(at_ms / 3_600_000).add(&one);
+            return;
+        }
+        if series.len() >= MAX_TENANTS {
             // The least recently active series makes room.
             if let Some(oldest) = series
                 .iter()
