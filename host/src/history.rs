@@ -38,7 +38,8 @@ pub struct Counts {
 }
 
 impl Counts {
-    fn add(&mut self, other: &Counts) {
+    /// Add `other`'s counts to these.
+    pub fn add(&mut self, other: &Counts) {
         self.calls_ok += other.calls_ok;
         self.calls_failed += other.calls_failed;
         for (a, b) in self.latency.iter_mut().zip(other.latency) {

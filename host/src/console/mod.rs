@@ -392,13 +392,10 @@ async fn signin_key(
     headers: HeaderMap,
     request: Request,
 ) -> Response {
-    let ip = peer(request.extensions().get::<Peer>());
-    let Some(form) = read_form(request).await else {
-        return bad_form(&c, &headers);
+    let (ip, form) = match anonymous_form(&c, &headers, request).await {
+        Ok(posted) => posted,
+        Err(r) => return r,
     };
-    if !c.anonymous_csrf_ok(&headers, &form) {
-        return csrf_refused(&c, None);
-    }
     let (token, set) = c.anonymous_csrf(&headers);
     if !Attempts::allow(&c.attempts.sign_in, ip) {
         let m = notice(
@@ -508,13 +505,10 @@ async fn request_link(
     request: Request,
     purpose: LinkPurpose,
 ) -> Response {
-    let ip = peer(request.extensions().get::<Peer>());
-    let Some(form) = read_form(request).await else {
-        return bad_form(&c, &headers);
+    let (ip, form) = match anonymous_form(&c, &headers, request).await {
+        Ok(posted) => posted,
+        Err(r) => return r,
     };
-    if !c.anonymous_csrf_ok(&headers, &form) {
-        return csrf_refused(&c, None);
-    }
     let (title, current) = match purpose {
         LinkPurpose::SignUp => ("Sign up", "/console/signup"),
         _ => ("Sign in", "/console/signin"),
@@ -618,13 +612,10 @@ async fn link_redeem(
     headers: HeaderMap,
     request: Request,
 ) -> Response {
-    let ip = peer(request.extensions().get::<Peer>());
-    let Some(form) = read_form(request).await else {
-        return bad_form(&c, &headers);
+    let (ip, form) = match anonymous_form(&c, &headers, request).await {
+        Ok(posted) => posted,
+        Err(r) => return r,
     };
-    if !c.anonymous_csrf_ok(&headers, &form) {
-        return csrf_refused(&c, None);
-    }
     let (_, set) = c.anonymous_csrf(&headers);
     if !Attempts::allow(&c.attempts.sign_in, ip) {
         return c.public_page(
@@ -720,7 +711,7 @@ async fn link_redeem(
 
 async fn signout(State(c): State<Arc<Console>>, headers: HeaderMap, request: Request) -> Response {
     let Some(form) = read_form(request).await else {
-        return bad_form(&c, &headers);
+        return bad_form(&c);
     };
     if let Some(session) = c.session(&headers).await {
         if !csrf_ok(&session, &form) {
@@ -755,40 +746,111 @@ fn csrf_ok(session: &Session, form: &FormData) -> bool {
     })
 }
 
-fn csrf_refused(c: &Console, session: Option<&Session>) -> Response {
+/// A page that only says what went wrong.
+fn error_page(
+    c: &Console,
+    session: Option<&Session>,
+    status: StatusCode,
+    title: &str,
+    text: &str,
+) -> Response {
     page::page(
-        StatusCode::FORBIDDEN,
-        "Form expired",
+        status,
+        title,
         &c.viewer(session, None),
         "",
-        notice(
-            "error",
-            "This form was not sent from this session's own page (or it is too old). Reload the page and try again.",
-        ),
+        notice("error", text),
     )
 }
 
-fn bad_form(c: &Console, _headers: &HeaderMap) -> Response {
-    page::page(
+fn csrf_refused(c: &Console, session: Option<&Session>) -> Response {
+    error_page(
+        c,
+        session,
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "This form was not sent from this session's own page (or it is too old). Reload the page and try again.",
+    )
+}
+
+fn bad_form(c: &Console) -> Response {
+    error_page(
+        c,
+        None,
         StatusCode::PAYLOAD_TOO_LARGE,
         "Form not read",
-        &c.viewer(None, None),
-        "",
-        notice(
-            "error",
-            "The form could not be read (too large or cut short).",
-        ),
+        "The form could not be read (too large or cut short).",
     )
 }
 
 fn unavailable(c: &Console, text: &str) -> Response {
-    page::page(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Try again",
-        &c.viewer(None, None),
-        "",
-        notice("error", text),
-    )
+    error_page(c, None, StatusCode::SERVICE_UNAVAILABLE, "Try again", text)
+}
+
+/// A component's answer, or the page saying why there is none.
+// The page is returned at once by the handler, never carried further: no need to box it.
+#[allow(clippy::result_large_err)]
+fn answered<T>(
+    c: &Console,
+    answer: Result<Result<T, ToolError>, SandboxError>,
+) -> Result<T, Response> {
+    match answer {
+        Ok(Ok(t)) => Ok(t),
+        Ok(Err(e)) => Err(unavailable(c, &tool_error_text(&e))),
+        Err(e) => Err(unavailable(c, &failure_text(&e))),
+    }
+}
+
+/// A change's outcome as a notice: `ok` when it was made, else why not.
+fn outcome_notice(answer: Result<Result<(), ToolError>, SandboxError>, ok: &str) -> Markup {
+    match answer {
+        Ok(Ok(())) => notice("ok", ok),
+        Ok(Err(e)) => notice("error", &tool_error_text(&e)),
+        Err(e) => notice("error", &failure_text(&e)),
+    }
+}
+
+/// A form posted before sign-in: readable, and carrying the pre-sign-in CSRF token; with
+/// the client's address (for the attempt limits).
+async fn anonymous_form(
+    c: &Console,
+    headers: &HeaderMap,
+    request: Request,
+) -> Result<(IpAddr, FormData), Response> {
+    let ip = peer(request.extensions().get::<Peer>());
+    let form = read_form(request).await.ok_or_else(|| bad_form(c))?;
+    if !c.anonymous_csrf_ok(headers, &form) {
+        return Err(csrf_refused(c, None));
+    }
+    Ok((ip, form))
+}
+
+/// A form a signed-in tenant posted: readable, and carrying its session's CSRF token.
+async fn tenant_form(
+    c: &Console,
+    headers: &HeaderMap,
+    request: Request,
+) -> Result<(TenantView, FormData), Response> {
+    let view = tenant_view(c, headers).await?;
+    let form = read_form(request).await.ok_or_else(|| bad_form(c))?;
+    if !csrf_ok(&view.session, &form) {
+        return Err(csrf_refused(c, Some(&view.session)));
+    }
+    Ok((view, form))
+}
+
+/// A form the operator posted: readable, and carrying its session's CSRF token.
+async fn operator_form(
+    c: &Console,
+    headers: &HeaderMap,
+    request: Request,
+) -> Result<(Session, FormData), Response> {
+    let session = operator_view(c, headers).await?;
+    let form = read_form(request).await.ok_or_else(|| bad_form(c))?;
+    if !csrf_ok(&session, &form) {
+        return Err(csrf_refused(c, Some(&session)));
+    }
+    Ok((session, form))
 }
 
 /// A component error as a sentence: its code and message (never a secret).

@@ -15,13 +15,12 @@ use super::page::{self, csrf, notice};
 use super::session::{Principal, Session};
 use super::tenant::fmt_time;
 use super::{
-    Attempts, Console, csrf_ok, csrf_refused, failure_text, not_found_page, operator_view, peer,
-    read_form, tool_error_text, unavailable,
+    Attempts, Console, anonymous_form, answered, failure_text, not_found_page, operator_form,
+    operator_view, outcome_notice, tool_error_text, unavailable,
 };
 use crate::bindings::exports::orderdesk::mcp::console::{
     LinkDecision, LinkPurpose, SignupMode, SignupPolicy,
 };
-use crate::connections::Peer;
 use crate::exports::ConsoleFor;
 
 pub fn routes() -> Router<Arc<Console>> {
@@ -84,13 +83,10 @@ async fn signin(State(c): State<Arc<Console>>, headers: HeaderMap, request: Requ
     let Some(configured) = c.admin_token.clone() else {
         return not_found_page(&c);
     };
-    let ip = peer(request.extensions().get::<Peer>());
-    let Some(form) = read_form(request).await else {
-        return unavailable(&c, "The form could not be read.");
+    let (ip, form) = match anonymous_form(&c, &headers, request).await {
+        Ok(posted) => posted,
+        Err(r) => return r,
     };
-    if !c.anonymous_csrf_ok(&headers, &form) {
-        return csrf_refused(&c, None);
-    }
     let (token, set) = c.anonymous_csrf(&headers);
     if !Attempts::allow(&c.attempts.sign_in, ip) {
         let m = notice(
@@ -140,10 +136,9 @@ async fn tenants_with(
     status: StatusCode,
     message: Option<Markup>,
 ) -> Response {
-    let tenants = match c.runtime.tenant_profiles().await {
-        Ok(Ok(t)) => t,
-        Ok(Err(e)) => return unavailable(c, &tool_error_text(&e)),
-        Err(e) => return unavailable(c, &failure_text(&e)),
+    let tenants = match answered(c, c.runtime.tenant_profiles().await) {
+        Ok(t) => t,
+        Err(r) => return r,
     };
     let body = html! {
         @if let Some(m) = message { (m) }
@@ -235,16 +230,10 @@ async fn tenant_action(
     headers: HeaderMap,
     request: Request,
 ) -> Response {
-    let s = match operator_view(&c, &headers).await {
-        Ok(s) => s,
+    let (s, form) = match operator_form(&c, &headers, request).await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
-    let Some(form) = read_form(request).await else {
-        return unavailable(&c, "The form could not be read.");
-    };
-    if !csrf_ok(&s, &form) {
-        return csrf_refused(&c, Some(&s));
-    }
     let principal = Principal::Tenant { id: id.clone() };
     let (result, done) = match action.as_str() {
         "disable" | "enable" => {
@@ -294,11 +283,7 @@ async fn tenant_action(
             );
         }
     };
-    let m = match result {
-        Ok(Ok(())) => notice("ok", done),
-        Ok(Err(e)) => notice("error", &tool_error_text(&e)),
-        Err(e) => notice("error", &failure_text(&e)),
-    };
+    let m = outcome_notice(result, done);
     tenants_with(&c, &s, StatusCode::OK, Some(m)).await
 }
 
@@ -316,10 +301,9 @@ async fn signup_with(
     status: StatusCode,
     message: Option<Markup>,
 ) -> Response {
-    let policy = match c.runtime.signup_policy_get(ConsoleFor::Operator).await {
-        Ok(Ok(p)) => p,
-        Ok(Err(e)) => return unavailable(c, &tool_error_text(&e)),
-        Err(e) => return unavailable(c, &failure_text(&e)),
+    let policy = match answered(c, c.runtime.signup_policy_get(ConsoleFor::Operator).await) {
+        Ok(p) => p,
+        Err(r) => return r,
     };
     let mode = |m: SignupMode| policy.mode == m;
     let body = html! {
@@ -364,16 +348,10 @@ async fn signup_action(
     headers: HeaderMap,
     request: Request,
 ) -> Response {
-    let s = match operator_view(&c, &headers).await {
-        Ok(s) => s,
+    let (s, form) = match operator_form(&c, &headers, request).await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
-    let Some(form) = read_form(request).await else {
-        return unavailable(&c, "The form could not be read.");
-    };
-    if !csrf_ok(&s, &form) {
-        return csrf_refused(&c, Some(&s));
-    }
     let m = match form.text("action").as_str() {
         "policy" => {
             let mode = match form.text("mode").as_str() {

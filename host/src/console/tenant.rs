@@ -16,16 +16,14 @@ use super::forms::{self, Input};
 use super::page::{self, copyable, csrf, json_block, notice};
 use super::session::{Principal, Session};
 use super::{
-    Console, TenantView, csrf_ok, csrf_refused, failure_text, read_form, tenant_view,
+    Console, TenantView, answered, failure_text, outcome_notice, tenant_form, tenant_view,
     tool_error_text, unavailable,
 };
 use crate::auth::Principal as Caller;
 use crate::bindings::exports::orderdesk::mcp::console::{StoreOverview, TraceFilter};
-use crate::bindings::exports::orderdesk::mcp::tools::ToolError;
 use crate::capability::CallHooks;
 use crate::exports::ConsoleFor;
 use crate::mcp::{Arguments, ToolAnswer};
-use crate::runtime::SandboxError;
 
 pub fn routes() -> Router<Arc<Console>> {
     Router::new()
@@ -82,16 +80,10 @@ fn unlock_form(view: &TenantView, back: &str) -> Markup {
 }
 
 async fn unlock(State(c): State<Arc<Console>>, headers: HeaderMap, request: Request) -> Response {
-    let view = match tenant_view(&c, &headers).await {
-        Ok(v) => v,
+    let (view, form) = match tenant_form(&c, &headers, request).await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
-    let Some(form) = read_form(request).await else {
-        return unavailable(&c, "The form could not be read.");
-    };
-    if !csrf_ok(&view.session, &form) {
-        return csrf_refused(&c, Some(&view.session));
-    }
     let key = form.text("master_key");
     let back = safe_back(&form.text("back"));
     let valid = matches!(
@@ -197,10 +189,9 @@ async fn stores_with(
     status: StatusCode,
     message: Option<Markup>,
 ) -> Response {
-    let stores = match c.runtime.stores_overview(view.id()).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => return unavailable(c, &tool_error_text(&e)),
-        Err(e) => return unavailable(c, &failure_text(&e)),
+    let stores = match answered(c, c.runtime.stores_overview(view.id()).await) {
+        Ok(s) => s,
+        Err(r) => return r,
     };
     let webhook_url = format!("{}{}", c.public_url, crate::webhook::PATH);
     let token = &view.session.csrf;
@@ -361,16 +352,10 @@ async fn store_register(
     headers: HeaderMap,
     request: Request,
 ) -> Response {
-    let view = match tenant_view(&c, &headers).await {
-        Ok(v) => v,
+    let (view, form) = match tenant_form(&c, &headers, request).await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
-    let Some(form) = read_form(request).await else {
-        return unavailable(&c, "The form could not be read.");
-    };
-    if !csrf_ok(&view.session, &form) {
-        return csrf_refused(&c, Some(&view.session));
-    }
     let mut args = Map::new();
     args.insert("store_id".into(), Value::String(form.text("store_id")));
     args.insert("api_key".into(), Value::String(form.text("api_key")));
@@ -430,16 +415,10 @@ async fn store_action(
     headers: HeaderMap,
     request: Request,
 ) -> Response {
-    let view = match tenant_view(&c, &headers).await {
-        Ok(v) => v,
+    let (view, form) = match tenant_form(&c, &headers, request).await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
-    let Some(form) = read_form(request).await else {
-        return unavailable(&c, "The form could not be read.");
-    };
-    if !csrf_ok(&view.session, &form) {
-        return csrf_refused(&c, Some(&view.session));
-    }
     let store = match own_store(&c, &view, &id).await {
         Ok(s) => s,
         Err(r) => return r,
@@ -449,11 +428,6 @@ async fn store_action(
         a.insert("store".into(), Value::String(store.store_id.clone()));
         a
     };
-    let done = |r: Result<Result<(), ToolError>, SandboxError>, ok: &str| match r {
-        Ok(Ok(())) => notice("ok", ok),
-        Ok(Err(e)) => notice("error", &tool_error_text(&e)),
-        Err(e) => notice("error", &failure_text(&e)),
-    };
     match action.as_str() {
         "label" => {
             let label = form.text("label");
@@ -462,7 +436,13 @@ async fn store_action(
                 .runtime
                 .store_set_label(view.id(), &store.store_id, label.as_deref())
                 .await;
-            stores_with(&c, &view, StatusCode::OK, Some(done(r, "Label saved."))).await
+            stores_with(
+                &c,
+                &view,
+                StatusCode::OK,
+                Some(outcome_notice(r, "Label saved.")),
+            )
+            .await
         }
         "default" => {
             let r = c
@@ -473,7 +453,7 @@ async fn store_action(
                 &c,
                 &view,
                 StatusCode::OK,
-                Some(done(r, "Default store changed.")),
+                Some(outcome_notice(r, "Default store changed.")),
             )
             .await
         }
@@ -707,16 +687,10 @@ async fn tool_run(
     headers: HeaderMap,
     request: Request,
 ) -> Response {
-    let view = match tenant_view(&c, &headers).await {
-        Ok(v) => v,
+    let (view, form) = match tenant_form(&c, &headers, request).await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
-    let Some(form) = read_form(request).await else {
-        return unavailable(&c, "The form could not be read.");
-    };
-    if !csrf_ok(&view.session, &form) {
-        return csrf_refused(&c, Some(&view.session));
-    }
     let Some(tool) = find_tool(&c, &name) else {
         return tenant_page(
             &c,
@@ -872,10 +846,9 @@ async fn traces_page(
         since_ms: since.map(|m| super::session::now_ms().saturating_sub(m * 60_000)),
         limit: 200,
     };
-    let traces = match c.runtime.traces(reader.tenant(), filter).await {
-        Ok(Ok(t)) => t,
-        Ok(Err(e)) => return unavailable(&c, &tool_error_text(&e)),
-        Err(e) => return unavailable(&c, &failure_text(&e)),
+    let traces = match answered(&c, c.runtime.traces(reader.tenant(), filter).await) {
+        Ok(t) => t,
+        Err(r) => return r,
     };
     let body = html! {
         form.card method="get" action="/console/traces" {
@@ -1015,18 +988,7 @@ async fn dashboard_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Re
         let total = points
             .iter()
             .fold(crate::history::Counts::default(), |mut acc, (_, c)| {
-                acc.calls_ok += c.calls_ok;
-                acc.calls_failed += c.calls_failed;
-                for (a, b) in acc.latency.iter_mut().zip(c.latency) {
-                    *a += b;
-                }
-                acc.cache_hits += c.cache_hits;
-                acc.cache_misses += c.cache_misses;
-                acc.upstream += c.upstream;
-                acc.upstream_429 += c.upstream_429;
-                acc.throttled += c.throttled;
-                acc.webhooks += c.webhooks;
-                acc.sync_runs += c.sync_runs;
+                acc.add(c);
                 acc
             });
         html! {
@@ -1155,16 +1117,10 @@ async fn connect_check(
     headers: HeaderMap,
     request: Request,
 ) -> Response {
-    let view = match tenant_view(&c, &headers).await {
-        Ok(v) => v,
+    let (view, _) = match tenant_form(&c, &headers, request).await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
-    let Some(form) = read_form(request).await else {
-        return unavailable(&c, "The form could not be read.");
-    };
-    if !csrf_ok(&view.session, &form) {
-        return csrf_refused(&c, Some(&view.session));
-    }
     let Some(key) = view.session.master_key.clone() else {
         return connect_with(
             &c,
@@ -1276,16 +1232,10 @@ async fn account_action(
     headers: HeaderMap,
     request: Request,
 ) -> Response {
-    let view = match tenant_view(&c, &headers).await {
-        Ok(v) => v,
+    let (view, form) = match tenant_form(&c, &headers, request).await {
+        Ok(posted) => posted,
         Err(r) => return r,
     };
-    let Some(form) = read_form(request).await else {
-        return unavailable(&c, "The form could not be read.");
-    };
-    if !csrf_ok(&view.session, &form) {
-        return csrf_refused(&c, Some(&view.session));
-    }
     let principal = Principal::Tenant {
         id: view.id().to_string(),
     };
