@@ -30,7 +30,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -427,7 +427,7 @@ impl Driver {
     /// Starts chromedriver on a free port and waits until `/status` reports it ready.
     fn launch() -> Result<Driver, String> {
         let driver = installed();
-        let port = free_port();
+        let port = crate::debian::free_port();
         let name = format!("fake-orderdesk-chromium-{}-{port}", std::process::id());
         let log = std::env::temp_dir().join(format!("{name}.log"));
         let profile = std::env::temp_dir().join(format!("{name}.profile"));
@@ -533,49 +533,13 @@ fn http(port: u16, request_line: &str, timeout: Duration) -> Option<String> {
         .then(|| String::from_utf8_lossy(&body).into_owned())
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
-}
-
 /// `chromedriver`, with Chromium, installed with apt-get if either is missing.
 fn installed() -> &'static Path {
     static DRIVER_PATH: OnceLock<PathBuf> = OnceLock::new();
     DRIVER_PATH.get_or_init(|| {
-        let present = || Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists();
-        if present() {
-            return PathBuf::from(CHROMEDRIVER);
-        }
-        // One installer at a time across test processes; the others wait, then find it.
-        let lock_path = std::env::temp_dir().join("fake-orderdesk-chromium-install.lock");
-        let lock = File::create(&lock_path)
-            .unwrap_or_else(|e| panic!("creating {}: {e}", lock_path.display()));
-        lock.lock()
-            .unwrap_or_else(|e| panic!("locking {}: {e}", lock_path.display()));
-        if present() {
-            return PathBuf::from(CHROMEDRIVER);
-        }
-        let install = "apt-get update && \
-             apt-get install -y --no-install-recommends chromium chromium-driver";
-        let out = Command::new("sh")
-            .args(["-c", install])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("running apt-get to install chromium: {e}"));
-        assert!(
-            out.status.success(),
-            "`{install}` failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            present(),
-            "apt-get installed chromium and chromium-driver, but {CHROMIUM} or {CHROMEDRIVER} \
-             is missing"
-        );
+        crate::debian::install_once("chromium", &["chromium", "chromium-driver"], || {
+            Path::new(CHROMIUM).exists() && Path::new(CHROMEDRIVER).exists()
+        });
         PathBuf::from(CHROMEDRIVER)
     })
 }

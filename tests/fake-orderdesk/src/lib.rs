@@ -99,6 +99,7 @@
 pub mod browser;
 pub mod clock;
 mod data;
+mod debian;
 mod edits;
 mod faults;
 mod inventory;

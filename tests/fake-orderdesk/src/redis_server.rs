@@ -12,9 +12,8 @@
 //! println!("{}", redis.url()); // redis://127.0.0.1:PORT
 //! ```
 
-use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
@@ -64,7 +63,7 @@ impl RedisServer {
         let binary = installed();
         let mut failures = Vec::new();
         for _ in 0..ATTEMPTS {
-            let port = free_port();
+            let port = crate::debian::free_port();
             let dir = durable.then(|| data_dir(port));
             match launch(binary, port, dir.as_deref()) {
                 Ok((child, log)) => {
@@ -257,42 +256,12 @@ fn ping(port: u16) -> bool {
         && &answer == b"+PONG\r\n"
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("no free loopback port")
-}
-
 /// The `redis-server` binary, installed with apt-get if it is not on `PATH` yet.
 fn installed() -> &'static Path {
     static BINARY_PATH: OnceLock<PathBuf> = OnceLock::new();
     BINARY_PATH.get_or_init(|| {
-        if let Some(found) = on_path(BINARY) {
-            return found;
-        }
-        // One installer at a time across test processes; the others wait, then find it.
-        let lock_path = std::env::temp_dir().join("fake-orderdesk-redis-install.lock");
-        let lock = File::create(&lock_path)
-            .unwrap_or_else(|e| panic!("creating {}: {e}", lock_path.display()));
-        lock.lock()
-            .unwrap_or_else(|e| panic!("locking {}: {e}", lock_path.display()));
-        if let Some(found) = on_path(BINARY) {
-            return found;
-        }
-        let out = Command::new("sh")
-            .args(["-c", "apt-get update && apt-get install -y redis-server"])
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap_or_else(|e| panic!("running apt-get to install redis-server: {e}"));
-        assert!(
-            out.status.success(),
-            "`apt-get install -y redis-server` failed ({}):\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        on_path(BINARY).expect("apt-get installed redis-server, but it is not on PATH")
+        crate::debian::install_once("redis", &["redis-server"], || on_path(BINARY).is_some());
+        on_path(BINARY).expect("redis-server is installed")
     })
 }
 
