@@ -162,6 +162,17 @@ async fn sign_up(site: &Site, b: &Browser, name: &str, email: &str) -> String {
     key
 }
 
+/// A browser signed in as the operator (on the tenants page).
+async fn operator(site: &Site) -> Browser {
+    let op = Browser::start().await;
+    op.goto(&site.url("/console/operator/signin"))
+        .await
+        .unwrap();
+    op.fill("Operator token", OPERATOR_TOKEN).await.unwrap();
+    op.click("Sign in as operator").await.unwrap();
+    op
+}
+
 async fn register_store(site: &Site, b: &Browser, label: &str) {
     b.goto(&site.url("/console/stores")).await.unwrap();
     b.fill("Store id", site.fake.store_id()).await.unwrap();
@@ -333,12 +344,7 @@ async fn the_operator_disables_a_tenant_and_its_sessions_and_bearer_stop() {
     let key = sign_up(&site, &tenant, "Carol Crafts", "carol@crafts.test").await;
     tenant.goto(&site.url("/console/stores")).await.unwrap();
 
-    let op = Browser::start().await;
-    op.goto(&site.url("/console/operator/signin"))
-        .await
-        .unwrap();
-    op.fill("Operator token", OPERATOR_TOKEN).await.unwrap();
-    op.click("Sign in as operator").await.unwrap();
+    let op = operator(&site).await;
     op.wait_for_text("Carol Crafts", WAIT).await.unwrap();
     inspect(&op, "operator-tenants").await;
     op.click("Disable").await.unwrap();
@@ -385,12 +391,7 @@ async fn the_operator_disables_a_tenant_and_its_sessions_and_bearer_stop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invite_only_sign_up_and_an_expired_link() {
     let site = Site::start(&["--link-ttl-minutes", "1"]).await;
-    let op = Browser::start().await;
-    op.goto(&site.url("/console/operator/signin"))
-        .await
-        .unwrap();
-    op.fill("Operator token", OPERATOR_TOKEN).await.unwrap();
-    op.click("Sign in as operator").await.unwrap();
+    let op = operator(&site).await;
     op.wait_for_text("Tenants", WAIT).await.unwrap();
     op.goto(&site.url("/console/operator/signup"))
         .await
